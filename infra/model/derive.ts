@@ -1,0 +1,206 @@
+import type { ContainerPlan, HealthCheck, ImagePlan, Plan, Route, SecretPlan, Service } from "./plan.js";
+import { BUNDLE_MEMORY_GB, bundleSize, type AppImage, type ResolvedEnvironment } from "./schema.js";
+
+/** The Host header every check the stack runs against the backend sends. */
+export const HEALTH_HOST = "localhost";
+const BACKEND_PORT = 8080;
+const FRONTEND_PORT = 80;
+const POSTGRES_PORT = 5432;
+const REDIS_PORT = 6379;
+const LOOPBACK = "127.0.0.1";
+
+const health = (test: string[], startPeriodSeconds: number): HealthCheck => ({
+  test,
+  intervalSeconds: 10,
+  timeoutSeconds: 5,
+  retries: 5,
+  startPeriodSeconds,
+});
+
+const appImage = (image: AppImage, containerName: string): ImagePlan =>
+  image.source === "registry" ? image : { ...image, tag: `${containerName}:local` };
+
+const unique = (values: string[]) => [...new Set(values)];
+
+/** Resolves one environment into its Plan. Pure: same input, same Plan. */
+export function derive(env: ResolvedEnvironment): Plan {
+  const prefix = env.containerPrefix ?? `timetracker-${env.name}`;
+  const name = (service: Service) => `${prefix}-${service}`;
+  const domains = unique([env.domain, ...env.extraDomains]);
+  const scheme = env.tls.mode === "off" ? "http" : "https";
+  const volumes = {
+    database: env.volumes.database ?? `${prefix}-db-data`,
+    redis: env.volumes.redis ?? `${prefix}-redis-data`,
+    caddyData: env.volumes.caddyData ?? `${prefix}-caddy-data`,
+    caddyConfig: env.volumes.caddyConfig ?? `${prefix}-caddy-config`,
+  };
+
+  const db: ContainerPlan = {
+    service: "db",
+    name: name("db"),
+    image: { source: "registry", ref: env.images.postgres },
+    network: "bridge",
+    aliases: ["db"],
+    listenPort: POSTGRES_PORT,
+    env: {
+      POSTGRES_USER: env.database.user,
+      POSTGRES_PASSWORD: { secret: "dbPassword" },
+      POSTGRES_DB: env.database.name,
+    },
+    ports: [],
+    volumes: [{ volume: volumes.database, path: "/var/lib/postgresql/data" }],
+    files: [],
+    // Over TCP, as the backend connects; the socket answers before TCP is up.
+    healthCheck: health(["CMD-SHELL", 'pg_isready -h 127.0.0.1 -U "$POSTGRES_USER" -d "$POSTGRES_DB"'], 20),
+  };
+
+  const redis: ContainerPlan = {
+    service: "redis",
+    name: name("redis"),
+    image: { source: "registry", ref: env.images.redis },
+    network: "bridge",
+    aliases: ["redis"],
+    listenPort: REDIS_PORT,
+    // The password comes from the environment so it never appears in the command line.
+    command: ["sh", "-c", 'exec redis-server --requirepass "$REDIS_PASSWORD" --appendonly yes --dir /data'],
+    env: { REDIS_PASSWORD: { secret: "redisPassword" }, REDISCLI_AUTH: { secret: "redisPassword" } },
+    ports: [],
+    volumes: [{ volume: volumes.redis, path: "/data" }],
+    files: [],
+    // `redis-cli ping` exits 0 even on NOAUTH: only PONG means healthy.
+    healthCheck: health(["CMD-SHELL", "redis-cli ping | grep -q PONG"], 10),
+  };
+
+  const backendName = name("backend");
+  const backendAliases = ["backend"];
+  const allowedHosts = unique([...domains, HEALTH_HOST, LOOPBACK, backendName, ...backendAliases]);
+  const corsOrigins = domains.map((domain) => `${scheme}://${domain}`);
+
+  const backend: ContainerPlan = {
+    service: "backend",
+    name: backendName,
+    image: appImage(env.images.backend, backendName),
+    network: "bridge",
+    aliases: backendAliases,
+    listenPort: BACKEND_PORT,
+    env: {
+      ...env.app.extraEnv,
+      ENVIRONMENT: env.app.environment,
+      DEBUG: String(env.app.debug),
+      DB_HOST: db.name,
+      DB_PORT: String(POSTGRES_PORT),
+      DB_NAME: env.database.name,
+      DB_USER: env.database.user,
+      DB_PASSWORD: { secret: "dbPassword" },
+      REDIS_HOST: redis.name,
+      REDIS_PORT: String(REDIS_PORT),
+      REDIS_PASSWORD: { secret: "redisPassword" },
+      SECRET_KEY: { secret: "appSecretKey" },
+      ALLOWED_HOSTS: JSON.stringify(allowedHosts),
+      CORS_ORIGINS: JSON.stringify(corsOrigins),
+    },
+    ports: [{ internal: BACKEND_PORT, external: env.ports.backend, ip: LOOPBACK, origin: "ports.backend" }],
+    volumes: [],
+    files: [],
+    healthCheck: health(
+      ["CMD", "curl", "-fsS", "-o", "/dev/null", "-H", `Host: ${HEALTH_HOST}`, `http://127.0.0.1:${BACKEND_PORT}/health`],
+      40,
+    ),
+    healthPath: "/health",
+  };
+
+  const frontend: ContainerPlan = {
+    service: "frontend",
+    name: name("frontend"),
+    image: appImage(env.images.frontend, name("frontend")),
+    network: "bridge",
+    aliases: ["frontend"],
+    listenPort: FRONTEND_PORT,
+    env: {},
+    ports: [{ internal: FRONTEND_PORT, external: env.ports.frontend, ip: LOOPBACK, origin: "ports.frontend" }],
+    volumes: [],
+    files: [{ path: "/etc/nginx/nginx.conf", file: "nginx.conf" }],
+    healthCheck: health(["CMD-SHELL", `wget -q -O /dev/null http://127.0.0.1:${FRONTEND_PORT}/healthz || exit 1`], 10),
+    healthPath: "/healthz",
+  };
+
+  const adminAddress = "localhost:2019";
+  const caddy: ContainerPlan = {
+    service: "caddy",
+    name: name("caddy"),
+    image: { source: "registry", ref: env.images.caddy },
+    // On the host network so it reaches the app's loopback ports and owns 80/443.
+    network: "host",
+    aliases: [],
+    listenPort: env.caddy.httpsPort,
+    env: {},
+    ports: [],
+    volumes: [
+      { volume: volumes.caddyData, path: "/data" },
+      { volume: volumes.caddyConfig, path: "/config" },
+    ],
+    files: [{ path: "/etc/caddy/Caddyfile", file: "Caddyfile" }],
+    healthCheck: health(["CMD-SHELL", `wget -q -O /dev/null http://${adminAddress}/config/ || exit 1`], 5),
+  };
+
+  const loopback = (c: ContainerPlan) => `${c.ports[0]?.ip}:${c.ports[0]?.external}`;
+  const routes: Route[] = [
+    { path: "/api/ws/*", service: "backend", upstream: loopback(backend) },
+    { path: "/api/*", service: "backend", upstream: loopback(backend) },
+    { path: "/*", service: "frontend", upstream: loopback(frontend) },
+  ];
+
+  const secrets: SecretPlan[] = [
+    {
+      name: "dbPassword",
+      length: 32,
+      rotation: env.database.password.rotation,
+      ...(env.database.password.adoptFrom ? { adoptFrom: env.database.password.adoptFrom } : {}),
+    },
+    { name: "redisPassword", length: 32, rotation: env.secrets.redisPasswordRotation },
+    { name: "appSecretKey", length: 64, rotation: env.secrets.appSecretKeyRotation },
+  ];
+
+  const region = env.host.region;
+  return {
+    stack: env.name,
+    environment: env.app.environment,
+    domains,
+    publicUrl: `${scheme}://${env.domain}`,
+    tls: { mode: env.tls.mode, ...(env.tls.mode === "acme" && env.tls.email ? { email: env.tls.email } : {}) },
+    protect: env.protect ?? env.app.environment === "production",
+    host: {
+      region,
+      availabilityZone: env.host.availabilityZone ?? `${region}a`,
+      bundle: env.host.bundle,
+      blueprint: env.host.blueprint,
+      adminCidrs: env.host.adminCidrs,
+      sshUser: env.host.sshUser,
+      swapGb: (BUNDLE_MEMORY_GB[bundleSize(env.host.bundle)] ?? 0) < 2 ? 2 : 0,
+      minFreeDiskGb: env.host.minFreeDiskGb,
+      dns: env.host.dns,
+      snapshotTimeUtc: env.backup.snapshotTimeUtc,
+    },
+    network: `${prefix}-net`,
+    volumes,
+    containers: { db, redis, backend, frontend, caddy },
+    database: { name: env.database.name, user: env.database.user },
+    backup: {
+      dumpDir: `/var/backups/${prefix}`,
+      dumpTimeUtc: env.backup.databaseDumpTimeUtc,
+      keepDays: env.backup.databaseDumpKeepDays,
+    },
+    caddy: {
+      httpPort: env.caddy.httpPort,
+      httpsPort: env.caddy.httpsPort,
+      ...(env.caddy.bind ? { bind: env.caddy.bind } : {}),
+      adminAddress,
+      routes,
+      healthHost: HEALTH_HOST,
+    },
+    frontendUpstream: { container: backend.name, port: backend.listenPort, host: backend.name },
+    allowedHosts,
+    corsOrigins,
+    secrets,
+  };
+}

@@ -1,0 +1,111 @@
+import type { AppImage, Environment, TlsMode } from "./schema.js";
+
+/**
+ * The resolved plan of one stack: every name, port, host and route, computed once by
+ * `derive`. Renderers and components read only this. Secrets appear by name only.
+ */
+
+export type Service = "db" | "redis" | "backend" | "frontend" | "caddy";
+export type SecretName = "dbPassword" | "redisPassword" | "appSecretKey";
+export type RenderedFile = "Caddyfile" | "nginx.conf";
+
+/** An environment variable's value: plain text, or a secret that the program fills in. */
+export type EnvValue = string | { secret: SecretName };
+
+export interface SecretPlan {
+  name: SecretName;
+  length: number;
+  /** Bumped to rotate; part of the generator's keepers. */
+  rotation: number;
+  /** Stack secret (config key) whose value is used while rotation is 0. */
+  adoptFrom?: string;
+}
+
+export type ImagePlan = { source: "registry"; ref: string } | (Extract<AppImage, { source: "build" }> & { tag: string });
+
+export interface PortBinding {
+  /** Port inside the container. */
+  internal: number;
+  /** Port on the host. */
+  external: number;
+  /** Host address the port is published on. */
+  ip: string;
+  /** The definition field this port comes from, for error messages. */
+  origin: string;
+}
+
+export interface HealthCheck {
+  test: string[];
+  intervalSeconds: number;
+  timeoutSeconds: number;
+  retries: number;
+  startPeriodSeconds: number;
+}
+
+export interface ContainerPlan {
+  service: Service;
+  name: string;
+  image: ImagePlan;
+  /** `bridge`: on the stack's network with `aliases`; `host`: the host's network. */
+  network: "bridge" | "host";
+  aliases: string[];
+  /** Port the service listens on inside its network namespace. */
+  listenPort: number;
+  env: Record<string, EnvValue>;
+  command?: string[];
+  ports: PortBinding[];
+  volumes: { volume: string; path: string }[];
+  /** Rendered files placed into the container at these paths. */
+  files: { path: string; file: RenderedFile }[];
+  healthCheck: HealthCheck;
+  /** Path that answers 200 when the service is up (HTTP services only). */
+  healthPath?: string;
+}
+
+export interface Route {
+  /** Caddy path matcher. */
+  path: string;
+  service: "backend" | "frontend";
+  /** Loopback address Caddy proxies to. */
+  upstream: string;
+}
+
+export interface Plan {
+  stack: string;
+  environment: Environment["app"]["environment"];
+  domains: string[];
+  publicUrl: string;
+  tls: { mode: TlsMode; email?: string };
+  protect: boolean;
+  host: {
+    region: string;
+    availabilityZone: string;
+    bundle: string;
+    blueprint: string;
+    adminCidrs: string[];
+    sshUser: string;
+    swapGb: number;
+    minFreeDiskGb: number;
+    dns: Environment["host"]["dns"];
+    snapshotTimeUtc: string;
+  };
+  network: string;
+  volumes: { database: string; redis: string; caddyData: string; caddyConfig: string };
+  containers: Record<Service, ContainerPlan>;
+  database: { name: string; user: string };
+  backup: { dumpDir: string; dumpTimeUtc: string; keepDays: number };
+  caddy: {
+    httpPort: number;
+    httpsPort: number;
+    bind?: string;
+    adminAddress: string;
+    routes: Route[];
+    /** Host header of Caddy's active health checks. */
+    healthHost: string;
+  };
+  /** What nginx in the frontend proxies `/api/` to, by container name. */
+  frontendUpstream: { container: string; port: number; host: string };
+  allowedHosts: string[];
+  corsOrigins: string[];
+  secrets: SecretPlan[];
+}

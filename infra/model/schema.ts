@@ -1,0 +1,222 @@
+import { z } from "zod";
+
+/**
+ * The shape of one environment definition (one Pulumi stack). Everything a stack
+ * needs is here or defaulted here; `derive` turns a parsed definition into a Plan.
+ * Defaults carry the conventions from production, so a new environment needs only
+ * a name and a domain.
+ */
+
+const stackName = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,30}[a-z0-9]$/, "must be 2-32 characters of a-z, 0-9 and '-', starting with a letter");
+
+const hostname = z
+  .string()
+  .regex(
+    /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/,
+    "must be a lower-case fully qualified domain name such as app.example.com",
+  );
+
+/** Memory of each Lightsail bundle size (the part of the id before the first `_`). */
+export const BUNDLE_MEMORY_GB: Record<string, number> = {
+  nano: 0.5,
+  micro: 1,
+  small: 2,
+  medium: 4,
+  large: 8,
+  xlarge: 16,
+  "2xlarge": 32,
+};
+export const bundleSize = (bundleId: string) => bundleId.split("_")[0] ?? "";
+
+const port = z.number().int().min(1).max(65535);
+
+const containerPrefix = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,40}[a-z0-9]$/, "must be lower-case letters, digits and '-'");
+
+const dockerName = z
+  .string()
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,62}$/, "must be a valid Docker object name");
+
+const postgresIdentifier = z
+  .string()
+  .regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lower-case PostgreSQL identifier (a-z, 0-9, '_')");
+
+const configKey = z
+  .string()
+  .regex(/^[a-zA-Z][a-zA-Z0-9]{1,62}$/, "must be a Pulumi config key such as adoptedDbPassword");
+
+const cidr = z
+  .string()
+  .regex(
+    /^((25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(25[0-5]|2[0-4]\d|1?\d?\d)\/(3[0-2]|[12]?\d)$/,
+    "must be an IPv4 CIDR such as 203.0.113.7/32",
+  );
+
+const utcHour = z.string().regex(/^([01]\d|2[0-3]):00$/, "must be a whole UTC hour such as 06:00");
+
+/** An image reference that names a version: no bare name, no `latest`. */
+const pinnedRef = z
+  .string()
+  .regex(/^[a-z0-9./_-]+(:[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$/, "must name a tag or digest")
+  .refine((ref) => !ref.endsWith(":latest"), "must be pinned: 'latest' moves under a running stack");
+
+const pinnedMajor = (image: string, major: number) =>
+  pinnedRef.refine(
+    (ref) => new RegExp(`^([a-z0-9.-]+/)*${image}(:${major}([.-][A-Za-z0-9._-]*)?|@sha256:[a-f0-9]{64})$`).test(ref),
+    `must be ${image} ${major}.x (a data volume is tied to its major version)`,
+  );
+
+/** Where an application image comes from: a registry, or a build from the app's source. */
+const appImage = z.discriminatedUnion("source", [
+  z.object({ source: z.literal("registry"), ref: pinnedRef }).strict(),
+  z
+    .object({
+      source: z.literal("build"),
+      /** The app's source folder, relative to this repository's root. */
+      context: z.string().min(1),
+      /** The Dockerfile, relative to this repository's root. */
+      dockerfile: z.string().min(1),
+      args: z.record(z.string(), z.string()).default({}),
+    })
+    .strict(),
+]);
+
+const credentials = z
+  .object({
+    /**
+     * Stack secret (Pulumi config key) holding a password that an existing database
+     * volume already has. Used while `rotation` is 0.
+     */
+    adoptFrom: configKey.optional(),
+    /** Bump to rotate: a new password is generated and set inside the running service first. */
+    rotation: z.number().int().min(0).default(0),
+  })
+  .strict();
+
+const tls = z.discriminatedUnion("mode", [
+  z.object({ mode: z.literal("acme"), email: z.email().optional() }).strict(),
+  z.object({ mode: z.literal("internal") }).strict(),
+  z.object({ mode: z.literal("off") }).strict(),
+]);
+
+export const EnvironmentSchema = z
+  .object({
+    name: stackName,
+    domain: hostname,
+    extraDomains: z.array(hostname).default([]),
+    /** Containers are named `<prefix>-frontend`, `<prefix>-backend`, ...; defaults to `timetracker-<name>`. */
+    containerPrefix: containerPrefix.optional(),
+    /** Loopback host ports; omitted, the catalog gives the lowest free pair from 3000 / 8080. */
+    ports: z.object({ frontend: port, backend: port }).strict().optional(),
+    app: z
+      .object({
+        environment: z.enum(["production", "staging", "development"]).default("production"),
+        debug: z.boolean().default(false),
+        /** Extra plain (non-secret) variables for the backend. */
+        extraEnv: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/, "must be an UPPER_SNAKE variable name"), z.string()).default({}),
+      })
+      .strict()
+      .prefault({}),
+    database: z
+      .object({
+        name: postgresIdentifier.default("time_tracker"),
+        user: postgresIdentifier.default("timetracker"),
+        password: credentials.prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    secrets: z
+      .object({
+        redisPasswordRotation: z.number().int().min(0).default(0),
+        appSecretKeyRotation: z.number().int().min(0).default(0),
+      })
+      .strict()
+      .prefault({}),
+    host: z
+      .object({
+        region: z.string().regex(/^[a-z]{2}-[a-z]+-\d$/, "must be an AWS region such as us-east-1").default("us-east-1"),
+        /** Defaults to the region's `a` zone. */
+        availabilityZone: z.string().regex(/^[a-z]{2}-[a-z]+-\d[a-z]$/, "must be an availability zone such as us-east-1a").optional(),
+        bundle: z
+          .string()
+          .regex(/^[a-z0-9]+_\d+_\d+$/, "must be a Lightsail bundle id such as small_3_0")
+          .refine((id) => bundleSize(id) in BUNDLE_MEMORY_GB, `must be a Lightsail size: ${Object.keys(BUNDLE_MEMORY_GB).join(", ")}`)
+          .default("small_3_0"),
+        blueprint: z.string().min(1).default("ubuntu_22_04"),
+        /** Who may reach SSH (port 22); nobody else can. */
+        adminCidrs: z.array(cidr).default([]),
+        sshUser: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a Unix user name").default("ubuntu"),
+        /** Deploys stop before touching containers when less than this is free. */
+        minFreeDiskGb: z.number().int().min(1).default(5),
+        /** Create DNS records for the domains. */
+        dns: z.enum(["none", "lightsail", "route53"]).default("none"),
+      })
+      .strict()
+      .prefault({}),
+    images: z
+      .object({
+        postgres: pinnedMajor("postgres", 15).default("postgres:15.10-bookworm"),
+        redis: pinnedMajor("redis", 7).default("redis:7.4.1-bookworm"),
+        caddy: pinnedMajor("caddy", 2).default("caddy:2.8.4-alpine"),
+        backend: appImage.default({
+          source: "build",
+          context: "../TimeTracker/backend",
+          dockerfile: "app-images/backend/Dockerfile",
+          args: {},
+        }),
+        frontend: appImage.default({
+          source: "build",
+          context: "../TimeTracker/frontend",
+          dockerfile: "app-images/frontend/Dockerfile",
+          args: {},
+        }),
+      })
+      .strict()
+      .prefault({}),
+    tls: tls.default({ mode: "acme" }),
+    /** Caddy's listeners; only local runs change them. */
+    caddy: z
+      .object({
+        httpPort: port.default(80),
+        httpsPort: port.default(443),
+        /** Bind Caddy to this address only (local runs use 127.0.0.1). */
+        bind: z.string().optional(),
+      })
+      .strict()
+      .prefault({}),
+    /** Names of existing Docker objects to adopt (today's production volumes); default derived. */
+    volumes: z
+      .object({
+        database: dockerName.optional(),
+        redis: dockerName.optional(),
+        caddyData: dockerName.optional(),
+        caddyConfig: dockerName.optional(),
+      })
+      .strict()
+      .default({}),
+    backup: z
+      .object({
+        /** Lightsail's automatic daily snapshot of the whole instance. */
+        snapshotTimeUtc: utcHour.default("06:00"),
+        /** Nightly pg_dump kept on the host. */
+        databaseDumpTimeUtc: utcHour.default("03:00"),
+        databaseDumpKeepDays: z.number().int().min(1).max(90).default(7),
+      })
+      .strict()
+      .prefault({}),
+    /** Protect stateful resources from deletion; defaults to true in production. */
+    protect: z.boolean().optional(),
+  })
+  .strict();
+
+/** What an author writes in `stacks/` (defaults optional). */
+export type EnvironmentDefinition = z.input<typeof EnvironmentSchema>;
+/** A definition after parsing, every default filled in. */
+export type Environment = z.output<typeof EnvironmentSchema>;
+/** A parsed definition whose host ports the catalog has settled. */
+export type ResolvedEnvironment = Environment & { ports: NonNullable<Environment["ports"]> };
+export type AppImage = z.output<typeof appImage>;
+export type TlsMode = Environment["tls"]["mode"];

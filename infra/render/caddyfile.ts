@@ -1,0 +1,56 @@
+import type { Plan, Route } from "../model/plan.js";
+
+const GENERATED = "# Generated from the stack's Plan by `npm run render`. Do not edit.";
+
+function globalOptions(plan: Plan): string[] {
+  const { caddy, tls } = plan;
+  const options = [`admin ${caddy.adminAddress}`];
+  if (caddy.httpPort !== 80) options.push(`http_port ${caddy.httpPort}`);
+  if (caddy.httpsPort !== 443) options.push(`https_port ${caddy.httpsPort}`);
+  if (caddy.bind) options.push(`default_bind ${caddy.bind}`);
+  if (tls.mode === "acme" && tls.email) options.push(`email ${tls.email}`);
+  if (tls.mode === "internal") options.push("local_certs");
+  if (tls.mode === "off") options.push("auto_https off");
+  return options;
+}
+
+function proxy(plan: Plan, route: Route): string[] {
+  const target = plan.containers[route.service];
+  return [
+    `reverse_proxy ${route.upstream} {`,
+    // A restarting upstream is retried for a while instead of failing the request.
+    "\tlb_try_duration 30s",
+    "\tlb_try_interval 250ms",
+    `\thealth_uri ${target.healthPath ?? "/"}`,
+    "\thealth_interval 10s",
+    "\thealth_timeout 5s",
+    // Caddy would send the upstream's address as Host; the backend allows only known hosts.
+    "\thealth_headers {",
+    `\t\tHost ${plan.caddy.healthHost}`,
+    "\t}",
+    "}",
+  ];
+}
+
+/** Caddy's configuration: one site per domain, all sharing the same routes. */
+export function renderCaddyfile(plan: Plan): string {
+  const indent = (lines: string[], depth: number) => lines.map((line) => "\t".repeat(depth) + line);
+  const routes = plan.caddy.routes.flatMap((route) => [
+    route.path === "/*" ? "handle {" : `handle ${route.path} {`,
+    ...indent(proxy(plan, route), 1),
+    "}",
+  ]);
+  const siteAddress = (domain: string) => (plan.tls.mode === "off" ? `http://${domain}` : domain);
+  const lines = [
+    GENERATED,
+    "{",
+    ...indent(globalOptions(plan), 1),
+    "}",
+    "",
+    "(timetracker_routes) {",
+    ...indent(routes, 1),
+    "}",
+    ...plan.domains.flatMap((domain) => ["", `${siteAddress(domain)} {`, "\timport timetracker_routes", "}"]),
+  ];
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,76 @@
+import type { Plan } from "../model/plan.js";
+
+/**
+ * The frontend container's complete nginx.conf: serves the built SPA and proxies
+ * `/api/` (websockets included) to the backend by its container name. The upstream
+ * sits in a variable so Docker's DNS resolves it per request: nginx starts, and
+ * keeps serving the SPA, while the backend is down.
+ */
+export function renderNginxConf(plan: Plan): string {
+  const frontend = plan.containers.frontend;
+  const upstream = plan.frontendUpstream;
+  return `# Generated from the stack's Plan by \`npm run render\`. Do not edit.
+worker_processes auto;
+pid /tmp/nginx.pid;
+error_log /dev/stderr warn;
+
+events {
+    worker_connections 1024;
+}
+
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log /dev/stdout;
+    sendfile on;
+    server_tokens off;
+    client_body_temp_path /tmp/nginx-client-body;
+    proxy_temp_path /tmp/nginx-proxy;
+    fastcgi_temp_path /tmp/nginx-fastcgi;
+    uwsgi_temp_path /tmp/nginx-uwsgi;
+    scgi_temp_path /tmp/nginx-scgi;
+
+    map $http_upgrade $connection_upgrade {
+        default upgrade;
+        '' close;
+    }
+
+    # Docker's embedded DNS on user-defined networks.
+    resolver 127.0.0.11 valid=10s ipv6=off;
+
+    server {
+        listen ${frontend.listenPort};
+        root /usr/share/nginx/html;
+        index index.html;
+
+        location = ${frontend.healthPath} {
+            access_log off;
+            default_type text/plain;
+            return 200 "ok\\n";
+        }
+
+        location /api/ {
+            set $backend http://${upstream.container}:${upstream.port};
+            proxy_pass $backend;
+            proxy_http_version 1.1;
+            proxy_set_header Host ${upstream.host};
+            proxy_set_header X-Forwarded-Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_read_timeout 3600s;
+        }
+
+        location /assets/ {
+            expires 30d;
+            add_header Cache-Control "public, immutable";
+        }
+
+        location / {
+            try_files $uri $uri/ /index.html;
+        }
+    }
+}
+`;
+}

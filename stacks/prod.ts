@@ -1,0 +1,32 @@
+import type { EnvironmentDefinition } from "../infra/model/schema.js";
+
+/**
+ * Production: timetracker.shaemarcus.com. The container names, ports and database are
+ * the ones today's production already runs with; its volumes and password are adopted,
+ * not recreated (see docs/bring-production-under-pulumi.md).
+ */
+export const prod = {
+  name: "prod",
+  domain: "timetracker.shaemarcus.com",
+  containerPrefix: "timetracker",
+  ports: { frontend: 3000, backend: 8080 },
+  app: { environment: "production", debug: false },
+  database: {
+    name: "time_tracker",
+    user: "postgres",
+    password: { adoptFrom: "adoptedDbPassword", rotation: 0 },
+  },
+  volumes: {
+    database: "timetracker_postgres_data",
+    redis: "timetracker_redis_data",
+  },
+  host: {
+    region: "us-east-1",
+    availabilityZone: "us-east-1a",
+    bundle: "small_3_0",
+    blueprint: "ubuntu_22_04",
+    adminCidrs: ["203.0.113.10/32"],
+  },
+  tls: { mode: "acme", email: "ops@shaemarcus.com" },
+  backup: { snapshotTimeUtc: "06:00", databaseDumpTimeUtc: "03:00", databaseDumpKeepDays: 14 },
+} satisfies EnvironmentDefinition;
