@@ -75,7 +75,7 @@ const appImage = z.discriminatedUnion("source", [
   z
     .object({
       source: z.literal("build"),
-      /** The app's source folder, relative to this repository's root. */
+      /** Folder inside the app's checkout (stack config `timetracker:appSource`). */
       context: z.string().min(1),
       /** The Dockerfile, relative to this repository's root. */
       dockerfile: z.string().min(1),
@@ -163,13 +163,13 @@ export const EnvironmentSchema = z
         caddy: pinnedMajor("caddy", 2).default("caddy:2.8.4-alpine"),
         backend: appImage.default({
           source: "build",
-          context: "../TimeTracker/backend",
+          context: "backend",
           dockerfile: "app-images/backend/Dockerfile",
           args: {},
         }),
         frontend: appImage.default({
           source: "build",
-          context: "../TimeTracker/frontend",
+          context: "frontend",
           dockerfile: "app-images/frontend/Dockerfile",
           args: {},
         }),
