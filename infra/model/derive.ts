@@ -181,6 +181,13 @@ export function derive(env: ResolvedEnvironment): Plan {
       dns: env.host.dns,
       snapshotTimeUtc: env.backup.snapshotTimeUtc,
     },
+    dns:
+      env.host.dns === "none"
+        ? []
+        : domains.map((fqdn) => {
+            const zone = env.host.dnsZone ?? fqdn.slice(fqdn.indexOf(".") + 1);
+            return { zone, name: fqdn === zone ? "" : fqdn.slice(0, -(zone.length + 1)), fqdn };
+          }),
     network: `${prefix}-net`,
     volumes,
     containers: { db, redis, backend, frontend, caddy },

@@ -89,6 +89,8 @@ export interface Plan {
     dns: Environment["host"]["dns"];
     snapshotTimeUtc: string;
   };
+  /** A records to create (empty unless `host.dns` asks for them). */
+  dns: { zone: string; name: string; fqdn: string }[];
   network: string;
   volumes: { database: string; redis: string; caddyData: string; caddyConfig: string };
   containers: Record<Service, ContainerPlan>;

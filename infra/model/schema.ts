@@ -151,8 +151,10 @@ export const EnvironmentSchema = z
         sshUser: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a Unix user name").default("ubuntu"),
         /** Deploys stop before touching containers when less than this is free. */
         minFreeDiskGb: z.number().int().min(1).default(5),
-        /** Create DNS records for the domains. */
+        /** Create A records for the domains pointing at the static IP. */
         dns: z.enum(["none", "lightsail", "route53"]).default("none"),
+        /** The DNS zone holding the domains; defaults to the domain without its first label. */
+        dnsZone: hostname.optional(),
       })
       .strict()
       .prefault({}),

@@ -1,0 +1,48 @@
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+
+/** Never part of an image: VCS data, dependency folders and caches. */
+const SKIPPED = new Set([".git", "node_modules", "__pycache__", ".venv", ".pytest_cache", ".mypy_cache", "dist"]);
+
+function files(dir: string, root = dir): string[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((entry) => !SKIPPED.has(entry.name))
+    .flatMap((entry) => {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) return files(path, root);
+      return entry.isFile() ? [relative(root, path)] : [];
+    })
+    .sort();
+}
+
+export interface BuildContext {
+  /** Folder to build from, relative to the project root (deterministic across machines). */
+  context: string;
+  /** sha256 over every file's path and content: changes exactly when the image would. */
+  hash: string;
+}
+
+/**
+ * Assembles a build context: the app's source folder with the package's Dockerfile at
+ * its root (Docker needs the Dockerfile inside the context). Throws a plain message
+ * when the source is missing, since that is a checkout mistake, not a bug.
+ */
+export function prepareBuildContext(source: string, dockerfile: string, out: string): BuildContext {
+  if (!existsSync(source) || !statSync(source).isDirectory()) {
+    throw new Error(`app source folder ${source} does not exist: check out the app there, or set timetracker:appSource`);
+  }
+  if (!existsSync(dockerfile)) throw new Error(`Dockerfile ${dockerfile} does not exist`);
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+  const hash = createHash("sha256");
+  for (const file of files(source)) {
+    if (file === "Dockerfile") continue;
+    mkdirSync(join(out, file, ".."), { recursive: true });
+    copyFileSync(join(source, file), join(out, file));
+    hash.update(`${file}\0`).update(readFileSync(join(source, file))).update("\0");
+  }
+  copyFileSync(dockerfile, join(out, "Dockerfile"));
+  hash.update("Dockerfile\0").update(readFileSync(dockerfile));
+  return { context: out, hash: hash.digest("hex") };
+}

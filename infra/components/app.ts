@@ -1,0 +1,111 @@
+import * as command from "@pulumi/command";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import type { ContainerPlan, Plan, RenderedFile, Service } from "../model/plan.js";
+import { renderDbCredentialsScript } from "../render/db-credentials.js";
+import { DISK_CHECK } from "../render/launch-script.js";
+import type { BuildContext } from "../build-context.js";
+import { containerArgs, type SecretValues } from "./container.js";
+
+export interface TimeTrackerAppArgs {
+  /** The stack's resolved plan: every name, port and route comes from here. */
+  plan: Plan;
+  /** Rendered Caddyfile and nginx.conf, placed into their containers. */
+  files: Record<RenderedFile, string>;
+  /** Secret values by name (from `StackSecrets`). */
+  secrets: SecretValues;
+  /** Database password rotation counter, as planned. */
+  dbPasswordRotation: number;
+  /** Prepared build contexts for the services the plan builds from source. */
+  buildContexts: Partial<Record<Service, BuildContext>>;
+  /** SSH connection to the host, for the commands that run there. */
+  connection: command.types.input.remote.ConnectionArgs;
+  /** Docker provider on the host's daemon. */
+  provider: docker.Provider;
+}
+
+/**
+ * The app on one host: network, volumes, images and the five containers of the Plan,
+ * in dependency order: database and Redis, the credential check, backend, frontend,
+ * then Caddy in front.
+ */
+export class TimeTrackerApp extends pulumi.ComponentResource {
+  public readonly containerNames: pulumi.Output<Record<Service, string>>;
+
+  constructor(name: string, args: TimeTrackerAppArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("timetracker:index:TimeTrackerApp", name, {}, opts);
+    const { plan } = args;
+    const onHost = { parent: this, provider: args.provider };
+    // State outlives the stack: never deleted with it, and protected where it matters.
+    const stateful = { ...onHost, retainOnDelete: true, protect: plan.protect };
+
+    const imageInputs = Object.values(plan.containers).map((c) =>
+      c.image.source === "registry" ? c.image.ref : `${c.image.tag}@${args.buildContexts[c.service]?.hash}`,
+    );
+    // Runs whenever a deploy would pull or build: refuses before the disk fills up.
+    const diskCheck = new command.remote.Command(
+      `${name}-disk-check`,
+      { connection: args.connection, create: `${DISK_CHECK} ${plan.host.minFreeDiskGb}`, triggers: imageInputs },
+      { parent: this },
+    );
+
+    const network = new docker.Network(`${name}-network`, { name: plan.network, driver: "bridge" }, onHost);
+    const volumes = Object.entries(plan.volumes).map(
+      ([key, volumeName]) => new docker.Volume(`${name}-volume-${key}`, { name: volumeName }, stateful),
+    );
+
+    const image = (c: ContainerPlan): docker.RemoteImage => {
+      if (c.image.source === "registry") {
+        return new docker.RemoteImage(`${name}-image-${c.service}`, { name: c.image.ref, keepLocally: true }, { ...onHost, dependsOn: [diskCheck] });
+      }
+      const build = args.buildContexts[c.service];
+      if (!build) throw new pulumi.RunError(`no build context was prepared for ${c.service}`);
+      return new docker.RemoteImage(
+        `${name}-image-${c.service}`,
+        {
+          name: c.image.tag,
+          build: { context: build.context, dockerfile: "Dockerfile", buildArgs: c.image.args },
+          triggers: { contextHash: build.hash },
+          keepLocally: true,
+        },
+        { ...onHost, dependsOn: [diskCheck] },
+      );
+    };
+
+    const container = (c: ContainerPlan, dependsOn: pulumi.Resource[]) =>
+      new docker.Container(
+        `${name}-${c.service}`,
+        containerArgs(c, { imageId: image(c).imageId, network: network.name, secrets: args.secrets, files: args.files, stack: plan.stack }),
+        // Names are fixed, so the old container must go before its replacement starts.
+        { ...onHost, deleteBeforeReplace: true, dependsOn: [network, ...volumes, ...dependsOn] },
+      );
+
+    const db = container(plan.containers.db, []);
+    const redis = container(plan.containers.redis, []);
+    const dbCredentials = new command.remote.Command(
+      `${name}-db-credentials`,
+      {
+        connection: args.connection,
+        create: renderDbCredentialsScript(plan, args.dbPasswordRotation),
+        stdin: pulumi.secret(pulumi.interpolate`${args.secrets.dbPassword}\n`),
+        // A new database container (image or password change) is checked again.
+        triggers: [db.id],
+      },
+      { parent: this, dependsOn: [db] },
+    );
+    const backend = container(plan.containers.backend, [redis, dbCredentials]);
+    const frontend = container(plan.containers.frontend, []);
+    const caddy = container(plan.containers.caddy, [backend, frontend]);
+
+    this.containerNames = pulumi
+      .all([db.name, redis.name, backend.name, frontend.name, caddy.name])
+      .apply(([dbName, redisName, backendName, frontendName, caddyName]) => ({
+        db: dbName,
+        redis: redisName,
+        backend: backendName,
+        frontend: frontendName,
+        caddy: caddyName,
+      }));
+    this.registerOutputs({ containerNames: this.containerNames });
+  }
+}

@@ -1,0 +1,101 @@
+import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { catalog } from "../stacks/catalog.js";
+import { prepareBuildContext, type BuildContext } from "./build-context.js";
+import { LightsailHost } from "./components/host.js";
+import { TimeTrackerApp } from "./components/app.js";
+import { StackSecrets } from "./components/secrets.js";
+import { CatalogError, planFor } from "./model/catalog.js";
+import type { Plan, Service } from "./model/plan.js";
+import { renderAll } from "./render/index.js";
+
+const expandHome = (path: string) => (path.startsWith("~/") ? join(homedir(), path.slice(2)) : path);
+
+function readConfiguredFile(key: string, path: string): string {
+  try {
+    return readFileSync(expandHome(path), "utf8");
+  } catch (error) {
+    throw new pulumi.RunError(`timetracker:${key} is ${path}, which cannot be read (${(error as NodeJS.ErrnoException).code})`);
+  }
+}
+
+/** The stack's Plan; a bad catalog or an unknown stack is a user's mistake, reported plainly. */
+export function stackPlan(stack: string): Plan {
+  try {
+    return planFor(catalog, stack);
+  } catch (error) {
+    if (error instanceof CatalogError) {
+      throw new pulumi.RunError(`stack "${stack}" cannot be deployed:\n${error.message}`);
+    }
+    throw error;
+  }
+}
+
+function buildContexts(plan: Plan, appSource: string): Partial<Record<Service, BuildContext>> {
+  const contexts: Partial<Record<Service, BuildContext>> = {};
+  for (const c of Object.values(plan.containers)) {
+    if (c.image.source !== "build") continue;
+    try {
+      contexts[c.service] = prepareBuildContext(join(appSource, c.image.context), c.image.dockerfile, join(".build", plan.stack, c.service));
+    } catch (error) {
+      throw new pulumi.RunError(`images.${c.service}: ${(error as Error).message}`);
+    }
+  }
+  return contexts;
+}
+
+/**
+ * The whole program for the current stack: the Plan from the typed source, the rendered
+ * files, the Lightsail host and the app on it. Returns the stack outputs.
+ */
+export function timetracker() {
+  const plan = stackPlan(pulumi.getStack());
+  const config = new pulumi.Config("timetracker");
+
+  const region = new pulumi.Config("aws").get("region");
+  if (region && region !== plan.host.region) {
+    throw new pulumi.RunError(
+      `aws:region is ${region} in Pulumi.${plan.stack}.yaml, but stacks/${plan.stack}.ts puts the host in ${plan.host.region}: make them agree`,
+    );
+  }
+
+  const files = renderAll(plan);
+  const privateKeyPath = config.require("sshPrivateKeyPath");
+  const adopted = Object.fromEntries(
+    plan.secrets.flatMap((s) => (s.adoptFrom && s.rotation === 0 ? [[s.adoptFrom, config.requireSecret(s.adoptFrom)]] : [])),
+  );
+
+  const host = new LightsailHost("host", {
+    plan,
+    launchScript: files["launch.sh"],
+    sshPublicKey: readConfiguredFile("sshPublicKeyPath", config.require("sshPublicKeyPath")).trim(),
+    sshPrivateKey: pulumi.secret(readConfiguredFile("sshPrivateKeyPath", privateKeyPath)),
+    sshPrivateKeyPath: privateKeyPath,
+  });
+  const secrets = new StackSecrets("secrets", { secrets: plan.secrets, adopted });
+  const app = new TimeTrackerApp("app", {
+    plan,
+    files: { Caddyfile: files.Caddyfile, "nginx.conf": files["nginx.conf"] },
+    secrets: secrets.values,
+    dbPasswordRotation: plan.secrets.find((s) => s.name === "dbPassword")?.rotation ?? 0,
+    buildContexts: buildContexts(plan, config.get("appSource") ?? "../TimeTracker"),
+    connection: host.connection,
+    provider: host.docker,
+  });
+
+  return {
+    url: plan.publicUrl,
+    staticIp: host.staticIp,
+    sshCommand: pulumi.interpolate`ssh -i ${privateKeyPath} ${plan.host.sshUser}@${host.staticIp}`,
+    containers: app.containerNames.apply(() =>
+      Object.values(plan.containers).map((c) => ({
+        service: c.service,
+        name: c.name,
+        published: c.network === "host" ? `host network :${plan.caddy.httpPort}/:${plan.caddy.httpsPort}` : c.ports.map((p) => `${p.ip}:${p.external}->${p.internal}`).join(", ") || "internal",
+      })),
+    ),
+    databasePassword: secrets.values.dbPassword,
+  };
+}
