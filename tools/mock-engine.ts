@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 
 /** One resource the program declared, as the Pulumi engine would receive it (mocked). */
@@ -6,6 +7,8 @@ export interface DeclaredResource {
   name: string;
   /** Inputs after resolution, with secrets unwrapped (never print these). */
   inputs: Record<string, unknown>;
+  /** Paths of the inputs that reached the engine marked secret. */
+  secretPaths: string[];
   /** Inputs as the program passed them (Outputs intact), for `pulumi.isSecret`. */
   props: Record<string, unknown>;
   options: { protect?: boolean; retainOnDelete?: boolean; deleteBeforeReplace?: boolean; parent?: string; provider?: string };
@@ -16,6 +19,8 @@ export interface ProgramRun {
   outputs: Record<string, unknown>;
   /** Raw stack outputs, for `pulumi.isSecret`. */
   rawOutputs: Record<string, pulumi.Output<unknown> | unknown>;
+  /** Every secret value the run handled: generated passwords, secret config, the SSH key. */
+  secretValues: string[];
   byType(type: string): DeclaredResource[];
   one(type: string, name: string): DeclaredResource;
 }
@@ -36,6 +41,24 @@ function computed(type: string, name: string, inputs: Record<string, any>): Reco
     default:
       return {};
   }
+}
+
+/** The wire form of a secret value (Pulumi's special signature key). */
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+const SIG_KEY = "4dabf18193072939515e22adb298388d";
+
+/** Unwraps secret wire values, noting where they were. */
+function unwrapSecrets(value: unknown, path: string, found: string[]): unknown {
+  if (Array.isArray(value)) return value.map((v, i) => unwrapSecrets(v, `${path}[${i}]`, found));
+  if (value && typeof value === "object") {
+    const record = value as Record<string, unknown>;
+    if (record[SIG_KEY] === SECRET_SIG) {
+      found.push(path);
+      return unwrapSecrets(record.value, path, found);
+    }
+    return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, unwrapSecrets(v, path ? `${path}.${k}` : k, found)]));
+  }
+  return value;
 }
 
 const resolve = <T>(output: pulumi.Output<T>) => new Promise<T>((r) => output.apply(r));
@@ -63,14 +86,17 @@ export async function runProgram(stack: string, config: Record<string, string>, 
     {
       newResource: (args) => {
         const recorded = options.get(`${args.type}::${args.name}`);
+        const secretPaths: string[] = [];
+        const inputs = unwrapSecrets(args.inputs, "", secretPaths) as Record<string, unknown>;
         resources.push({
           type: args.type,
           name: args.name,
-          inputs: args.inputs,
+          inputs,
+          secretPaths,
           props: recorded?.props ?? {},
           options: recorded ? { ...recorded, props: undefined } as DeclaredResource["options"] : {},
         });
-        return { id: `${args.name}-id`, state: { ...args.inputs, ...computed(args.type, args.name, args.inputs) } };
+        return { id: `${args.name}-id`, state: { ...args.inputs, ...computed(args.type, args.name, inputs) } };
       },
       call: (args) => (args.token === "aws:route53/getZone:getZone" ? { zoneId: "Z123", name: args.inputs.name } : {}),
     },
@@ -102,10 +128,20 @@ export async function runProgram(stack: string, config: Record<string, string>, 
   const outputs = (await settle(rawOutputs)) as Record<string, unknown>;
   // Let every pending registration reach the mocks.
   await new Promise((r) => setTimeout(r, 50));
+  const generated = resources
+    .filter((r) => r.type === "random:index/randomPassword:RandomPassword")
+    .map((r) => String(computed(r.type, r.name, r.inputs).result));
+  const privateKeyPath = config["timetracker:sshPrivateKeyPath"];
+  const secretValues = [
+    ...generated,
+    ...secretKeys.map((k) => config[k] ?? ""),
+    ...(privateKeyPath ? [readFileSync(privateKeyPath, "utf8")] : []),
+  ].filter((v) => v !== "");
   return {
     resources,
     outputs,
     rawOutputs,
+    secretValues,
     byType: (type) => resources.filter((r) => r.type === type),
     one: (type, name) => {
       const found = resources.find((r) => r.type === type && r.name === name);
