@@ -1,0 +1,178 @@
+import { describe, expect, it } from "vitest";
+import { allocatePorts } from "../../infra/model/catalog.js";
+import { derive } from "../../infra/model/derive.js";
+import type { Plan, Service } from "../../infra/model/plan.js";
+import { EnvironmentSchema, type EnvironmentDefinition } from "../../infra/model/schema.js";
+import { catalog } from "../../stacks/catalog.js";
+import { prod as prodDefinition } from "../../stacks/prod.js";
+import { staging as stagingDefinition } from "../../stacks/staging.js";
+import { allowedHostsEnv, planOf, plansOf, SECRET_NAMES, secretReferences } from "./helpers.js";
+
+const SERVICES: Service[] = ["db", "redis", "backend", "frontend", "caddy"];
+const names = (plan: Plan) => SERVICES.map((s) => plan.containers[s].name);
+const hostPort = (plan: Plan, service: "backend" | "frontend") => plan.containers[service].ports.map((p) => [p.ip, p.external]);
+
+describe("derive: production keeps today's conventions", () => {
+  const prod = planOf("prod");
+
+  it("names the containers timetracker-frontend/backend/db/redis (and timetracker-caddy)", () => {
+    expect(new Set(names(prod))).toEqual(
+      new Set(["timetracker-db", "timetracker-redis", "timetracker-backend", "timetracker-frontend", "timetracker-caddy"]),
+    );
+    expect(Object.keys(prod.containers).sort()).toEqual([...SERVICES].sort());
+  });
+
+  it("publishes the frontend on 127.0.0.1:3000 and the backend on 127.0.0.1:8080, nothing else", () => {
+    expect(hostPort(prod, "frontend")).toEqual([["127.0.0.1", 3000]]);
+    expect(hostPort(prod, "backend")).toEqual([["127.0.0.1", 8080]]);
+    expect(prod.containers.db.ports).toEqual([]);
+    expect(prod.containers.redis.ports).toEqual([]);
+    expect(prod.containers.caddy.network).toBe("host");
+  });
+
+  it("uses database time_tracker, ENVIRONMENT=production and DEBUG=false", () => {
+    const env = prod.containers.backend.env;
+    expect(prod.database.name).toBe("time_tracker");
+    expect(env.DB_NAME).toBe("time_tracker");
+    expect(prod.containers.db.env.POSTGRES_DB).toBe("time_tracker");
+    expect(env.ENVIRONMENT).toBe("production");
+    expect(env.DEBUG).toBe("false");
+  });
+
+  it("adopts the existing production volumes by name", () => {
+    expect(prod.volumes.database).toBe("timetracker_postgres_data");
+    expect(prod.containers.db.volumes).toEqual([{ volume: "timetracker_postgres_data", path: "/var/lib/postgresql/data" }]);
+  });
+});
+
+describe("derive: staging sits beside production", () => {
+  const staging = planOf("staging");
+  const prod = planOf("prod");
+
+  it("publishes 3001 / 8081 on loopback", () => {
+    expect(hostPort(staging, "frontend")).toEqual([["127.0.0.1", 3001]]);
+    expect(hostPort(staging, "backend")).toEqual([["127.0.0.1", 8081]]);
+  });
+
+  it("uses database timetracker_v2_dev", () => {
+    expect(staging.database.name).toBe("timetracker_v2_dev");
+    expect(staging.containers.backend.env.DB_NAME).toBe("timetracker_v2_dev");
+  });
+
+  it("has its own container, volume and network names", () => {
+    expect(names(staging)).toEqual(SERVICES.map((s) => `timetracker-staging-${s}`));
+    for (const name of names(staging)) expect(names(prod)).not.toContain(name);
+    for (const volume of Object.values(staging.volumes)) expect(Object.values(prod.volumes)).not.toContain(volume);
+    expect(staging.network).not.toBe(prod.network);
+  });
+
+  it("runs ENVIRONMENT=staging with DEBUG=false", () => {
+    expect(staging.containers.backend.env.ENVIRONMENT).toBe("staging");
+    expect(staging.containers.backend.env.DEBUG).toBe("false");
+  });
+});
+
+describe("derive: hosts and secrets", () => {
+  const plans = plansOf();
+
+  it.each(plans.map((p) => [p.stack, p] as const))(
+    "%s: ALLOWED_HOSTS is the domains, localhost, 127.0.0.1, the backend container name and 'backend'",
+    (_stack, plan) => {
+      const expected = [...plan.domains, "localhost", "127.0.0.1", plan.containers.backend.name, "backend"];
+      expect(allowedHostsEnv(plan)).toEqual(expected);
+      expect(plan.allowedHosts).toEqual(expected);
+      expect(plan.containers.backend.aliases).toContain("backend");
+    },
+  );
+
+  it("adds every extra domain to ALLOWED_HOSTS and CORS origins", () => {
+    const plan = plansOf([{ ...stagingDefinition, extraDomains: ["www.staging.example.com", "alt.staging.example.com"] }])[0]!;
+    expect(allowedHostsEnv(plan).slice(0, 3)).toEqual([stagingDefinition.domain, "www.staging.example.com", "alt.staging.example.com"]);
+    expect(plan.corsOrigins).toEqual([
+      `https://${stagingDefinition.domain}`,
+      "https://www.staging.example.com",
+      "https://alt.staging.example.com",
+    ]);
+  });
+
+  it.each(plans.map((p) => [p.stack, p] as const))("%s: secrets appear in env only as {secret} references", (_stack, plan) => {
+    const declared = plan.secrets.map((s) => s.name);
+    expect(declared.sort()).toEqual([...SECRET_NAMES].sort());
+    for (const container of Object.values(plan.containers)) {
+      for (const [key, value] of Object.entries(container.env)) {
+        if (/PASSWORD|SECRET|AUTH|TOKEN/.test(key)) {
+          expect(value, `${container.name} ${key}`).toEqual({ secret: expect.any(String) });
+        }
+        if (typeof value !== "string") {
+          expect(Object.keys(value), `${container.name} ${key}`).toEqual(["secret"]);
+          expect(declared, `${container.name} ${key}`).toContain(value.secret);
+        }
+      }
+    }
+    const backend = plan.containers.backend.env;
+    expect(backend.DB_PASSWORD).toEqual({ secret: "dbPassword" });
+    expect(backend.REDIS_PASSWORD).toEqual({ secret: "redisPassword" });
+    expect(backend.SECRET_KEY).toEqual({ secret: "appSecretKey" });
+    // Every reference anywhere in the plan points at a declared secret.
+    for (const ref of secretReferences(plan)) expect(declared).toContain((ref as { secret: string }).secret);
+  });
+});
+
+describe("derive: host ports for definitions that leave them out", () => {
+  const bare = (name: string): EnvironmentDefinition => ({ name, domain: `${name}.clients.example.com` });
+  const parse = (definitions: EnvironmentDefinition[]) => definitions.map((d) => EnvironmentSchema.parse(d));
+
+  it("gives a lone definition 3000 / 8080", () => {
+    const [resolved] = allocatePorts(parse([bare("solo")]));
+    expect(resolved?.ports).toEqual({ frontend: 3000, backend: 8080 });
+  });
+
+  it("gives a new client the lowest free pair beside prod and staging", () => {
+    const plan = planOf("client-a", [...catalog, bare("client-a")]);
+    expect(hostPort(plan, "frontend")).toEqual([["127.0.0.1", 3002]]);
+    expect(hostPort(plan, "backend")).toEqual([["127.0.0.1", 8082]]);
+  });
+
+  it("never moves written ports, even for a definition listed after an unported one", () => {
+    const plans = plansOf([bare("first"), bare("second"), prodDefinition, stagingDefinition]);
+    const ports = Object.fromEntries(plans.map((p) => [p.stack, [p.containers.frontend.ports[0]?.external, p.containers.backend.ports[0]?.external]]));
+    expect(ports).toEqual({ first: [3002, 8082], second: [3003, 8083], prod: [3000, 8080], staging: [3001, 8081] });
+  });
+
+  it("skips ports that are written anywhere in the catalog, including the other role's", () => {
+    const crossed = { ...bare("crossed"), ports: { frontend: 8080, backend: 3000 } };
+    const [, resolved] = allocatePorts(parse([crossed, bare("next")]));
+    expect(resolved?.ports).toEqual({ frontend: 3001, backend: 8081 });
+  });
+
+  it("keeps catalog ports stable when a client is appended", () => {
+    const before = plansOf();
+    const after = plansOf([...catalog, bare("client-b")]);
+    for (const plan of before) expect(after.find((p) => p.stack === plan.stack)).toEqual(plan);
+  });
+});
+
+describe("derive is pure", () => {
+  const resolved = allocatePorts(catalog.map((d) => EnvironmentSchema.parse(d)));
+
+  it("returns deep-equal plans for the same input", () => {
+    for (const env of resolved) expect(derive(env)).toEqual(derive(env));
+  });
+
+  it("does not mutate its input (deep-frozen input, unchanged snapshot)", () => {
+    const deepFreeze = <T>(value: T): T => {
+      if (value !== null && typeof value === "object") {
+        for (const inner of Object.values(value)) deepFreeze(inner);
+        Object.freeze(value);
+      }
+      return value;
+    };
+    for (const env of resolved) {
+      const snapshot = structuredClone(env);
+      const frozen = deepFreeze(structuredClone(env));
+      expect(() => derive(frozen)).not.toThrow();
+      derive(env);
+      expect(env).toEqual(snapshot);
+    }
+  });
+});

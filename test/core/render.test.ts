@@ -1,0 +1,211 @@
+import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import type { Plan } from "../../infra/model/plan.js";
+import { BUNDLE_MEMORY_GB, type EnvironmentDefinition } from "../../infra/model/schema.js";
+import { renderCaddyfile } from "../../infra/render/caddyfile.js";
+import { renderAll } from "../../infra/render/index.js";
+import { DISK_CHECK, renderLaunchScript } from "../../infra/render/launch-script.js";
+import { renderNginxConf } from "../../infra/render/nginx-conf.js";
+import { renderTopology } from "../../infra/render/topology.js";
+import { prod as prodDefinition } from "../../stacks/prod.js";
+import { staging as stagingDefinition } from "../../stacks/staging.js";
+import { block, planFromDefinition, planOf, plansOf, run, SECRET_NAMES, secretReferences, tempDir } from "./helpers.js";
+
+const variant = (overrides: Partial<EnvironmentDefinition>): Plan => planFromDefinition({ ...stagingDefinition, ...overrides });
+
+describe("rendering is deterministic", () => {
+  it("renders every file identically twice from the same plan", () => {
+    for (const plan of plansOf()) expect(renderAll(plan)).toEqual(renderAll(plan));
+  });
+
+  it("renders identical files from two independently derived plans", () => {
+    const first = plansOf().map(renderAll);
+    const second = plansOf([{ ...prodDefinition }, { ...stagingDefinition }]).map(renderAll);
+    expect(second).toEqual(first);
+  });
+
+  it("keeps plan.json's key order whatever order the definition's keys are written in", () => {
+    const reversed = (value: unknown): unknown =>
+      Array.isArray(value)
+        ? value.map(reversed)
+        : value !== null && typeof value === "object"
+          ? Object.fromEntries(Object.entries(value).reverse().map(([k, v]) => [k, reversed(v)]))
+          : value;
+    for (const definition of [prodDefinition, stagingDefinition]) {
+      const written = renderAll(planFromDefinition(definition))["plan.json"];
+      const shuffled = renderAll(planFromDefinition(reversed(definition) as EnvironmentDefinition))["plan.json"];
+      expect(shuffled).toBe(written);
+    }
+  });
+});
+
+describe("Caddyfile", () => {
+  const prod = planOf("prod");
+  const caddyfile = renderCaddyfile(prod);
+  const routes = block(caddyfile, "(timetracker_routes) {");
+
+  it("has one site per domain, each importing the shared routes", () => {
+    const plan = variant({ extraDomains: ["www.staging.example.com", "alt.staging.example.com"] });
+    const text = renderCaddyfile(plan);
+    const sites = text.split("\n").filter((line) => /^\S+ \{$/.test(line) && !line.startsWith("("));
+    expect(sites).toEqual(plan.domains.map((d) => `${d} {`));
+    expect(plan.domains).toHaveLength(3);
+    for (const domain of plan.domains) expect(block(text, `${domain} {`)).toContain("import timetracker_routes");
+  });
+
+  it("routes /api/ws/* and /api/* to the backend's loopback port, keeping the path", () => {
+    for (const path of ["/api/ws/*", "/api/*"]) {
+      expect(block(routes, `handle ${path} {`)).toContain("reverse_proxy 127.0.0.1:8080 {");
+    }
+    expect(caddyfile).not.toMatch(/handle_path|strip_prefix|uri strip/);
+  });
+
+  it("routes everything else to the frontend's loopback port", () => {
+    expect(block(routes, "handle {")).toContain("reverse_proxy 127.0.0.1:3000 {");
+    expect(routes.match(/reverse_proxy /g)).toHaveLength(3);
+  });
+
+  it("retries a restarting upstream and sends Host: localhost in health checks on every route", () => {
+    for (const header of ["handle /api/ws/* {", "handle /api/* {", "handle {"]) {
+      const proxy = block(routes, header);
+      expect(proxy).toMatch(/\blb_try_duration \d+s\b/);
+      expect(block(proxy, "health_headers {")).toMatch(/^\s*Host localhost$/m);
+    }
+    expect(block(routes, "handle /api/* {")).toContain("health_uri /health");
+    expect(block(routes, "handle {")).toContain("health_uri /healthz");
+  });
+
+  it("acme: bare domain site addresses and the contact email, no local certs", () => {
+    const globals = block(caddyfile, "{");
+    expect(globals).toContain("email ops@shaemarcus.com");
+    expect(globals).not.toMatch(/local_certs|auto_https|default_bind|http_port|https_port/);
+    expect(caddyfile).toMatch(/^timetracker\.shaemarcus\.com \{$/m);
+  });
+
+  it("tls off: http:// site addresses and auto_https off", () => {
+    const text = renderCaddyfile(variant({ tls: { mode: "off" } }));
+    expect(block(text, "{")).toContain("auto_https off");
+    expect(text).toMatch(/^http:\/\/timetracker-staging\.shaemarcus\.com \{$/m);
+  });
+
+  it("tls internal: local_certs", () => {
+    const text = renderCaddyfile(variant({ tls: { mode: "internal" } }));
+    expect(block(text, "{")).toContain("local_certs");
+    expect(text).toMatch(/^timetracker-staging\.shaemarcus\.com \{$/m);
+  });
+
+  it("caddy.bind and ports become default_bind, http_port and https_port", () => {
+    const text = renderCaddyfile(variant({ caddy: { bind: "127.0.0.1", httpPort: 18080, httpsPort: 18443 } }));
+    const globals = block(text, "{");
+    expect(globals).toMatch(/^\s*default_bind 127\.0\.0\.1$/m);
+    expect(globals).toMatch(/^\s*http_port 18080$/m);
+    expect(globals).toMatch(/^\s*https_port 18443$/m);
+  });
+});
+
+describe("nginx.conf", () => {
+  it.each(plansOf().map((p) => [p.stack, p] as const))("%s: resolves the backend by its container name per request", (_stack, plan) => {
+    const conf = renderNginxConf(plan);
+    const api = block(conf, "location /api/ {");
+    expect(conf).toMatch(/^\s*resolver 127\.0\.0\.11\b/m);
+    expect(api).toContain(`set $backend http://${plan.containers.backend.name}:8080;`);
+    expect(conf.match(/proxy_pass [^;]*;/g)).toEqual(["proxy_pass $backend;"]);
+  });
+
+  it("passes websocket upgrades through to the backend", () => {
+    const conf = renderNginxConf(planOf("prod"));
+    const api = block(conf, "location /api/ {");
+    expect(api).toContain("proxy_http_version 1.1;");
+    expect(api).toContain("proxy_set_header Upgrade $http_upgrade;");
+    expect(api).toContain("proxy_set_header Connection $connection_upgrade;");
+    expect(block(conf, "map $http_upgrade $connection_upgrade {")).toMatch(/default upgrade;[\s\S]*'' close;/);
+  });
+
+  it("answers /healthz itself and listens on the frontend's container port", () => {
+    const plan = planOf("prod");
+    const conf = renderNginxConf(plan);
+    expect(block(conf, "location = /healthz {")).toContain("return 200");
+    expect(conf).toMatch(new RegExp(`^\\s*listen ${plan.containers.frontend.listenPort};$`, "m"));
+  });
+});
+
+describe("launch.sh", () => {
+  const { dir, cleanup } = tempDir("launch");
+  afterAll(cleanup);
+
+  it.each(Object.keys(BUNDLE_MEMORY_GB))("adds swap only on nano and micro bundles: %s", (size) => {
+    const script = renderLaunchScript(variant({ host: { bundle: `${size}_3_0` } }));
+    expect(script.includes("/swapfile")).toBe(size === "nano" || size === "micro");
+  });
+
+  it("holds no secret and no password", () => {
+    for (const plan of plansOf()) {
+      const script = renderLaunchScript(plan);
+      expect(script).not.toMatch(/secret|password|SECRET_KEY/i);
+    }
+  });
+
+  it("installs the disk check with the plan's threshold", () => {
+    const script = renderLaunchScript(variant({ host: { minFreeDiskGb: 9 } }));
+    expect(script).toContain(`cat > ${DISK_CHECK} <<'SH'`);
+    expect(script).toContain('need_gb="${1:-9}"');
+  });
+
+  it("passes bash -n for prod, staging and a nano host", async () => {
+    const plans = [...plansOf(), variant({ name: "tiny", containerPrefix: "tiny", host: { bundle: "nano_3_0" } })];
+    for (const plan of plans) {
+      const file = join(dir, `${plan.stack}.sh`);
+      writeFileSync(file, renderLaunchScript(plan));
+      const result = await run("bash", ["-n", file]);
+      expect(result.spawnError).toBeUndefined();
+      expect({ stack: plan.stack, code: result.code, stderr: result.stderr }).toEqual({ stack: plan.stack, code: 0, stderr: "" });
+    }
+  });
+});
+
+describe("topology.md", () => {
+  it.each(plansOf().map((p) => [p.stack, p] as const))("%s: a mermaid diagram of every container and route; every volume listed", (_stack, plan) => {
+    const doc = renderTopology(plan);
+    const mermaid = doc.match(/```mermaid\n([\s\S]*?)\n```/)?.[1];
+    expect(mermaid, "a ```mermaid block").toBeDefined();
+    for (const container of Object.values(plan.containers)) expect(mermaid).toContain(`"${container.name}"`);
+    for (const route of plan.caddy.routes) expect(mermaid).toContain(`${route.path} → ${route.upstream}`);
+    for (const volume of Object.values(plan.volumes)) expect(doc).toContain(`\`${volume}\``);
+  });
+});
+
+describe("no secret value reaches a generated file", () => {
+  it("plan.json holds secrets only as {secret: <declared name>} references", () => {
+    for (const plan of plansOf()) {
+      const parsed = JSON.parse(renderAll(plan)["plan.json"]) as unknown;
+      const refs = secretReferences(parsed);
+      expect(refs.length).toBeGreaterThan(0);
+      for (const ref of refs) {
+        expect(Object.keys(ref as object)).toEqual(["secret"]);
+        expect(SECRET_NAMES).toContain((ref as { secret: string }).secret);
+      }
+    }
+  });
+
+  it("only plan.json mentions secrets at all, and only as references", () => {
+    for (const plan of plansOf()) {
+      const files = renderAll(plan);
+      const refs = files["plan.json"].match(/"secret": "[^"]*"/g) ?? [];
+      expect(files["plan.json"].match(/"secret"/g)?.length).toBe(refs.length);
+      for (const name of ["Caddyfile", "nginx.conf", "launch.sh"] as const) expect(files[name]).not.toMatch(/\{\s*"?secret/);
+    }
+  });
+
+  it("a password typed into extraEnv under a secret's name is replaced by the reference and never rendered", () => {
+    const fake = randomBytes(24).toString("base64url");
+    const plan = variant({
+      app: { environment: "staging", extraEnv: { DB_PASSWORD: fake, SECRET_KEY: fake, REDIS_PASSWORD: fake } },
+    });
+    expect(plan.containers.backend.env.DB_PASSWORD).toEqual({ secret: "dbPassword" });
+    expect(plan.containers.backend.env.SECRET_KEY).toEqual({ secret: "appSecretKey" });
+    expect(plan.containers.backend.env.REDIS_PASSWORD).toEqual({ secret: "redisPassword" });
+    for (const [name, text] of Object.entries(renderAll(plan))) expect(text.includes(fake), name).toBe(false);
+  });
+});
