@@ -11,7 +11,15 @@ export interface DeclaredResource {
   secretPaths: string[];
   /** Inputs as the program passed them (Outputs intact), for `pulumi.isSecret`. */
   props: Record<string, unknown>;
-  options: { protect?: boolean; retainOnDelete?: boolean; deleteBeforeReplace?: boolean; parent?: string; provider?: string };
+  options: {
+    protect?: boolean;
+    retainOnDelete?: boolean;
+    deleteBeforeReplace?: boolean;
+    parent?: string;
+    provider?: string;
+    /** Logical names of the resources this one explicitly depends on. */
+    dependsOn?: string[];
+  };
 }
 
 export interface ProgramRun {
@@ -107,6 +115,7 @@ export async function runProgram(stack: string, config: Record<string, string>, 
   pulumi.runtime.setAllConfig(config, secretKeys);
   const { timetracker } = await import("../infra/program.js");
   let rawOutputs: Record<string, unknown> = {};
+  let failure: unknown;
   await pulumi.runtime.runInPulumiStack(async () => {
     // SDK 3.248 (the last for Node 20) refuses resource transforms under mocks; the
     // in-process stack transformation sees the same props and options.
@@ -119,15 +128,24 @@ export async function runProgram(stack: string, config: Record<string, string>, 
         deleteBeforeReplace: opts.deleteBeforeReplace,
         parent: opts.parent ? "set" : undefined,
         provider: opts.provider ? "set" : undefined,
+        dependsOn: (Array.isArray(opts.dependsOn) ? opts.dependsOn : opts.dependsOn ? [opts.dependsOn] : []).map(
+          (r) => (r as unknown as { __name: string }).__name,
+        ),
       });
       return undefined;
     });
-    rawOutputs = timetracker();
+    try {
+      rawOutputs = timetracker();
+    } catch (error) {
+      // Reported after the run settles, as the Pulumi CLI would print it.
+      failure = error;
+    }
     return rawOutputs;
   });
   const outputs = (await settle(rawOutputs)) as Record<string, unknown>;
-  // Let every pending registration reach the mocks.
-  await new Promise((r) => setTimeout(r, 50));
+  // Every pending registration must reach these mocks before the next run replaces them.
+  await pulumi.runtime.disconnect();
+  if (failure) throw failure;
   const generated = resources
     .filter((r) => r.type === "random:index/randomPassword:RandomPassword")
     .map((r) => String(computed(r.type, r.name, r.inputs).result));

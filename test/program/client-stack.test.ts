@@ -1,0 +1,49 @@
+import { describe, expect, it, vi } from "vitest";
+import type { EnvironmentDefinition } from "../../infra/model/schema.js";
+
+// A client stack defined only by a name and a domain, as `npm run new-client` would start it,
+// plus a copy whose database password has been rotated once.
+const client = { name: "acme", domain: "timetracker.acme.example" } satisfies EnvironmentDefinition;
+const rotated = {
+  name: "globex",
+  domain: "timetracker.globex.example",
+  database: { password: { rotation: 1 } },
+} satisfies EnvironmentDefinition;
+
+vi.mock("../../stacks/catalog.js", async (importOriginal) => {
+  const original = await importOriginal<typeof import("../../stacks/catalog.js")>();
+  return { catalog: [...original.catalog, client, rotated] };
+});
+
+const { planFor } = await import("../../infra/model/catalog.js");
+const { catalog } = await import("../../stacks/catalog.js");
+const { runProgram } = await import("../../tools/mock-engine.js");
+const { mockConfig } = await import("../../tools/mock-config.js");
+const { expectWellFormedStack, CONTAINER } = await import("./expectations.js");
+
+const run = (stack: string) => {
+  const { config, secretKeys } = mockConfig(planFor(catalog, stack));
+  return runProgram(stack, config, secretKeys);
+};
+
+describe("a client-shaped stack under Pulumi mocks (no Pulumi CLI here)", () => {
+  it("gets the next free ports and its own names, and is well-formed", async () => {
+    const plan = planFor(catalog, "acme");
+    expect(plan.containers.frontend.ports[0]?.external).toBe(3002);
+    expect(plan.containers.backend.ports[0]?.external).toBe(8082);
+    const result = await run("acme");
+    await expectWellFormedStack(plan, result);
+    expect(result.one(CONTAINER, "app-backend").inputs.name).toBe("timetracker-acme-backend");
+    // A client's data is production data: protected by default.
+    expect(plan.protect).toBe(true);
+  });
+
+  it("rotates the database password through the counter: new keeper, and the check may ALTER ROLE", async () => {
+    const result = await run("globex");
+    const password = result.one("random:index/randomPassword:RandomPassword", "secrets-dbPassword");
+    expect(password.inputs.keepers).toEqual({ rotation: "1" });
+    const script = String(result.one("command:remote:Command", "app-db-credentials").inputs.create);
+    expect(script).toContain("rotation=1");
+    expect(script).toContain("ALTER ROLE");
+  });
+});
