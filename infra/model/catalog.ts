@@ -38,6 +38,14 @@ export function allocatePorts(environments: Environment[]): ResolvedEnvironment[
   });
 }
 
+/** Variables the package sets from the Plan may not be overridden by hand: that is how they drift. */
+function checkExtraEnv(env: ResolvedEnvironment): Problem[] {
+  const derived = derive({ ...env, app: { ...env.app, extraEnv: {} } }).containers.backend.env;
+  return Object.keys(env.app.extraEnv)
+    .filter((key) => key in derived)
+    .map((key) => ({ path: `${env.name}.app.extraEnv.${key}`, message: "is set by the package from the Plan and cannot be overridden" }));
+}
+
 /** Parses, derives and checks every definition together. Never throws for bad input. */
 export function validateCatalog(definitions: readonly unknown[]): CatalogResult {
   const problems: Problem[] = [];
@@ -49,8 +57,9 @@ export function validateCatalog(definitions: readonly unknown[]): CatalogResult 
   });
   if (problems.length > 0) return { ok: false, problems };
 
-  const plans = allocatePorts(environments).map(derive);
-  problems.push(...plans.flatMap(checkPlan), ...checkCatalog(plans));
+  const resolved = allocatePorts(environments);
+  const plans = resolved.map(derive);
+  problems.push(...resolved.flatMap(checkExtraEnv), ...plans.flatMap(checkPlan), ...checkCatalog(plans));
   return problems.length > 0 ? { ok: false, problems } : { ok: true, plans };
 }
 

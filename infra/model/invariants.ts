@@ -47,6 +47,18 @@ export function checkPlan(plan: Plan): Problem[] {
     }
   }
 
+  const caddyPorts = [plan.caddy.httpPort, plan.caddy.httpsPort, Number(plan.caddy.adminAddress.split(":")[1])];
+  for (const port of caddyPorts) {
+    const other = published.get(port);
+    if (other) at("caddy", `Caddy listens on ${port} on the host, which ${other} also publishes`);
+  }
+
+  for (const record of plan.dns) {
+    if (record.fqdn !== record.zone && !record.fqdn.endsWith(`.${record.zone}`)) {
+      at("host.dnsZone", `${record.fqdn} is not inside the DNS zone ${record.zone}`);
+    }
+  }
+
   for (const route of plan.caddy.routes) {
     const target = plan.containers[route.service];
     const reachable = target.ports.some((p) => `${p.ip}:${p.external}` === route.upstream && p.internal === target.listenPort);

@@ -185,7 +185,10 @@ export const EnvironmentSchema = z
         httpPort: port.default(80),
         httpsPort: port.default(443),
         /** Bind Caddy to this address only (local runs use 127.0.0.1). */
-        bind: z.string().optional(),
+        bind: z
+          .string()
+          .regex(/^((25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(25[0-5]|2[0-4]\d|1?\d?\d)$/, "must be an IPv4 address such as 127.0.0.1")
+          .optional(),
       })
       .strict()
       .prefault({}),

@@ -19,6 +19,9 @@ export function renderTopology(plan: Plan): string {
     `  ${id(backend)} -->|"${redis.name}:${redis.listenPort}"| ${id(redis)}`,
   ];
   const nodes = containers.map((c) => `  ${id(c)}["${c.name}"]`);
+  const volumeEdges = containers.flatMap((c) =>
+    c.volumes.map((v) => `  ${id(c)} --- ${v.volume.replace(/[^A-Za-z0-9]/g, "_")}[("${v.volume}")]`),
+  );
   const row = (cells: string[]) => `| ${cells.join(" | ")} |`;
   return [
     `# Stack \`${plan.stack}\``,
@@ -35,6 +38,7 @@ export function renderTopology(plan: Plan): string {
     "flowchart LR",
     ...nodes,
     ...edges,
+    ...volumeEdges,
     "```",
     "",
     "## Containers",

@@ -151,8 +151,8 @@ describe("ALLOWED_HOSTS missing container names", () => {
   });
 
   it("an extraEnv ALLOWED_HOSTS cannot replace the derived one", () => {
-    const [plan] = plansOf([{ ...prodDefinition, app: { environment: "production", extraEnv: { ALLOWED_HOSTS: '["evil.example.com"]' } } }]);
-    expect(allowedHostsEnv(plan!)).toContain("timetracker-backend");
+    const problems = problemsOf([{ ...prodDefinition, app: { environment: "production", extraEnv: { ALLOWED_HOSTS: '["evil.example.com"]' } } }]);
+    expect(problems).toContainEqual(problemAt("prod.app.extraEnv.ALLOWED_HOSTS", "cannot be overridden"));
   });
 });
 

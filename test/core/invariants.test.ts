@@ -126,3 +126,30 @@ describe("validateCatalog rejects definitions that break an invariant", () => {
     expect(problems).toContainEqual(problemAt("staging.containerPrefix", "timetracker-net is already used by prod (network name)"));
   });
 });
+
+describe("validateCatalog rejects hand-set values the package derives", () => {
+  it("an extraEnv entry overriding a derived variable (ALLOWED_HOSTS, DB_PASSWORD)", () => {
+    const problems = problemsOf([
+      { ...stagingDefinition, app: { environment: "staging", extraEnv: { ALLOWED_HOSTS: '["x"]', DB_PASSWORD: "postgres", LOG_LEVEL: "info" } } },
+    ]);
+    expect(problems).toContainEqual(problemAt("staging.app.extraEnv.ALLOWED_HOSTS", "cannot be overridden"));
+    expect(problems).toContainEqual(problemAt("staging.app.extraEnv.DB_PASSWORD", "cannot be overridden"));
+    expect(problems.some((p) => p.path.endsWith("LOG_LEVEL"))).toBe(false);
+  });
+
+  it("Caddy listening on a port an app container publishes", () => {
+    const problems = problemsOf([{ ...stagingDefinition, tls: { mode: "off" }, caddy: { httpPort: 3001 } }]);
+    expect(problems).toContainEqual(problemAt("staging.caddy", "Caddy listens on 3001 on the host, which timetracker-staging-frontend also publishes"));
+  });
+
+  it("a Caddy bind address that is not an IPv4 address", () => {
+    expect(problemsOf([{ ...stagingDefinition, caddy: { bind: "not an address" } }])).toContainEqual(
+      problemAt("staging.caddy.bind", "IPv4 address"),
+    );
+  });
+
+  it("a domain outside its DNS zone", () => {
+    const problems = problemsOf([{ ...stagingDefinition, host: { ...stagingDefinition.host, dns: "route53", dnsZone: "example.org" } }]);
+    expect(problems).toContainEqual(problemAt("staging.host.dnsZone", "not inside the DNS zone example.org"));
+  });
+});

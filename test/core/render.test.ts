@@ -3,7 +3,9 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { Plan } from "../../infra/model/plan.js";
-import { BUNDLE_MEMORY_GB, type EnvironmentDefinition } from "../../infra/model/schema.js";
+import { validateCatalog } from "../../infra/model/catalog.js";
+import { derive } from "../../infra/model/derive.js";
+import { BUNDLE_MEMORY_GB, EnvironmentSchema, type EnvironmentDefinition } from "../../infra/model/schema.js";
 import { renderCaddyfile } from "../../infra/render/caddyfile.js";
 import { renderAll } from "../../infra/render/index.js";
 import { DISK_CHECK, renderLaunchScript } from "../../infra/render/launch-script.js";
@@ -198,11 +200,16 @@ describe("no secret value reaches a generated file", () => {
     }
   });
 
-  it("a password typed into extraEnv under a secret's name is replaced by the reference and never rendered", () => {
+  it("a password typed into extraEnv under a secret's name is refused, and even unvalidated never rendered", () => {
     const fake = randomBytes(24).toString("base64url");
-    const plan = variant({
-      app: { environment: "staging", extraEnv: { DB_PASSWORD: fake, SECRET_KEY: fake, REDIS_PASSWORD: fake } },
-    });
+    const definition = { ...stagingDefinition, app: { environment: "staging", extraEnv: { DB_PASSWORD: fake, SECRET_KEY: fake, REDIS_PASSWORD: fake } } };
+    const result = validateCatalog([definition]);
+    expect(result.ok ? [] : result.problems.map((p) => p.path)).toEqual([
+      "staging.app.extraEnv.DB_PASSWORD",
+      "staging.app.extraEnv.SECRET_KEY",
+      "staging.app.extraEnv.REDIS_PASSWORD",
+    ]);
+    const plan = derive({ ...EnvironmentSchema.parse(definition), ports: { frontend: 3001, backend: 8081 } });
     expect(plan.containers.backend.env.DB_PASSWORD).toEqual({ secret: "dbPassword" });
     expect(plan.containers.backend.env.SECRET_KEY).toEqual({ secret: "appSecretKey" });
     expect(plan.containers.backend.env.REDIS_PASSWORD).toEqual({ secret: "redisPassword" });
