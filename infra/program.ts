@@ -22,9 +22,9 @@ function readConfiguredFile(key: string, path: string): string {
 }
 
 /** The stack's Plan; a bad catalog or an unknown stack is a user's mistake, reported plainly. */
-export function stackPlan(stack: string): Plan {
+export function stackPlan(stack: string, definitions: readonly unknown[] = catalog): Plan {
   try {
-    return planFor(catalog, stack);
+    return planFor(definitions, stack);
   } catch (error) {
     if (error instanceof CatalogError) {
       throw new pulumi.RunError(`stack "${stack}" cannot be deployed:\n${error.message}`);
@@ -48,10 +48,11 @@ function buildContexts(plan: Plan, appSource: string): Partial<Record<Service, B
 
 /**
  * The whole program for the current stack: the Plan from the typed source, the rendered
- * files, the Lightsail host and the app on it. Returns the stack outputs.
+ * files, the Lightsail host and the app on it. Returns the stack outputs. `definitions`
+ * is the catalog; only a local rehearsal passes another (its domain made local).
  */
-export function timetracker() {
-  const plan = stackPlan(pulumi.getStack());
+export function timetracker(definitions: readonly unknown[] = catalog) {
+  const plan = stackPlan(pulumi.getStack(), definitions);
   const config = new pulumi.Config("timetracker");
 
   const region = new pulumi.Config("aws").get("region");

@@ -9,6 +9,8 @@ export interface DeclaredResource {
   inputs: Record<string, unknown>;
   /** Paths of the inputs that reached the engine marked secret. */
   secretPaths: string[];
+  /** What the (mocked) provider answered. */
+  state?: Record<string, unknown>;
   /** Inputs as the program passed them (Outputs intact), for `pulumi.isSecret`. */
   props: Record<string, unknown>;
   options: {
@@ -87,24 +89,42 @@ async function settle(value: unknown): Promise<unknown> {
  * CLI or cloud account exists here, so the engine is mocked and every declared resource
  * is recorded with its inputs and options.
  */
-export async function runProgram(stack: string, config: Record<string, string>, secretKeys: string[] = []): Promise<ProgramRun> {
+export interface RunOptions {
+  /** The catalog to deploy from (default: stacks/catalog.ts). */
+  definitions?: readonly unknown[];
+  /**
+   * Answers for each declared resource with the state a provider would return. Called in
+   * dependency order; the default invents outputs without touching anything.
+   */
+  respond?: (resource: DeclaredResource) => Promise<Record<string, unknown>>;
+}
+
+export async function runProgram(
+  stack: string,
+  config: Record<string, string>,
+  secretKeys: string[] = [],
+  run: RunOptions = {},
+): Promise<ProgramRun> {
   const resources: DeclaredResource[] = [];
   const options = new Map<string, DeclaredResource["options"] & { props: Record<string, unknown> }>();
   await pulumi.runtime.setMocks(
     {
-      newResource: (args) => {
+      newResource: async (args) => {
         const recorded = options.get(`${args.type}::${args.name}`);
         const secretPaths: string[] = [];
         const inputs = unwrapSecrets(args.inputs, "", secretPaths) as Record<string, unknown>;
-        resources.push({
+        const resource: DeclaredResource = {
           type: args.type,
           name: args.name,
           inputs,
           secretPaths,
           props: recorded?.props ?? {},
-          options: recorded ? { ...recorded, props: undefined } as DeclaredResource["options"] : {},
-        });
-        return { id: `${args.name}-id`, state: { ...args.inputs, ...computed(args.type, args.name, inputs) } };
+          options: recorded ? ({ ...recorded, props: undefined } as DeclaredResource["options"]) : {},
+        };
+        resources.push(resource);
+        const state = run.respond ? await run.respond(resource) : computed(args.type, args.name, inputs);
+        resource.state = state;
+        return { id: `${args.name}-id`, state: { ...args.inputs, ...state } };
       },
       call: (args) => (args.token === "aws:route53/getZone:getZone" ? { zoneId: "Z123", name: args.inputs.name } : {}),
     },
@@ -135,7 +155,7 @@ export async function runProgram(stack: string, config: Record<string, string>, 
       return undefined;
     });
     try {
-      rawOutputs = timetracker();
+      rawOutputs = run.definitions ? timetracker(run.definitions) : timetracker();
     } catch (error) {
       // Reported after the run settles, as the Pulumi CLI would print it.
       failure = error;
@@ -148,7 +168,7 @@ export async function runProgram(stack: string, config: Record<string, string>, 
   if (failure) throw failure;
   const generated = resources
     .filter((r) => r.type === "random:index/randomPassword:RandomPassword")
-    .map((r) => String(computed(r.type, r.name, r.inputs).result));
+    .map((r) => String(r.state?.result ?? ""));
   const privateKeyPath = config["timetracker:sshPrivateKeyPath"];
   const secretValues = [
     ...generated,
