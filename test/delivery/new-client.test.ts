@@ -130,6 +130,12 @@ describe("new-client: success", () => {
     }
   });
 
+  it("regenerates resources/acme.md when the repository has the resources script", () => {
+    const scripts = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts;
+    expect(scripts.resources ?? scripts.generate, "package.json has no resources or generate script").toBeDefined();
+    expect(readFileSync(join(root, "resources/acme.md"), "utf8")).toContain("timetracker-acme");
+  });
+
   it("leaves a catalog that the validate command accepts", () => {
     const result = spawnSync(TSX, ["infra/cli/validate.ts"], { cwd: root, encoding: "utf8", timeout: 60_000 });
     expect(result.status, result.stderr).toBe(0);
