@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Make sure a Docker engine plus the tools build.sh needs are available.
+#   engine.sh         install missing packages (Debian + root only), start dockerd if needed
+#   engine.sh stop    stop the dockerd this script started (pid in /tmp/tt-dockerd.pid)
+# Idempotent: a second run does nothing but check.
+# Env: TT_DOCKERD_WAIT (seconds to wait for the engine, default 60), TT_DOCKERD_ARGS (extra dockerd flags).
+set -euo pipefail
+
+PIDFILE=/tmp/tt-dockerd.pid
+LOGFILE=/tmp/tt-dockerd.log
+WAIT_SECS=${TT_DOCKERD_WAIT:-60}
+
+log() { printf 'engine: %s\n' "$*" >&2; }
+
+is_debian_root() { [ -r /etc/debian_version ] && [ "$(id -u)" = 0 ]; }
+
+stop_engine() {
+  if [ ! -s "$PIDFILE" ]; then
+    log "no $PIDFILE: no dockerd started by engine.sh, nothing to stop"
+    return 0
+  fi
+  local pid
+  pid=$(cat "$PIDFILE")
+  if ! kill -0 "$pid" 2>/dev/null; then
+    log "dockerd pid $pid is not running"
+    rm -f "$PIDFILE"
+    return 0
+  fi
+  log "stopping dockerd pid $pid"
+  kill -TERM "$pid"
+  for _ in $(seq 1 30); do
+    kill -0 "$pid" 2>/dev/null || { rm -f "$PIDFILE"; log "stopped"; return 0; }
+    sleep 1
+  done
+  log "dockerd pid $pid did not exit after 30 s; sending SIGKILL"
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$PIDFILE"
+}
+
+# command -> Debian package providing it
+declare -A PKG_OF=(
+  [docker]=docker.io
+  [dockerd]=docker.io
+  [debootstrap]=debootstrap
+  [tar]=tar
+  [iptables]=iptables
+)
+
+missing_pkgs() {
+  local cmd pkgs=()
+  for cmd in docker dockerd debootstrap tar iptables; do
+    if ! command -v "$cmd" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$cmd" ] && ! [ -x "/sbin/$cmd" ]; then
+      pkgs+=("${PKG_OF[$cmd]}")
+    fi
+  done
+  # debootstrap needs the archive keyring to verify the bookworm Release file
+  [ -r /usr/share/keyrings/debian-archive-keyring.gpg ] || pkgs+=(debian-archive-keyring)
+  [ ${#pkgs[@]} -eq 0 ] || printf '%s\n' "${pkgs[@]}" | sort -u | tr '\n' ' '
+}
+
+ensure_cgroups() { # dockerd needs cgroupfs (v1 hierarchies or the v2 unified one) mounted
+  if grep -qE '^[^ ]+ /sys/fs/cgroup(/[^ ]+)? cgroup2? ' /proc/mounts; then return 0; fi
+  log "no cgroup filesystem mounted under /sys/fs/cgroup; mounting one"
+  if command -v cgroupfs-mount >/dev/null 2>&1; then
+    cgroupfs-mount || true
+  elif grep -qw cgroup2 /proc/filesystems; then
+    mkdir -p /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup || true
+  fi
+  grep -qE '^[^ ]+ /sys/fs/cgroup(/[^ ]+)? cgroup2? ' /proc/mounts ||
+    log "warning: still no cgroup filesystem; dockerd will probably fail (see $LOGFILE)"
+}
+
+start_engine() {
+  export PATH="$PATH:/usr/sbin:/sbin"
+  local pkgs
+  pkgs=$(missing_pkgs)
+  if [ -n "$pkgs" ]; then
+    if ! is_debian_root; then
+      log "missing: $pkgs"
+      log "this script can only install them on Debian as root. Needed:"
+      log "  - a Docker engine (>= 20.10) reachable by 'docker info' (Debian package docker.io)"
+      log "  - debootstrap and debian-archive-keyring (to build tt-standin/debian:bookworm)"
+      log "  - network access to http://deb.debian.org/debian (bookworm, bookworm-updates, bookworm-security)"
+      log "on Debian as root: apt-get update && apt-get install -y --no-install-recommends $pkgs"
+      exit 1
+    fi
+    log "installing: $pkgs"
+    export DEBIAN_FRONTEND=noninteractive
+    # keep maintainer scripts from starting services (dockerd is started below, the same way
+    # on every machine); only when the machine has no policy of its own
+    local own_policy=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+      own_policy=1
+    fi
+    local rc=0
+    apt-get update -qq || rc=$?
+    # shellcheck disable=SC2086
+    [ "$rc" != 0 ] || apt-get install -y -qq --no-install-recommends $pkgs >/dev/null || rc=$?
+    [ -z "$own_policy" ] || rm -f /usr/sbin/policy-rc.d
+    if [ "$rc" != 0 ]; then log "apt-get failed (exit $rc)"; exit 1; fi
+  fi
+
+  if docker info >/dev/null 2>&1; then
+    log "docker engine is up ($(docker version --format '{{.Server.Version}}' 2>/dev/null || echo '?'))"
+    return 0
+  fi
+  if [ "$(id -u)" != 0 ]; then
+    log "'docker info' fails and only root can start dockerd here; start a Docker engine (or add this user to group docker) and retry"
+    exit 1
+  fi
+  ensure_cgroups
+  if [ -s "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+    log "dockerd pid $(cat "$PIDFILE") already started by engine.sh, waiting for it"
+  else
+    # containerd is started by dockerd itself when not running as a service
+    log "starting dockerd (log: $LOGFILE)"
+    # TT_DOCKERD_ARGS: extra dockerd flags (e.g. a second engine on its own socket and data root)
+    # shellcheck disable=SC2086
+    nohup dockerd ${TT_DOCKERD_ARGS:-} >>"$LOGFILE" 2>&1 </dev/null &
+    echo $! >"$PIDFILE"
+  fi
+  local i
+  for i in $(seq 1 "$WAIT_SECS"); do
+    if docker info >/dev/null 2>&1; then
+      log "docker engine is up after ${i}s (pid $(cat "$PIDFILE"))"
+      return 0
+    fi
+    if ! kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+      log "dockerd exited; last lines of $LOGFILE:"
+      tail -n 30 "$LOGFILE" >&2 || true
+      rm -f "$PIDFILE"
+      exit 1
+    fi
+    sleep 1
+  done
+  log "dockerd did not answer 'docker info' within ${WAIT_SECS}s; last lines of $LOGFILE:"
+  tail -n 30 "$LOGFILE" >&2 || true
+  exit 1
+}
+
+case "${1:-start}" in
+  start) start_engine ;;
+  stop) stop_engine ;;
+  *) echo "usage: $0 [start|stop]" >&2; exit 2 ;;
+esac
