@@ -162,9 +162,15 @@ export async function runProgram(
     }
     return rawOutputs;
   });
-  const outputs = (await settle(rawOutputs)) as Record<string, unknown>;
-  // Every pending registration must reach these mocks before the next run replaces them.
-  await pulumi.runtime.disconnect();
+  let outputs: Record<string, unknown> = {};
+  try {
+    if (!failure) outputs = (await settle(rawOutputs)) as Record<string, unknown>;
+  } catch (error) {
+    failure = error;
+  } finally {
+    // Every pending registration must reach these mocks before the next run replaces them.
+    await pulumi.runtime.disconnect();
+  }
   if (failure) throw failure;
   const generated = resources
     .filter((r) => r.type === "random:index/randomPassword:RandomPassword")

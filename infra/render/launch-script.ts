@@ -11,6 +11,18 @@ export const READY_MARKER = "/var/lib/timetracker/launch-done";
 /** Script installed on the host that refuses a deploy when the disk is nearly full. */
 export const DISK_CHECK = "/usr/local/bin/timetracker-disk-check";
 
+/** The host's disk check: exits non-zero when / has less free space than the deploy needs. */
+export function renderDiskCheck(plan: Plan): string {
+  return `#!/bin/sh
+need_gb="\${1:-${plan.host.minFreeDiskGb}}"
+free_kb=$(df --output=avail -k / | tail -n 1)
+if [ "$free_kb" -lt $((need_gb * 1024 * 1024)) ]; then
+  echo "only $((free_kb / 1024 / 1024)) GB free on /, the deploy needs $need_gb GB: run 'docker system df' and prune" >&2
+  exit 1
+fi
+`;
+}
+
 const cronHour = (utc: string) => Number(utc.slice(0, 2));
 
 /**
@@ -60,15 +72,7 @@ SH
 chmod 0755 /etc/cron.daily/timetracker-docker-prune
 
 cat > ${DISK_CHECK} <<'SH'
-#!/bin/sh
-# Exits non-zero when / has less than the given GB free.
-need_gb="\${1:-${plan.host.minFreeDiskGb}}"
-free_kb=$(df --output=avail -k / | tail -n 1)
-if [ "$free_kb" -lt $((need_gb * 1024 * 1024)) ]; then
-  echo "only $((free_kb / 1024 / 1024)) GB free on /, the deploy needs $need_gb GB: run 'docker system df' and prune" >&2
-  exit 1
-fi
-SH
+${renderDiskCheck(plan)}SH
 chmod 0755 ${DISK_CHECK}
 
 # Nightly database dump, kept ${plan.backup.keepDays} days (the instance snapshot is the second copy).

@@ -32,7 +32,6 @@ chmod 0755 /etc/cron.daily/timetracker-docker-prune
 
 cat > /usr/local/bin/timetracker-disk-check <<'SH'
 #!/bin/sh
-# Exits non-zero when / has less than the given GB free.
 need_gb="${1:-5}"
 free_kb=$(df --output=avail -k / | tail -n 1)
 if [ "$free_kb" -lt $((need_gb * 1024 * 1024)) ]; then
