@@ -380,7 +380,7 @@ Next:
   ssh-keygen -t ed25519 -N "" -C timetracker-${name} -f ~/.ssh/timetracker-${name}   # if the key pair does not exist yet
   git add ${definitionPath} stacks/catalog.ts ${configPath} rendered/${name}${generated.length > 1 ? ` resources/${name}.md` : ""} && git commit -m "Add client ${name}"
   pulumi stack init ${name}
-  pulumi config set --stack ${name} aws:region ${options.region}
+  pulumi config set --stack ${name} aws:region ${options.region}   # these three are already in ${configPath}: change them only if your keys live elsewhere
   pulumi config set --stack ${name} timetracker:sshPublicKeyPath ~/.ssh/timetracker-${name}.pub
   pulumi config set --stack ${name} timetracker:sshPrivateKeyPath ~/.ssh/timetracker-${name}
   pulumi preview --stack ${name} --diff
