@@ -136,6 +136,11 @@ export async function runProgram(
   const { timetracker } = await import("../infra/program.js");
   let rawOutputs: Record<string, unknown> = {};
   let failure: unknown;
+  // A resource the engine refused rejects promises nobody awaits: that is the run's failure.
+  const rejected = (reason: unknown) => {
+    failure ??= reason;
+  };
+  process.on("unhandledRejection", rejected);
   await pulumi.runtime.runInPulumiStack(async () => {
     // SDK 3.248 (the last for Node 20) refuses resource transforms under mocks; the
     // in-process stack transformation sees the same props and options.
@@ -170,6 +175,7 @@ export async function runProgram(
   } finally {
     // Every pending registration must reach these mocks before the next run replaces them.
     await pulumi.runtime.disconnect();
+    process.off("unhandledRejection", rejected);
   }
   if (failure) throw failure;
   const generated = resources

@@ -12,7 +12,7 @@ export const rotationStateFile = (plan: Plan) => `/var/lib/timetracker/${plan.st
 export function renderDbCredentialsScript(plan: Plan, rotation: number): string {
   const db = plan.containers.db.name;
   const { user, name } = plan.database;
-  const stackFile = `stacks/${plan.stack}.ts`;
+  const stackFile = `the definition of stack "${plan.stack}" in stacks/`;
   return `#!/bin/bash
 set -euo pipefail
 db=${db}; user=${user}; name=${name}; rotation=${rotation}
