@@ -50,6 +50,11 @@ interface State {
 /** What happened to each resource in one deploy, for the run's report. */
 export type Change = "created" | "replaced" | "updated" | "unchanged" | "failed";
 
+export interface DeployProgress {
+  changes: Record<string, Change>;
+  errors: string[];
+}
+
 const key = (r: { type: string; name: string }) => `${r.type}::${r.name}`;
 
 /**
@@ -63,7 +68,11 @@ export class RehearsalEngine {
   public errors: string[] = [];
   private readonly shims: string;
 
-  constructor(private readonly stateFile: string) {
+  /** `progressFile`, if given, gets the changes and errors after each step, so a crashed deploy still reports. */
+  constructor(
+    private readonly stateFile: string,
+    private readonly progressFile?: string,
+  ) {
     this.state = existsSync(stateFile) ? JSON.parse(readFileSync(stateFile, "utf8")) : { order: [], entries: {} };
     this.shims = mkdtempSync(join(tmpdir(), "tt-rehearsal-shims-"));
     // The local host has no cloud-init: its launch has already happened.
@@ -84,6 +93,13 @@ export class RehearsalEngine {
   private save(): void {
     mkdirSync(dirname(this.stateFile), { recursive: true });
     writeFileSync(this.stateFile, JSON.stringify(this.state, null, 2), { mode: 0o600 });
+    this.report();
+  }
+
+  report(): void {
+    if (!this.progressFile) return;
+    const progress: DeployProgress = { changes: Object.fromEntries(this.changes), errors: this.errors };
+    writeFileSync(this.progressFile, JSON.stringify(progress, null, 2));
   }
 
   private record(resource: DeclaredResource, state: Record<string, unknown>, change: Change): Record<string, unknown> {
@@ -108,6 +124,7 @@ export class RehearsalEngine {
     } catch (error) {
       this.changes.set(key(resource), "failed");
       this.errors.push(`${resource.type} ${resource.name}: ${(error as Error).message}`);
+      this.report();
       throw error;
     }
   };
@@ -122,6 +139,7 @@ export class RehearsalEngine {
 
     const previous = this.state.entries[key(resource)];
     const same = previous !== undefined && isDeepStrictEqual(previous.inputs, inputs);
+    const declared: Change = same ? "unchanged" : previous ? "updated" : "created";
 
     switch (type) {
       case "pulumi:pulumi:Stack":
@@ -129,13 +147,13 @@ export class RehearsalEngine {
       case "aws:lightsail/instance:Instance":
       case "aws:lightsail/staticIpAttachment:StaticIpAttachment":
       case "aws:lightsail/instancePublicPorts:InstancePublicPorts":
-        return this.record(resource, { arn: `arn:rehearsal:${resource.name}` }, same ? "unchanged" : "created");
+        return this.record(resource, { arn: `arn:rehearsal:${resource.name}` }, declared);
       case "aws:lightsail/staticIp:StaticIp":
         // The "host" is this machine.
-        return this.record(resource, { ipAddress: "127.0.0.1", arn: "arn:rehearsal:ip" }, same ? "unchanged" : "created");
+        return this.record(resource, { ipAddress: "127.0.0.1", arn: "arn:rehearsal:ip" }, declared);
       case "pulumi:providers:docker":
         if (!String(inputs.host).startsWith("ssh://")) throw new Error(`unexpected Docker host ${String(inputs.host)}`);
-        return this.record(resource, {}, same ? "unchanged" : "created");
+        return this.record(resource, {}, declared);
       case "random:index/randomPassword:RandomPassword":
         if (same && previous) return this.record(resource, previous.state, "unchanged");
         return this.record(resource, { result: randomPassword(Number(inputs.length)) }, previous ? "replaced" : "created");
@@ -143,10 +161,10 @@ export class RehearsalEngine {
         if (same && previous) return this.record(resource, previous.state, "unchanged");
         return this.record(resource, await this.runCommand(inputs), previous ? "updated" : "created");
       case "docker:index/network:Network":
-        return this.record(resource, await this.network(inputs), same ? "unchanged" : "created");
+        return this.record(resource, await this.network(inputs), declared);
       case "docker:index/volume:Volume":
         await dockerOk("POST", "/volumes/create", { Name: inputs.name });
-        return this.record(resource, { name: inputs.name }, same ? "unchanged" : "created");
+        return this.record(resource, { name: inputs.name }, declared);
       case "docker:index/remoteImage:RemoteImage":
         return this.image(resource, previous, same);
       case "docker:index/container:Container":

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { planFor } from "../../infra/model/catalog.js";
@@ -7,9 +7,8 @@ import type { Plan } from "../../infra/model/plan.js";
 import type { EnvironmentDefinition } from "../../infra/model/schema.js";
 import { catalog } from "../../stacks/catalog.js";
 import { mockConfig } from "../mock-config.js";
-import { runProgram } from "../mock-engine.js";
 import { dockerApi, dockerOk, exec, execOk } from "./docker.js";
-import { RehearsalEngine } from "./engine.js";
+import { RehearsalEngine, type DeployProgress } from "./engine.js";
 import { httpRequest, requestLoop, websocketEcho } from "./http.js";
 import { copySampleApp, provisionLocalHost, unprovisionLocalHost } from "./local-host.js";
 import { localize, REHEARSAL_HTTP_PORT, withDefinition } from "./localize.js";
@@ -38,24 +37,40 @@ process.stdout.write(images.stdout);
 const local = localize(base);
 const plan: Plan = planFor(withDefinition(catalog, local), stackName);
 const host = plan.domains[0] ?? "";
-const engine = new RehearsalEngine(join(workdir, "state.json"));
 const { config, secretKeys } = mockConfig(plan);
 const probes = new ProbeLog();
 
-/** Runs the real program for the stack on the local engine; never throws. */
-async function deploy(definition: EnvironmentDefinition) {
-  engine.beginDeploy();
-  try {
-    await runProgram(stackName, { ...config, "timetracker:appSource": appSource }, secretKeys, {
-      definitions: withDefinition(catalog, definition),
-      respond: engine.respond,
-    });
-    return { ok: true as const, error: "", changed: changedResources() };
-  } catch (error) {
-    return { ok: false as const, error: engine.errors[0] ?? (error as Error).message, changed: changedResources() };
-  }
+const stateFile = join(workdir, "state.json");
+const progressFile = join(workdir, "progress.json");
+
+/** Runs the real program for the stack on the local engine, in its own process; never throws. */
+async function deploy(definition: EnvironmentDefinition, secretConfig: Record<string, string> = {}) {
+  writeFileSync(join(workdir, "definitions.json"), JSON.stringify(withDefinition(catalog, definition)));
+  writeFileSync(
+    join(workdir, "config.json"),
+    JSON.stringify({
+      config: { ...config, ...secretConfig, "timetracker:appSource": appSource },
+      secretKeys: [...secretKeys, ...Object.keys(secretConfig)],
+    }),
+    { mode: 0o600 },
+  );
+  rmSync(progressFile, { force: true });
+  const run = await exec("npx", [
+    "tsx", "tools/rehearsal/deploy-once.ts",
+    "--stack", stackName,
+    "--definitions", join(workdir, "definitions.json"),
+    "--config", join(workdir, "config.json"),
+    "--state", stateFile,
+    "--progress", progressFile,
+  ]);
+  const progress: DeployProgress = existsSync(progressFile) ? JSON.parse(readFileSync(progressFile, "utf8")) : { changes: {}, errors: [] };
+  const changed = Object.entries(progress.changes).filter(([, c]) => c !== "unchanged").map(([k, c]) => `${k.split("::")[1]} ${c}`);
+  const failed = run.code !== 0 || progress.errors.length > 0;
+  const error = progress.errors[0] ?? (run.code !== 0 ? `deploy exited ${run.code}: ${run.stderr.trim().split("\n").slice(-5).join("\n")}` : "");
+  return { ok: !failed, error, changed };
 }
-const changedResources = () => [...engine.changes].filter(([, c]) => c !== "unchanged").map(([k, c]) => `${k.split("::")[1]} ${c}`);
+/** The engine's view of the stack after the last deploy. */
+const engineState = () => new RehearsalEngine(stateFile);
 
 async function removeVolumes(): Promise<void> {
   for (const volume of Object.values(plan.volumes)) await dockerOk("DELETE", `/volumes/${volume}?force=true`, undefined, [404]);
@@ -85,7 +100,8 @@ async function dockerDiskBytes(): Promise<number> {
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
 
 say(`clean slate for ${stackName}`);
-await engine.destroy();
+mkdirSync(workdir, { recursive: true });
+await engineState().destroy();
 await removeVolumes();
 copySampleApp(appSource);
 provisionLocalHost(plan);
@@ -195,14 +211,14 @@ await probes.run("nginx upstream: the running frontend's config names the runnin
   check((await dockerApi("GET", `/containers/${backendName}/json`)).status === 200, `${backendName} is not running`);
   return `set $backend http://${backendName}:8080`;
 });
-const brokenImport = join(appSource, "backend", "app", "broken_import.py");
 await refusedBackendUntouched(
   "ImportError (async_engine) fails the image build, not /api/health",
   local,
-  /ImportError|cannot import name/,
+  /cannot import name 'async_engine' from 'app.database'/,
   () => {
-    writeFileSync(brokenImport, "from app.main import async_engine\n");
-    appendFileSync(join(appSource, "backend", "app", "main.py"), "\nfrom app import broken_import  # rehearsal drift\n");
+    // The seed's drift: code imports a name the module does not export.
+    writeFileSync(join(appSource, "backend", "app", "database.py"), "engine = None\n");
+    appendFileSync(join(appSource, "backend", "app", "main.py"), "\nfrom app.database import async_engine  # rehearsal drift\n");
   },
   () => copySampleApp(appSource),
 );
@@ -264,7 +280,8 @@ await probes.run(`the database password survives ${redeploys} redeploys`, async 
     await apiHealth();
   }
   diskAfterAll = await dockerDiskBytes();
-  check(items.every((i) => readItems().then((names) => names.includes(i))), "rows lost");
+  const names = await readItems();
+  check(items.every((i) => names.includes(i)), `rows lost: read ${names.join(", ")}`);
   return `same password hash ${password} after ${redeploys} redeploys`;
 });
 await probes.run("a rotation through the counter keeps the backend healthy", async () => {
@@ -277,27 +294,38 @@ await probes.run("a rotation through the counter keeps the backend healthy", asy
   await apiHealth();
   const names = await readItems();
   check(items.every((i) => names.includes(i)), "rows lost");
-  const stdout = String(engine.entry("command:remote:Command", "app-db-credentials")?.state.stdout ?? "");
+  const stdout = String(engineState().entry("command:remote:Command", "app-db-credentials")?.state.stdout ?? "");
   check(/rotated/.test(stdout), `credential step said: ${stdout}`);
   return stdout;
 });
-await probes.run("tearing the stack down keeps the database volume, and a new deploy finds the rows", async () => {
-  const { removed, kept } = await engine.destroy();
+await probes.run("tearing the stack down keeps the database volume and its rows", async () => {
+  // What an operator keeps before a teardown: `pulumi stack output --show-secrets databasePassword`.
+  const kept = String(engineState().entry("random:index/randomPassword:RandomPassword", "secrets-dbPassword")?.state.result ?? "");
+  check(kept !== "", "no database password in the stack's state");
+  const { removed } = await engineState().destroy();
   check((await dockerApi("GET", `/volumes/${plan.volumes.database}`)).status === 200, "the database volume is gone");
   check((await dockerApi("GET", `/containers/${backendName}/json`)).status === 404, "the backend survived the teardown");
   provisionLocalHost(plan);
-  const rotation = (local.database?.password?.rotation ?? 0) + 1;
-  const again = await deploy({ ...local, database: { ...local.database, password: { ...local.database?.password, rotation } } });
+
+  // A new stack generates a new password, which the kept volume does not have: refused.
+  const fresh = await deploy(local);
+  check(!fresh.ok && /does not accept the stack's password/.test(fresh.error), `a new password on the kept volume was not refused: ${fresh.error}`);
+  check((await dockerApi("GET", `/containers/${backendName}/json`)).status === 404, "a backend started with credentials the database refuses");
+
+  // As the refusal says: adopt the volume's password from an encrypted stack secret.
+  const adopted = { ...local, database: { ...local.database, password: { adoptFrom: "adoptedDbPassword", rotation: 0 } } };
+  const again = await deploy(adopted, { "timetracker:adoptedDbPassword": kept });
   check(again.ok, again.error);
   const names = await readItems();
   check(items.every((i) => names.includes(i)), `read ${names.join(", ")}`);
-  return `removed ${removed.length}, kept ${kept.filter((k) => k.includes("volume")).length} volumes; rows back: ${names.join(", ")}`;
+  return `removed ${removed.length} resources, kept the volume; a new password was refused; adopted, rows back: ${names.join(", ")}`;
 });
 
 say("clean up");
-await engine.destroy();
+await engineState().destroy();
 await removeVolumes();
 unprovisionLocalHost(plan);
+rmSync(workdir, { recursive: true, force: true });
 const leftovers = await exec("docker", ["ps", "-a", "--filter", `label=timetracker.stack=${stackName}`, "-q"]);
 await probes.run("clean-up left no container, network or volume of the rehearsal", async () => {
   check(leftovers.stdout.trim() === "", `containers left: ${leftovers.stdout}`);
@@ -316,4 +344,3 @@ rehearsal wall time: ${elapsed()}
 const passed = probes.results.length - probes.failed;
 console.log(`rehearsal: ${passed} passed, ${probes.failed} failed`);
 process.exitCode = probes.failed === 0 ? 0 : 1;
-void readFileSync;
