@@ -10,9 +10,17 @@ const rotated = {
   database: { password: { rotation: 1 } },
 } satisfies EnvironmentDefinition;
 
+const withDns = {
+  name: "initech",
+  domain: "timetracker.initech.example",
+  extraDomains: ["initech.example"],
+  host: { dns: "lightsail" },
+} satisfies EnvironmentDefinition;
+const withRoute53 = { name: "umbrella", domain: "tt.umbrella.example", host: { dns: "route53" } } satisfies EnvironmentDefinition;
+
 vi.mock("../../stacks/catalog.js", async (importOriginal) => {
   const original = await importOriginal<typeof import("../../stacks/catalog.js")>();
-  return { catalog: [...original.catalog, client, rotated] };
+  return { catalog: [...original.catalog, client, rotated, withDns, withRoute53] };
 });
 
 const { planFor } = await import("../../infra/model/catalog.js");
@@ -45,5 +53,16 @@ describe("a client-shaped stack under Pulumi mocks (no Pulumi CLI here)", () => 
     const script = String(result.one("command:remote:Command", "app-db-credentials").inputs.create);
     expect(script).toContain("rotation=1");
     expect(script).toContain("ALTER ROLE");
+  });
+
+  it("creates no DNS record by default, A records in Lightsail DNS or Route 53 when asked", async () => {
+    expect((await run("acme")).byType("aws:lightsail/domainEntry:DomainEntry")).toEqual([]);
+    const lightsail = (await run("initech")).byType("aws:lightsail/domainEntry:DomainEntry").map((r) => r.inputs);
+    expect(lightsail).toEqual([
+      { domainName: "initech.example", name: "timetracker", type: "A", target: "198.51.100.7" },
+      { domainName: "initech.example", name: "", type: "A", target: "198.51.100.7" },
+    ]);
+    const route53 = (await run("umbrella")).byType("aws:route53/record:Record").map((r) => r.inputs);
+    expect(route53).toEqual([{ zoneId: "Z123", name: "tt.umbrella.example", type: "A", ttl: 300, records: ["198.51.100.7"] }]);
   });
 });

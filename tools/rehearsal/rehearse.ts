@@ -97,7 +97,7 @@ async function dockerDiskBytes(): Promise<number> {
   const cache = ((df.BuildCache ?? []) as { Size: number }[]).reduce((n, b) => n + b.Size, 0);
   return Number(df.LayersSize ?? 0) + cache;
 }
-const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
 say(`clean slate for ${stackName}`);
 mkdirSync(workdir, { recursive: true });
@@ -338,7 +338,7 @@ console.log(`
 == measurements (stack ${stackName})
 seconds from start to all healthy (images built): ${secondsToHealthy.toFixed(1)}
 requests failed during a backend redeploy:        ${failedDuringRedeploy}
-Docker disk (layers + build cache) after 1 redeploy: ${mb(diskAfterOne)}; after ${redeploys}: ${mb(diskAfterAll)}
+Docker disk (layers + build cache) after 1 redeploy: ${mb(diskAfterOne)}; after ${redeploys}: ${mb(diskAfterAll)} (${diskAfterAll >= diskAfterOne ? "+" : "-"}${(Math.abs(diskAfterAll - diskAfterOne) / 1e3).toFixed(1)} kB)
 rehearsal wall time: ${elapsed()}
 `);
 const passed = probes.results.length - probes.failed;
