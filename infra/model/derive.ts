@@ -162,6 +162,8 @@ export function derive(env: ResolvedEnvironment): Plan {
   ];
 
   const region = env.host.region;
+  // One zone holds every domain: by default the primary domain's parent (or itself when it is an apex).
+  const dnsZone = env.host.dnsZone ?? (env.domain.split(".").length > 2 ? env.domain.slice(env.domain.indexOf(".") + 1) : env.domain);
   return {
     stack: env.name,
     environment: env.app.environment,
@@ -181,13 +183,7 @@ export function derive(env: ResolvedEnvironment): Plan {
       dns: env.host.dns,
       snapshotTimeUtc: env.backup.snapshotTimeUtc,
     },
-    dns:
-      env.host.dns === "none"
-        ? []
-        : domains.map((fqdn) => {
-            const zone = env.host.dnsZone ?? fqdn.slice(fqdn.indexOf(".") + 1);
-            return { zone, name: fqdn === zone ? "" : fqdn.slice(0, -(zone.length + 1)), fqdn };
-          }),
+    dns: env.host.dns === "none" ? [] : domains.map((fqdn) => ({ zone: dnsZone, name: fqdn === dnsZone ? "" : fqdn.slice(0, -(dnsZone.length + 1)), fqdn })),
     network: `${prefix}-net`,
     volumes,
     containers: { db, redis, backend, frontend, caddy },

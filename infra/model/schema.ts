@@ -153,7 +153,7 @@ export const EnvironmentSchema = z
         minFreeDiskGb: z.number().int().min(1).default(5),
         /** Create A records for the domains pointing at the static IP. */
         dns: z.enum(["none", "lightsail", "route53"]).default("none"),
-        /** The DNS zone holding the domains; defaults to the domain without its first label. */
+        /** The DNS zone holding every domain; defaults to the primary domain's parent (or the domain itself when it is an apex). */
         dnsZone: hostname.optional(),
       })
       .strict()
