@@ -3,20 +3,20 @@ import type { EnvironmentDefinition } from "../../infra/model/schema.js";
 
 // A client stack defined only by a name and a domain, as `npm run new-client` would start it,
 // plus a copy whose database password has been rotated once.
-const client = { name: "acme", domain: "timetracker.acme.example" } satisfies EnvironmentDefinition;
+const client = { name: "test-client", domain: "timetracker.client.test.example" } satisfies EnvironmentDefinition;
 const rotated = {
-  name: "globex",
-  domain: "timetracker.globex.example",
+  name: "test-rotated",
+  domain: "timetracker.rotated.test.example",
   database: { password: { rotation: 1 } },
 } satisfies EnvironmentDefinition;
 
 const withDns = {
-  name: "initech",
-  domain: "timetracker.initech.example",
-  extraDomains: ["initech.example"],
+  name: "test-dns",
+  domain: "timetracker.dns.test.example",
+  extraDomains: ["dns.test.example"],
   host: { dns: "lightsail" },
 } satisfies EnvironmentDefinition;
-const withRoute53 = { name: "umbrella", domain: "tt.umbrella.example", host: { dns: "route53" } } satisfies EnvironmentDefinition;
+const withRoute53 = { name: "test-route53", domain: "tt.route53.test.example", host: { dns: "route53" } } satisfies EnvironmentDefinition;
 
 vi.mock("../../stacks/catalog.js", async (importOriginal) => {
   const original = await importOriginal<typeof import("../../stacks/catalog.js")>();
@@ -36,18 +36,21 @@ const run = (stack: string) => {
 
 describe("a client-shaped stack under Pulumi mocks (no Pulumi CLI here)", () => {
   it("gets the next free ports and its own names, and is well-formed", async () => {
-    const plan = planFor(catalog, "acme");
-    expect(plan.containers.frontend.ports[0]?.external).toBe(3002);
-    expect(plan.containers.backend.ports[0]?.external).toBe(8082);
-    const result = await run("acme");
+    const plan = planFor(catalog, "test-client");
+    // The lowest ports from 3000 / 8080 that no written definition uses (3002 / 8082 beside prod and staging).
+    const written = catalog.flatMap((d) => (d.ports ? [d.ports.frontend, d.ports.backend] : []));
+    const lowestFree = (from: number) => Array.from({ length: 100 }, (_, i) => from + i).find((p) => !written.includes(p));
+    expect(plan.containers.frontend.ports[0]?.external).toBe(lowestFree(3000));
+    expect(plan.containers.backend.ports[0]?.external).toBe(lowestFree(8080));
+    const result = await run("test-client");
     await expectWellFormedStack(plan, result);
-    expect(result.one(CONTAINER, "app-backend").inputs.name).toBe("timetracker-acme-backend");
+    expect(result.one(CONTAINER, "app-backend").inputs.name).toBe("timetracker-test-client-backend");
     // A client's data is production data: protected by default.
     expect(plan.protect).toBe(true);
   });
 
   it("rotates the database password through the counter: new keeper, and the check may ALTER ROLE", async () => {
-    const result = await run("globex");
+    const result = await run("test-rotated");
     const password = result.one("random:index/randomPassword:RandomPassword", "secrets-dbPassword");
     expect(password.inputs.keepers).toEqual({ rotation: "1" });
     const script = String(result.one("command:remote:Command", "app-db-credentials").inputs.create);
@@ -56,13 +59,13 @@ describe("a client-shaped stack under Pulumi mocks (no Pulumi CLI here)", () => 
   });
 
   it("creates no DNS record by default, A records in Lightsail DNS or Route 53 when asked", async () => {
-    expect((await run("acme")).byType("aws:lightsail/domainEntry:DomainEntry")).toEqual([]);
-    const lightsail = (await run("initech")).byType("aws:lightsail/domainEntry:DomainEntry").map((r) => r.inputs);
+    expect((await run("test-client")).byType("aws:lightsail/domainEntry:DomainEntry")).toEqual([]);
+    const lightsail = (await run("test-dns")).byType("aws:lightsail/domainEntry:DomainEntry").map((r) => r.inputs);
     expect(lightsail).toEqual([
-      { domainName: "initech.example", name: "timetracker", type: "A", target: "198.51.100.7" },
-      { domainName: "initech.example", name: "", type: "A", target: "198.51.100.7" },
+      { domainName: "dns.test.example", name: "timetracker", type: "A", target: "198.51.100.7" },
+      { domainName: "dns.test.example", name: "", type: "A", target: "198.51.100.7" },
     ]);
-    const route53 = (await run("umbrella")).byType("aws:route53/record:Record").map((r) => r.inputs);
-    expect(route53).toEqual([{ zoneId: "Z123", name: "tt.umbrella.example", type: "A", ttl: 300, records: ["198.51.100.7"] }]);
+    const route53 = (await run("test-route53")).byType("aws:route53/record:Record").map((r) => r.inputs);
+    expect(route53).toEqual([{ zoneId: "Z123", name: "tt.route53.test.example", type: "A", ttl: 300, records: ["198.51.100.7"] }]);
   });
 });
