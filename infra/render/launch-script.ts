@@ -6,8 +6,10 @@ export const DAEMON_JSON = {
   "log-opts": { "max-size": "10m", "max-file": "3" },
 };
 
+/** The host's folder for deploy state, owned by the SSH user the deploy steps run as. */
+export const HOST_STATE_DIR = "/var/lib/timetracker";
 /** Where the launch script records that the host is ready; the deploy waits for it. */
-export const READY_MARKER = "/var/lib/timetracker/launch-done";
+export const READY_MARKER = `${HOST_STATE_DIR}/launch-done`;
 /** Script installed on the host that refuses a deploy when the disk is nearly full. */
 export const DISK_CHECK = "/usr/local/bin/timetracker-disk-check";
 
@@ -82,7 +84,8 @@ cat > /etc/cron.d/timetracker-db-dump <<'CRON'
 CRON
 chmod 0644 /etc/cron.d/timetracker-db-dump
 
-install -d -m 0755 "$(dirname ${READY_MARKER})"
+# Deploy steps run as ${plan.host.sshUser} and keep their state here.
+install -d -m 0755 -o ${plan.host.sshUser} -g ${plan.host.sshUser} ${HOST_STATE_DIR}
 touch ${READY_MARKER}
 `;
 }

@@ -48,5 +48,6 @@ cat > /etc/cron.d/timetracker-db-dump <<'CRON'
 CRON
 chmod 0644 /etc/cron.d/timetracker-db-dump
 
-install -d -m 0755 "$(dirname /var/lib/timetracker/launch-done)"
+# Deploy steps run as ubuntu and keep their state here.
+install -d -m 0755 -o ubuntu -g ubuntu /var/lib/timetracker
 touch /var/lib/timetracker/launch-done

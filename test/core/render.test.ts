@@ -8,7 +8,8 @@ import { derive } from "../../infra/model/derive.js";
 import { BUNDLE_MEMORY_GB, EnvironmentSchema, type EnvironmentDefinition } from "../../infra/model/schema.js";
 import { renderCaddyfile } from "../../infra/render/caddyfile.js";
 import { renderAll } from "../../infra/render/index.js";
-import { DISK_CHECK, renderLaunchScript } from "../../infra/render/launch-script.js";
+import { DISK_CHECK, HOST_STATE_DIR, renderLaunchScript } from "../../infra/render/launch-script.js";
+import { rotationStateFile } from "../../infra/render/db-credentials.js";
 import { renderNginxConf } from "../../infra/render/nginx-conf.js";
 import { renderTopology } from "../../infra/render/topology.js";
 import { prod as prodDefinition } from "../../stacks/prod.js";
@@ -134,6 +135,12 @@ describe("nginx.conf", () => {
 });
 
 describe("launch.sh", () => {
+  it("gives the deploy user its state folder (the credential check writes there over SSH)", () => {
+    const script = renderLaunchScript(variant({ host: { sshUser: "deployer" } }));
+    expect(script).toContain(`install -d -m 0755 -o deployer -g deployer ${HOST_STATE_DIR}`);
+    expect(rotationStateFile(variant({})).startsWith(`${HOST_STATE_DIR}/`)).toBe(true);
+  });
+
   const { dir, cleanup } = tempDir("launch");
   afterAll(cleanup);
 
