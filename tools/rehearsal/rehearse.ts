@@ -92,10 +92,14 @@ async function apiHealth() {
 }
 /** Changes the sample backend so its image, and so its container, must be replaced. */
 const touchBackend = (n: number) => writeFileSync(join(appSource, "backend", "app", "build_id.txt"), `${n}\n`);
-async function dockerDiskBytes(): Promise<number> {
+/** Docker's disk use: unique layer bytes plus build cache, and how many old images linger untagged. */
+async function dockerDisk(): Promise<{ bytes: number; dangling: number }> {
   const df = await dockerOk("GET", "/system/df");
   const cache = ((df.BuildCache ?? []) as { Size: number }[]).reduce((n, b) => n + b.Size, 0);
-  return Number(df.LayersSize ?? 0) + cache;
+  const dangling = ((df.Images ?? []) as { RepoTags: string[] | null }[]).filter(
+    (i) => !i.RepoTags || i.RepoTags.every((t) => t === "<none>:<none>"),
+  ).length;
+  return { bytes: Number(df.LayersSize ?? 0) + cache, dangling };
 }
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
@@ -250,8 +254,8 @@ const readItems = async () => {
   return (JSON.parse(res.body) as { name: string }[]).map((i) => i.name);
 };
 let failedDuringRedeploy = Number.NaN;
-let diskAfterOne = 0;
-let diskAfterAll = 0;
+let diskAfterOne = { bytes: 0, dangling: 0 };
+let diskAfterAll = { bytes: 0, dangling: 0 };
 await probes.run("redeploy with a changed backend image while requests flow through Caddy", async () => {
   touchBackend(1);
   const loop = requestLoop(REHEARSAL_HTTP_PORT, "/api/health", host);
@@ -261,7 +265,7 @@ await probes.run("redeploy with a changed backend image while requests flow thro
   failedDuringRedeploy = traffic.failed;
   check(result.ok, result.error);
   check((await backendIdBefore()) !== before, "the backend container was not replaced");
-  diskAfterOne = await dockerDiskBytes();
+  diskAfterOne = await dockerDisk();
   check(traffic.failed === 0, `${traffic.failed} of ${traffic.sent} requests failed: ${traffic.failures.slice(0, 3).join("; ")}`);
   return `${traffic.sent} requests, ${traffic.failed} failed`;
 });
@@ -279,7 +283,7 @@ await probes.run(`the database password survives ${redeploys} redeploys`, async 
     check((await envHash(backendName, "DB_PASSWORD")) === password, `redeploy ${n} changed the password`);
     await apiHealth();
   }
-  diskAfterAll = await dockerDiskBytes();
+  diskAfterAll = await dockerDisk();
   const names = await readItems();
   check(items.every((i) => names.includes(i)), `rows lost: read ${names.join(", ")}`);
   return `same password hash ${password} after ${redeploys} redeploys`;
@@ -338,7 +342,8 @@ console.log(`
 == measurements (stack ${stackName})
 seconds from start to all healthy (images built): ${secondsToHealthy.toFixed(1)}
 requests failed during a backend redeploy:        ${failedDuringRedeploy}
-Docker disk (layers + build cache) after 1 redeploy: ${mb(diskAfterOne)}; after ${redeploys}: ${mb(diskAfterAll)} (${diskAfterAll >= diskAfterOne ? "+" : "-"}${(Math.abs(diskAfterAll - diskAfterOne) / 1e3).toFixed(1)} kB)
+Docker disk (unique layers + build cache) after 1 redeploy: ${mb(diskAfterOne.bytes)}, ${diskAfterOne.dangling} untagged old images;
+  after ${redeploys}: ${mb(diskAfterAll.bytes)} (${(diskAfterAll.bytes - diskAfterOne.bytes) / 1e3 >= 0 ? "+" : ""}${((diskAfterAll.bytes - diskAfterOne.bytes) / 1e3).toFixed(1)} kB), ${diskAfterAll.dangling} untagged old images (the host's daily prune removes them after a week)
 rehearsal wall time: ${elapsed()}
 `);
 const passed = probes.results.length - probes.failed;
