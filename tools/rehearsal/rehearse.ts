@@ -166,6 +166,19 @@ await probes.run("no published port listens off loopback (Caddy included, bound 
   return `ports ${ports.join(", ")} on 127.0.0.1 only`;
 });
 
+await probes.run("no secret appears in any container's logs or command line", async () => {
+  const entries = Object.values(JSON.parse(readFileSync(stateFile, "utf8")).entries) as { type: string; state: { result?: string } }[];
+  const secrets = entries.filter((e) => e.type === "random:index/randomPassword:RandomPassword").map((e) => String(e.state.result));
+  check(secrets.length > 0, "no generated secret in the stack's state");
+  for (const c of Object.values(plan.containers)) {
+    const logs = await exec("docker", ["logs", c.name]);
+    const info = await containerInfo(c.name);
+    const visible = `${logs.stdout}${logs.stderr}${JSON.stringify(info.Config.Cmd)}${JSON.stringify(info.Config.Entrypoint)}`;
+    check(!secrets.some((secret) => visible.includes(secret)), `${c.name} shows a secret`);
+  }
+  return `${secrets.length} secrets, ${Object.keys(plan.containers).length} containers checked`;
+});
+
 say("each seed incident's drift, reintroduced on a copy of the definition");
 const backendIdBefore = async () => (await containerInfo(backendName)).Id as string;
 async function refusedBeforeAnything(name: string, drifted: EnvironmentDefinition, expected: RegExp) {
@@ -201,7 +214,8 @@ if (otherStack?.ports) {
   await refusedBeforeAnything(
     `backend port drifting onto ${otherStack.name}'s`,
     { ...local, ports: { frontend: plan.containers.frontend.ports[0]?.external ?? 0, backend: otherStack.ports.backend } },
-    new RegExp(`ports\\.backend: ${otherStack.ports.backend} is already used by ${otherStack.name}`),
+    // The catalog blames whichever of the two comes later; either way it is refused.
+    new RegExp(`ports\\.backend: ${otherStack.ports.backend} is already used by (${otherStack.name}|${stackName})`),
   );
 }
 await refusedBeforeAnything(
@@ -237,6 +251,22 @@ await probes.run("after the refusals, the unchanged definition deploys cleanly a
   check(result.ok, result.error);
   await apiHealth();
   return result.changed.join(", ") || "no change";
+});
+
+await probes.run("a config change reaches the running service (a new domain: Caddyfile and ALLOWED_HOSTS)", async () => {
+  const extra = `www.${host}`;
+  const widened = { ...local, extraDomains: [extra] };
+  // Caddy answers an unknown Host with an empty 200: only the backend's JSON shows the route.
+  const reachesBackend = (res: { status: number; body: string }) => res.status === 200 && res.body.includes('"healthy"');
+  const before = await httpRequest(REHEARSAL_HTTP_PORT, "/api/health", extra);
+  check(!reachesBackend(before), `the new domain reached the backend before the change`);
+  const result = await deploy(widened);
+  check(result.ok, result.error);
+  const after = await httpRequest(REHEARSAL_HTTP_PORT, "/api/health", extra);
+  check(reachesBackend(after), `the new domain answered ${after.status} ${after.body.slice(0, 80)} after the change`);
+  const restored = await deploy(local);
+  check(restored.ok, restored.error);
+  return `${extra}: not routed before, backend healthy after (${result.changed.filter((c) => c.includes("app-")).join(", ")})`;
 });
 
 say("nothing is lost");
