@@ -45,6 +45,8 @@ interface Entry {
 interface State {
   order: string[];
   entries: Record<string, Entry>;
+  /** Every image id a build produced, so a rehearsal can remove what it made. */
+  built: string[];
 }
 
 /** What happened to each resource in one deploy, for the run's report. */
@@ -73,7 +75,7 @@ export class RehearsalEngine {
     private readonly stateFile: string,
     private readonly progressFile?: string,
   ) {
-    this.state = existsSync(stateFile) ? JSON.parse(readFileSync(stateFile, "utf8")) : { order: [], entries: {} };
+    this.state = { order: [], entries: {}, built: [], ...(existsSync(stateFile) ? JSON.parse(readFileSync(stateFile, "utf8")) : {}) };
     this.shims = mkdtempSync(join(tmpdir(), "tt-rehearsal-shims-"));
     // The local host has no cloud-init: its launch has already happened.
     writeFileSync(join(this.shims, "cloud-init"), "#!/bin/sh\necho 'status: done'\n");
@@ -212,6 +214,7 @@ export class RehearsalEngine {
       await execOk("docker", ["tag", standIn, name]);
     }
     const built = await dockerOk("GET", `/images/${encodeURIComponent(name)}/json`);
+    if (build && !this.state.built.includes(built.Id)) this.state.built.push(built.Id);
     return this.record(resource, { imageId: built.Id, repoDigest: "" }, previous ? (previous.state.imageId === built.Id ? "unchanged" : "replaced") : "created");
   }
 
@@ -240,6 +243,18 @@ export class RehearsalEngine {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  /** Removes the images the deploys built (a rehearsal's own clean-up, not part of a destroy). */
+  async removeBuiltImages(): Promise<number> {
+    let removed = 0;
+    for (const id of this.state.built) {
+      const res = await dockerApi("DELETE", `/images/${id}?force=true`);
+      if (res.status === 200) removed += 1;
+    }
+    this.state.built = [];
+    this.save();
+    return removed;
   }
 
   /** Tears the stack down as `pulumi destroy` would: in reverse order, keeping what must survive. */

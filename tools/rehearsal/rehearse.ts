@@ -91,7 +91,8 @@ async function apiHealth() {
   return body;
 }
 /** Changes the sample backend so its image, and so its container, must be replaced. */
-const touchBackend = (n: number) => writeFileSync(join(appSource, "backend", "app", "build_id.txt"), `${n}\n`);
+const runId = Date.now().toString(36);
+const touchBackend = (n: number) => writeFileSync(join(appSource, "backend", "app", "build_id.txt"), `${runId}-${n}\n`);
 /** Docker's disk use: unique layer bytes plus build cache, and how many old images linger untagged. */
 async function dockerDisk(): Promise<{ bytes: number; dangling: number }> {
   const df = await dockerOk("GET", "/system/df");
@@ -106,6 +107,7 @@ const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 say(`clean slate for ${stackName}`);
 mkdirSync(workdir, { recursive: true });
 await engineState().destroy();
+await engineState().removeBuiltImages();
 await removeVolumes();
 copySampleApp(appSource);
 provisionLocalHost(plan);
@@ -357,6 +359,7 @@ await probes.run("tearing the stack down keeps the database volume and its rows"
 
 say("clean up");
 await engineState().destroy();
+const removedImages = await engineState().removeBuiltImages();
 await removeVolumes();
 unprovisionLocalHost(plan);
 rmSync(workdir, { recursive: true, force: true });
@@ -365,7 +368,7 @@ await probes.run("clean-up left no container, network or volume of the rehearsal
   check(leftovers.stdout.trim() === "", `containers left: ${leftovers.stdout}`);
   check((await dockerApi("GET", `/networks/${plan.network}`)).status === 404, `network ${plan.network} left`);
   for (const v of Object.values(plan.volumes)) check((await dockerApi("GET", `/volumes/${v}`)).status === 404, `volume ${v} left`);
-  return "none left";
+  return `none left; removed ${removedImages} images the deploys built`;
 });
 
 console.log(`
