@@ -39,19 +39,18 @@ export class LightsailHost extends pulumi.ComponentResource {
     super("timetracker:index:LightsailHost", name, {}, opts);
     const { plan } = args;
     const host = plan.host;
-    const resourceName = `timetracker-${plan.stack}`;
     const tags = { project: "timetracker", stack: plan.stack };
 
     const keyPair = new aws.lightsail.KeyPair(
       `${name}-key`,
-      { name: resourceName, publicKey: args.sshPublicKey, tags },
+      { name: host.name, publicKey: args.sshPublicKey, tags },
       { parent: this },
     );
 
     const instance = new aws.lightsail.Instance(
       `${name}-instance`,
       {
-        name: resourceName,
+        name: host.name,
         availabilityZone: host.availabilityZone,
         blueprintId: host.blueprint,
         bundleId: host.bundle,
@@ -64,7 +63,7 @@ export class LightsailHost extends pulumi.ComponentResource {
     );
 
     // The default public IP changes on stop/start; DNS points at this one.
-    const staticIp = new aws.lightsail.StaticIp(`${name}-ip`, { name: `${resourceName}-ip` }, { parent: this });
+    const staticIp = new aws.lightsail.StaticIp(`${name}-ip`, { name: host.staticIpName }, { parent: this });
     const attachment = new aws.lightsail.StaticIpAttachment(
       `${name}-ip-attachment`,
       { staticIpName: staticIp.name, instanceName: instance.name },

@@ -172,6 +172,8 @@ export function derive(env: ResolvedEnvironment): Plan {
     tls: { mode: env.tls.mode, ...(env.tls.mode === "acme" && env.tls.email ? { email: env.tls.email } : {}) },
     protect: env.protect ?? env.app.environment === "production",
     host: {
+      name: `timetracker-${env.name}`,
+      staticIpName: `timetracker-${env.name}-ip`,
       region,
       availabilityZone: env.host.availabilityZone ?? `${region}a`,
       bundle: env.host.bundle,

@@ -78,6 +78,9 @@ export interface Plan {
   tls: { mode: TlsMode; email?: string };
   protect: boolean;
   host: {
+    /** Lightsail instance and key pair name; the static IP is `<name>-ip`. */
+    name: string;
+    staticIpName: string;
     region: string;
     availabilityZone: string;
     bundle: string;

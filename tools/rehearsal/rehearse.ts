@@ -140,7 +140,7 @@ await probes.run(`the frontend reaches the backend by its container name (${back
   const frontend = plan.containers.frontend.name;
   const viaNginx = await execOk("docker", ["exec", frontend, "wget", "-q", "-O-", "http://127.0.0.1/api/health"]);
   check(viaNginx.stdout.includes('"healthy"'), `nginx /api/health: ${viaNginx.stdout}`);
-  const direct = await execOk("docker", ["exec", frontend, "wget", "-q", "-O-", `http://${backendName}:8080/health`]);
+  const direct = await execOk("docker", ["exec", frontend, "wget", "-q", "-O-", `http://${backendName}:${plan.containers.backend.listenPort}/health`]);
   check(direct.stdout.includes("ok"), `direct: ${direct.stdout}`);
   return "nginx /api/ and direct by name";
 });
@@ -227,9 +227,11 @@ await refusedBeforeAnything(
 );
 await probes.run("nginx upstream: the running frontend's config names the running backend container", async () => {
   const conf = await execOk("docker", ["exec", plan.containers.frontend.name, "cat", "/etc/nginx/nginx.conf"]);
-  check(conf.stdout.includes(`set $backend http://${backendName}:8080;`), "nginx.conf names another backend");
+  const upstream = `http://${plan.frontendUpstream.container}:${plan.frontendUpstream.port}`;
+  check(plan.frontendUpstream.container === backendName, "the plan's nginx upstream is not the backend container");
+  check(conf.stdout.includes(`set $backend ${upstream};`), "nginx.conf names another backend");
   check((await dockerApi("GET", `/containers/${backendName}/json`)).status === 200, `${backendName} is not running`);
-  return `set $backend http://${backendName}:8080`;
+  return `set $backend ${upstream}`;
 });
 await refusedBackendUntouched(
   "ImportError (async_engine) fails the image build, not /api/health",
