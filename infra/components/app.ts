@@ -64,7 +64,8 @@ export class TimeTrackerApp extends pulumi.ComponentResource {
         `${name}-image-${c.service}`,
         {
           name: c.image.tag,
-          build: { context: build.context, dockerfile: "Dockerfile", buildArgs: c.image.args },
+          // A failed build leaves no intermediate containers behind on the host.
+          build: { context: build.context, dockerfile: "Dockerfile", buildArgs: c.image.args, forceRemove: true },
           triggers: { contextHash: build.hash },
           keepLocally: true,
         },

@@ -201,9 +201,12 @@ export class RehearsalEngine {
     if (same && previous && inspect.status === 200 && inspect.body.Id === previous.state.imageId) {
       return this.record(resource, previous.state, "unchanged");
     }
-    const build = inputs.build as { context: string; dockerfile?: string; buildArgs?: Record<string, string> } | undefined;
+    const build = inputs.build as { context: string; dockerfile?: string; buildArgs?: Record<string, string>; forceRemove?: boolean } | undefined;
     if (build) {
+      const unknown = Object.keys(build).filter((k) => !["context", "dockerfile", "buildArgs", "forceRemove"].includes(k));
+      if (unknown.length > 0) throw new Error(`the rehearsal does not implement build input(s) ${unknown.join(", ")}`);
       const args = Object.entries(build.buildArgs ?? {}).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]);
+      if (build.forceRemove) args.push("--force-rm");
       await execOk("docker", ["build", "-q", "-t", name, "-f", join(build.context, build.dockerfile ?? "Dockerfile"), ...args, build.context], {
         env: { ...process.env, DOCKER_BUILDKIT: "0" },
       });

@@ -104,6 +104,9 @@ async function dockerDisk(): Promise<{ bytes: number; dangling: number }> {
 }
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
+const allContainers = async () => new Set((await exec("docker", ["ps", "-aq", "--no-trunc"])).stdout.split("\n").filter(Boolean));
+const containersBefore = await allContainers();
+
 say(`clean slate for ${stackName}`);
 mkdirSync(workdir, { recursive: true });
 await engineState().destroy();
@@ -368,6 +371,8 @@ rmSync(workdir, { recursive: true, force: true });
 const leftovers = await exec("docker", ["ps", "-a", "--filter", `label=timetracker.stack=${stackName}`, "-q"]);
 await probes.run("clean-up left no container, network or volume of the rehearsal", async () => {
   check(leftovers.stdout.trim() === "", `containers left: ${leftovers.stdout}`);
+  const strays = [...(await allContainers())].filter((id) => !containersBefore.has(id));
+  check(strays.length === 0, `${strays.length} other containers left (failed builds?)`);
   check((await dockerApi("GET", `/networks/${plan.network}`)).status === 404, `network ${plan.network} left`);
   for (const v of Object.values(plan.volumes)) check((await dockerApi("GET", `/volumes/${v}`)).status === 404, `volume ${v} left`);
   return `none left; removed ${removedImages} images the deploys built`;
