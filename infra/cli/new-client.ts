@@ -5,6 +5,7 @@ import { pathToFileURL } from "node:url";
 import { allocatePorts, FIRST_BACKEND_PORT, FIRST_FRONTEND_PORT, nextFreePort, validateCatalog } from "../model/catalog.js";
 import { formatProblem, type Problem } from "../model/problems.js";
 import { EnvironmentSchema, type EnvironmentDefinition } from "../model/schema.js";
+import { defaultAvailabilityZone, defaultContainerPrefix } from "../model/derive.js";
 import { runCli, UsageError } from "./run.js";
 
 const USAGE = `usage: npm run new-client -- <name> --domain <fqdn> [options]
@@ -63,13 +64,13 @@ function buildDefinition(options: Options, ports: { frontend: number; backend: n
   return {
     name: options.name,
     domain: options.domain,
-    containerPrefix: `timetracker-${options.name}`,
+    containerPrefix: defaultContainerPrefix(options.name),
     ports,
     app: { environment: "production", debug: false },
     database: { name: "time_tracker", user: "timetracker" },
     host: {
       region: options.region,
-      availabilityZone: `${options.region}a`,
+      availabilityZone: defaultAvailabilityZone(options.region),
       bundle: options.bundle,
       blueprint: "ubuntu_22_04",
       adminCidrs: options.adminCidrs,
@@ -78,30 +79,26 @@ function buildDefinition(options: Options, ports: { frontend: number; backend: n
   };
 }
 
-const q = (value: string) => JSON.stringify(value);
+/** A value as a TypeScript literal: flat objects and arrays on one line, nested objects indented. */
+function literal(value: unknown, indent = ""): string {
+  if (Array.isArray(value)) return `[${value.map((v) => literal(v, indent)).join(", ")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value).filter(([, v]) => v !== undefined);
+    if (entries.every(([, v]) => v === null || typeof v !== "object")) {
+      return `{ ${entries.map(([k, v]) => `${k}: ${literal(v)}`).join(", ")} }`;
+    }
+    const inner = `${indent}  `;
+    return `{\n${entries.map(([k, v]) => `${inner}${k}: ${literal(v, inner)},`).join("\n")}\n${indent}}`;
+  }
+  return JSON.stringify(value);
+}
 
-function definitionSource(identifier: string, options: Options, ports: { frontend: number; backend: number }): string {
-  const cidrs = options.adminCidrs.map(q).join(", ");
-  const tls = options.email === undefined ? `{ mode: "acme" }` : `{ mode: "acme", email: ${q(options.email)} }`;
+/** The client's definition file, written from the same object the catalog was validated with. */
+function definitionSource(identifier: string, definition: EnvironmentDefinition): string {
   return `import type { EnvironmentDefinition } from "../../infra/model/schema.js";
 
-/** Client ${options.name}: ${options.domain}, on its own Lightsail host. Created by \`npm run new-client\`. */
-export const ${identifier} = {
-  name: ${q(options.name)},
-  domain: ${q(options.domain)},
-  containerPrefix: ${q(`timetracker-${options.name}`)},
-  ports: { frontend: ${ports.frontend}, backend: ${ports.backend} },
-  app: { environment: "production", debug: false },
-  database: { name: "time_tracker", user: "timetracker" },
-  host: {
-    region: ${q(options.region)},
-    availabilityZone: ${q(`${options.region}a`)},
-    bundle: ${q(options.bundle)},
-    blueprint: "ubuntu_22_04",
-    adminCidrs: [${cidrs}],
-  },
-  tls: ${tls},
-} satisfies EnvironmentDefinition;
+/** Client ${definition.name}: ${definition.domain}, on its own Lightsail host. Created by \`npm run new-client\`. */
+export const ${identifier} = ${literal(definition)} satisfies EnvironmentDefinition;
 `;
 }
 
@@ -342,7 +339,7 @@ await runCli(
     };
 
     try {
-      changes.write(definitionPath, definitionSource(identifier, options, ports));
+      changes.write(definitionPath, definitionSource(identifier, definition));
       changes.write(join("stacks", "catalog.ts"), newCatalog);
       changes.write(configPath, stackConfigSource(options));
       for (const dir of GENERATED_DIRS) changes.watchTree(dir);

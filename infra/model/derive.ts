@@ -1,6 +1,11 @@
 import type { ContainerPlan, HealthCheck, ImagePlan, Plan, Route, SecretPlan, Service } from "./plan.js";
 import { BUNDLE_MEMORY_GB, bundleSize, type AppImage, type ResolvedEnvironment } from "./schema.js";
 
+/** Container prefix of a stack that names none. */
+export const defaultContainerPrefix = (stack: string) => `timetracker-${stack}`;
+/** Availability zone of a host that names none. */
+export const defaultAvailabilityZone = (region: string) => `${region}a`;
+
 /** The Host header every check the stack runs against the backend sends. */
 export const HEALTH_HOST = "localhost";
 const BACKEND_PORT = 8080;
@@ -24,7 +29,7 @@ const unique = (values: string[]) => [...new Set(values)];
 
 /** Resolves one environment into its Plan. Pure: same input, same Plan. */
 export function derive(env: ResolvedEnvironment): Plan {
-  const prefix = env.containerPrefix ?? `timetracker-${env.name}`;
+  const prefix = env.containerPrefix ?? defaultContainerPrefix(env.name);
   const name = (service: Service) => `${prefix}-${service}`;
   const domains = unique([env.domain, ...env.extraDomains]);
   const scheme = env.tls.mode === "off" ? "http" : "https";
@@ -175,7 +180,7 @@ export function derive(env: ResolvedEnvironment): Plan {
       name: `timetracker-${env.name}`,
       staticIpName: `timetracker-${env.name}-ip`,
       region,
-      availabilityZone: env.host.availabilityZone ?? `${region}a`,
+      availabilityZone: env.host.availabilityZone ?? defaultAvailabilityZone(region),
       bundle: env.host.bundle,
       blueprint: env.host.blueprint,
       adminCidrs: env.host.adminCidrs,
