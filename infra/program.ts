@@ -22,7 +22,7 @@ function readConfiguredFile(key: string, path: string): string {
 }
 
 /** The stack's Plan; a bad catalog or an unknown stack is a user's mistake, reported plainly. */
-export function stackPlan(stack: string, definitions: readonly unknown[] = catalog): Plan {
+function stackPlan(stack: string, definitions: readonly unknown[] = catalog): Plan {
   try {
     return planFor(definitions, stack);
   } catch (error) {
