@@ -71,6 +71,7 @@ export function timetracker(definitions: readonly unknown[] = catalog) {
   const host = new LightsailHost("host", {
     plan,
     launchScript: files["launch.sh"],
+    hostSetup: files["host-setup.sh"],
     sshPublicKey: readConfiguredFile("sshPublicKeyPath", config.require("sshPublicKeyPath")).trim(),
     sshPrivateKey: pulumi.secret(readConfiguredFile("sshPrivateKeyPath", privateKeyPath)),
     sshPrivateKeyPath: privateKeyPath,
@@ -84,6 +85,7 @@ export function timetracker(definitions: readonly unknown[] = catalog) {
     buildContexts: buildContexts(plan, config.get("appSource") ?? "../TimeTracker"),
     connection: host.connection,
     provider: host.docker,
+    hostGeneration: host.generation,
   });
 
   return {

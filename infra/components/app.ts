@@ -1,9 +1,9 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import type { ContainerPlan, Plan, RenderedFile, Service } from "../model/plan.js";
+import type { ContainerPlan, Plan, RenderedFile, Service, VolumeKey } from "../model/plan.js";
 import { renderDbCredentialsScript } from "../render/db-credentials.js";
-import { DISK_CHECK } from "../render/launch-script.js";
+import { DISK_CHECK } from "../render/host-setup.js";
 import type { BuildContext } from "../build-context.js";
 import { containerArgs, type SecretValues } from "./container.js";
 
@@ -22,6 +22,8 @@ export interface TimeTrackerAppArgs {
   connection: command.types.input.remote.ConnectionArgs;
   /** Docker provider on the host's daemon. */
   provider: docker.Provider;
+  /** The host's generation (`LightsailHost.generation`): a new instance replaces everything on it. */
+  hostGeneration: pulumi.Output<string>;
 }
 
 /**
@@ -36,8 +38,12 @@ export class TimeTrackerApp extends pulumi.ComponentResource {
     super("timetracker:index:TimeTrackerApp", name, {}, opts);
     const { plan } = args;
     const onHost = { parent: this, provider: args.provider };
-    // State outlives the stack: never deleted with it, and protected where it matters.
-    const stateful = { ...onHost, retainOnDelete: true, protect: plan.protect };
+    // Docker forgets a volume with its instance, but its data is on the data disk: never
+    // delete it with the stack. The disk itself is what `protect` guards.
+    const stateful = { ...onHost, retainOnDelete: true };
+    // Labels and triggers replace on change: carrying the host's generation in them makes
+    // every Docker object follow a replaced instance instead of staying "unchanged".
+    const hostLabel = { label: "timetracker.host", value: args.hostGeneration };
 
     const imageInputs = Object.values(plan.containers).map((c) =>
       c.image.source === "registry" ? c.image.ref : `${c.image.tag}@${args.buildContexts[c.service]?.hash}`,
@@ -45,18 +51,33 @@ export class TimeTrackerApp extends pulumi.ComponentResource {
     // Runs whenever a deploy would pull or build: refuses before the disk fills up.
     const diskCheck = new command.remote.Command(
       `${name}-disk-check`,
-      { connection: args.connection, create: `${DISK_CHECK} ${plan.host.minFreeDiskGb}`, triggers: imageInputs },
+      { connection: args.connection, create: `${DISK_CHECK} ${plan.host.minFreeDiskGb}`, triggers: [args.hostGeneration, ...imageInputs] },
       { parent: this },
     );
 
-    const network = new docker.Network(`${name}-network`, { name: plan.network, driver: "bridge" }, onHost);
-    const volumes = Object.entries(plan.volumes).map(
-      ([key, volumeName]) => new docker.Volume(`${name}-volume-${key}`, { name: volumeName }, stateful),
+    const network = new docker.Network(`${name}-network`, { name: plan.network, driver: "bridge", labels: [hostLabel] }, onHost);
+    const volumes = (Object.keys(plan.volumes) as VolumeKey[]).map(
+      (key) =>
+        new docker.Volume(
+          `${name}-volume-${key}`,
+          {
+            name: plan.volumes[key],
+            driver: "local",
+            // A folder on the data disk, so the data outlives the instance.
+            driverOpts: { type: "none", o: "bind", device: plan.volumePaths[key] },
+            labels: [hostLabel],
+          },
+          stateful,
+        ),
     );
 
     const image = (c: ContainerPlan): docker.RemoteImage => {
       if (c.image.source === "registry") {
-        return new docker.RemoteImage(`${name}-image-${c.service}`, { name: c.image.ref, keepLocally: true }, { ...onHost, dependsOn: [diskCheck] });
+        return new docker.RemoteImage(
+          `${name}-image-${c.service}`,
+          { name: c.image.ref, keepLocally: true, triggers: { host: args.hostGeneration } },
+          { ...onHost, dependsOn: [diskCheck] },
+        );
       }
       const build = args.buildContexts[c.service];
       if (!build) throw new pulumi.RunError(`no build context was prepared for ${c.service}`);
@@ -66,7 +87,7 @@ export class TimeTrackerApp extends pulumi.ComponentResource {
           name: c.image.tag,
           // A failed build leaves no intermediate containers behind on the host.
           build: { context: build.context, dockerfile: "Dockerfile", buildArgs: c.image.args, forceRemove: true },
-          triggers: { contextHash: build.hash },
+          triggers: { contextHash: build.hash, host: args.hostGeneration },
           keepLocally: true,
         },
         { ...onHost, dependsOn: [diskCheck] },
@@ -76,7 +97,14 @@ export class TimeTrackerApp extends pulumi.ComponentResource {
     const container = (c: ContainerPlan, dependsOn: pulumi.Resource[]) =>
       new docker.Container(
         `${name}-${c.service}`,
-        containerArgs(c, { imageId: image(c).imageId, network: network.name, secrets: args.secrets, files: args.files, stack: plan.stack }),
+        containerArgs(c, {
+          imageId: image(c).imageId,
+          network: network.name,
+          secrets: args.secrets,
+          files: args.files,
+          stack: plan.stack,
+          hostGeneration: args.hostGeneration,
+        }),
         // Names are fixed, so the old container must go before its replacement starts.
         { ...onHost, deleteBeforeReplace: true, dependsOn: [network, ...volumes, ...dependsOn] },
       );

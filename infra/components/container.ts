@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { ContainerPlan, EnvValue, RenderedFile, SecretName } from "../model/plan.js";
@@ -17,7 +18,14 @@ const envEntry = (key: string, value: EnvValue, secrets: SecretValues): pulumi.I
  */
 export function containerArgs(
   plan: ContainerPlan,
-  deps: { imageId: pulumi.Input<string>; network: pulumi.Input<string>; secrets: SecretValues; files: Record<RenderedFile, string>; stack: string },
+  deps: {
+    imageId: pulumi.Input<string>;
+    network: pulumi.Input<string>;
+    secrets: SecretValues;
+    files: Record<RenderedFile, string>;
+    stack: string;
+    hostGeneration: pulumi.Input<string>;
+  },
 ): docker.ContainerArgs {
   const check = plan.healthCheck;
   return {
@@ -47,6 +55,10 @@ export function containerArgs(
     labels: [
       { label: "timetracker.stack", value: deps.stack },
       { label: "timetracker.service", value: plan.service },
+      { label: "timetracker.host", value: deps.hostGeneration },
+      // The provider records a healthcheck change and never applies it; a label change
+      // replaces the container, so the new check reaches the running one.
+      { label: "timetracker.healthcheck", value: createHash("sha256").update(JSON.stringify(check)).digest("hex").slice(0, 12) },
     ],
   };
 }

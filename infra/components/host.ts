@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
@@ -8,8 +9,10 @@ import { READY_MARKER } from "../render/launch-script.js";
 export interface LightsailHostArgs {
   /** The stack's resolved plan; the host reads `plan.host`, `plan.domains` and `plan.stack`. */
   plan: Plan;
-  /** The rendered launch script (user data). */
+  /** The rendered launch script (user data): fixed, so no edit replaces the instance. */
   launchScript: string;
+  /** The rendered host setup, run as root on every new instance and whenever it changes. */
+  hostSetup: string;
   /** OpenSSH public key installed for `plan.host.sshUser`. */
   sshPublicKey: string;
   /** The matching private key, for remote commands. Kept secret. */
@@ -18,12 +21,15 @@ export interface LightsailHostArgs {
   sshPrivateKeyPath: string;
 }
 
+const shortHash = (text: string) => createHash("sha256").update(text).digest("hex").slice(0, 12);
+
 const ANYWHERE = { cidrs: ["0.0.0.0/0"], ipv6Cidrs: ["::/0"] };
 
 /**
- * One Lightsail instance per stack: key pair, instance with daily snapshots, static IP,
- * firewall (80/443 from anywhere, 22 from admin CIDRs only), optional DNS, and a Docker
- * provider that reaches the host's daemon over SSH once the launch script has finished.
+ * One Lightsail instance per stack and what outlives it: key pair, a disposable instance
+ * with daily snapshots, a protected static IP and data disk, the firewall (80/443 from
+ * anywhere, 22 from admin CIDRs only), optional DNS, the host setup over SSH, and a Docker
+ * provider that reaches the host's daemon once all of that is done.
  */
 export class LightsailHost extends pulumi.ComponentResource {
   public readonly instanceName: pulumi.Output<string>;
@@ -32,8 +38,13 @@ export class LightsailHost extends pulumi.ComponentResource {
   public readonly connection: command.types.input.remote.ConnectionArgs;
   /** Docker provider on the host's daemon, usable once the host is ready. */
   public readonly docker: docker.Provider;
-  /** Completes when the launch script is done and Docker answers. */
-  public readonly ready: command.remote.Command;
+  /** Completes when the host is set up: launch script done, data disk mounted, Docker configured. */
+  public readonly setup: command.remote.Command;
+  /**
+   * Changes whenever the instance is replaced. Everything on the host carries it in an input
+   * the provider replaces on, so a new instance gets new containers, not "unchanged" state.
+   */
+  public readonly generation: pulumi.Output<string>;
 
   constructor(name: string, args: LightsailHostArgs, opts?: pulumi.ComponentResourceOptions) {
     super("timetracker:index:LightsailHost", name, {}, opts);
@@ -59,18 +70,36 @@ export class LightsailHost extends pulumi.ComponentResource {
         addOn: { type: "AutoSnapshot", snapshotTime: host.snapshotTimeUtc, status: "Enabled" },
         tags,
       },
-      { parent: this, protect: plan.protect },
+      // Disposable: a new bundle, key or blueprint replaces it; the data is on the disk.
+      { parent: this },
     );
 
+    // What must outlive the instance is protected and kept even if the stack is destroyed.
+    const kept = { parent: this, protect: true, retainOnDelete: true };
     // The default public IP changes on stop/start; DNS points at this one.
-    const staticIp = new aws.lightsail.StaticIp(`${name}-ip`, { name: host.staticIpName }, { parent: this });
+    const staticIp = new aws.lightsail.StaticIp(`${name}-ip`, { name: host.staticIpName }, kept);
     const attachment = new aws.lightsail.StaticIpAttachment(
       `${name}-ip-attachment`,
       { staticIpName: staticIp.name, instanceName: instance.name },
       { parent: this },
     );
 
-    // Lightsail closes every port this list omits, 22 included.
+    const disk = new aws.lightsail.Disk(
+      `${name}-disk`,
+      { name: host.dataDisk.name, availabilityZone: host.availabilityZone, sizeInGb: host.dataDisk.sizeGb, tags },
+      kept,
+    );
+    const diskAttachment = new aws.lightsail.Disk_attachment(
+      `${name}-disk-attachment`,
+      { diskName: disk.name, instanceName: instance.name, diskPath: host.dataDisk.devicePath },
+      { parent: this },
+    );
+
+    // Lightsail closes every port this list omits, 22 included. Any edit of the list
+    // replaces this resource create-then-delete, and the old one's delete would close every
+    // port it listed, 80 and 443 included (pulumi/pulumi-aws#1511). The create already
+    // puts the whole new set (PutInstancePublicPorts closes what it omits), so the old
+    // one's delete is skipped: nothing is left to undo.
     new aws.lightsail.InstancePublicPorts(
       `${name}-firewall`,
       {
@@ -81,7 +110,7 @@ export class LightsailHost extends pulumi.ComponentResource {
           ...(host.adminCidrs.length > 0 ? [{ protocol: "tcp", fromPort: 22, toPort: 22, cidrs: host.adminCidrs }] : []),
         ],
       },
-      { parent: this, dependsOn: [attachment] },
+      { parent: this, dependsOn: [attachment], retainOnDelete: true },
     );
 
     for (const record of plan.dns) {
@@ -102,6 +131,7 @@ export class LightsailHost extends pulumi.ComponentResource {
     }
 
     this.instanceName = instance.name;
+    this.generation = instance.arn;
     this.staticIp = staticIp.ipAddress;
     this.connection = {
       host: staticIp.ipAddress,
@@ -112,8 +142,10 @@ export class LightsailHost extends pulumi.ComponentResource {
       perDialTimeout: 10,
     };
 
-    // cloud-init exits 2 for "done, with recoverable errors"; the marker says the script finished.
-    this.ready = new command.remote.Command(
+    // cloud-init exits 2 for "done, with recoverable errors"; the marker says the script
+    // finished. This session opened before the launch script added the user to the docker
+    // group, so it asks Docker through sudo.
+    const ready = new command.remote.Command(
       `${name}-ready`,
       {
         connection: this.connection,
@@ -121,20 +153,35 @@ export class LightsailHost extends pulumi.ComponentResource {
           "rc=0; cloud-init status --wait >/dev/null || rc=$?",
           '[ "$rc" -eq 0 ] || [ "$rc" -eq 2 ] || { echo "cloud-init failed ($rc): see /var/log/cloud-init-output.log" >&2; exit 1; }',
           `test -f ${READY_MARKER} || { echo "launch script did not finish: see /var/log/cloud-init-output.log" >&2; exit 1; }`,
-          "docker info >/dev/null",
+          "sudo -n docker info >/dev/null",
         ].join("\n"),
         triggers: [instance.arn],
       },
       { parent: this, dependsOn: [attachment] },
     );
 
+    // Runs again on a new instance (trigger) and whenever the script changes (an update
+    // of `stdin` runs `create` again).
+    this.setup = new command.remote.Command(
+      `${name}-setup`,
+      { connection: this.connection, create: "sudo -n bash -s", stdin: args.hostSetup, triggers: [instance.arn, diskAttachment.id] },
+      { parent: this, dependsOn: [ready, diskAttachment] },
+    );
+
     this.docker = new docker.Provider(
       `${name}-docker`,
       {
         host: pulumi.interpolate`ssh://${host.sshUser}@${staticIp.ipAddress}`,
-        sshOpts: ["-i", args.sshPrivateKeyPath, "-o", "StrictHostKeyChecking=accept-new", "-o", "ServerAliveInterval=30"],
+        // One known_hosts file per instance: a replaced instance's new host key is recorded
+        // in its own file instead of being refused as a changed key for the same address.
+        sshOpts: [
+          "-i", args.sshPrivateKeyPath,
+          "-o", pulumi.interpolate`UserKnownHostsFile=~/.ssh/known_hosts.timetracker-${instance.arn.apply(shortHash)}`,
+          "-o", "StrictHostKeyChecking=accept-new",
+          "-o", "ServerAliveInterval=30",
+        ],
       },
-      { parent: this, dependsOn: [this.ready] },
+      { parent: this, dependsOn: [this.setup] },
     );
 
     this.registerOutputs({ instanceName: this.instanceName, staticIp: this.staticIp });

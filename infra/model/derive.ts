@@ -1,5 +1,5 @@
-import type { ContainerPlan, HealthCheck, ImagePlan, Plan, Route, SecretPlan, Service } from "./plan.js";
-import { BUNDLE_MEMORY_GB, bundleSize, type AppImage, type ResolvedEnvironment } from "./schema.js";
+import type { ContainerPlan, HealthCheck, ImagePlan, Plan, Route, SecretPlan, Service, VolumeKey } from "./plan.js";
+import { BLUEPRINT_USER, BUNDLE_MEMORY_GB, bundleSize, type AppImage, type ResolvedEnvironment } from "./schema.js";
 
 /** Container prefix of a stack that names none. */
 export const defaultContainerPrefix = (stack: string) => `timetracker-${stack}`;
@@ -13,6 +13,10 @@ const FRONTEND_PORT = 80;
 const POSTGRES_PORT = 5432;
 const REDIS_PORT = 6379;
 const LOOPBACK = "127.0.0.1";
+/** Where the data disk is mounted on every host. */
+export const DATA_MOUNT = "/mnt/timetracker-data";
+/** Where Lightsail attaches the data disk. */
+const DATA_DISK_PATH = "/dev/xvdf";
 
 const health = (test: string[], startPeriodSeconds: number): HealthCheck => ({
   test,
@@ -33,12 +37,15 @@ export function derive(env: ResolvedEnvironment): Plan {
   const name = (service: Service) => `${prefix}-${service}`;
   const domains = unique([env.domain, ...env.extraDomains]);
   const scheme = env.tls.mode === "off" ? "http" : "https";
-  const volumes = {
+  const volumes: Record<VolumeKey, string> = {
     database: env.volumes.database ?? `${prefix}-db-data`,
     redis: env.volumes.redis ?? `${prefix}-redis-data`,
     caddyData: env.volumes.caddyData ?? `${prefix}-caddy-data`,
     caddyConfig: env.volumes.caddyConfig ?? `${prefix}-caddy-config`,
   };
+  const volumePaths = Object.fromEntries(
+    Object.entries(volumes).map(([key, volume]) => [key, `${DATA_MOUNT}/volumes/${volume}`]),
+  ) as Record<VolumeKey, string>;
 
   const db: ContainerPlan = {
     service: "db",
@@ -184,19 +191,22 @@ export function derive(env: ResolvedEnvironment): Plan {
       bundle: env.host.bundle,
       blueprint: env.host.blueprint,
       adminCidrs: env.host.adminCidrs,
-      sshUser: env.host.sshUser,
+      sshUser: env.host.sshUser ?? BLUEPRINT_USER[env.host.blueprint],
       swapGb: (BUNDLE_MEMORY_GB[bundleSize(env.host.bundle)] ?? 0) < 2 ? 2 : 0,
       minFreeDiskGb: env.host.minFreeDiskGb,
       dns: env.host.dns,
       snapshotTimeUtc: env.backup.snapshotTimeUtc,
+      dataDisk: { name: `timetracker-${env.name}-data`, sizeGb: env.host.dataDiskGb, devicePath: DATA_DISK_PATH, mount: DATA_MOUNT },
+      stateDir: `${DATA_MOUNT}/state`,
     },
     dns: env.host.dns === "none" ? [] : domains.map((fqdn) => ({ zone: dnsZone, name: fqdn === dnsZone ? "" : fqdn.slice(0, -(dnsZone.length + 1)), fqdn })),
     network: `${prefix}-net`,
     volumes,
+    volumePaths,
     containers: { db, redis, backend, frontend, caddy },
     database: { name: env.database.name, user: env.database.user },
     backup: {
-      dumpDir: `/var/backups/${prefix}`,
+      dumpDir: `${DATA_MOUNT}/dumps`,
       dumpTimeUtc: env.backup.databaseDumpTimeUtc,
       keepDays: env.backup.databaseDumpKeepDays,
     },

@@ -62,6 +62,18 @@ export interface ContainerPlan {
   healthPath?: string;
 }
 
+export type VolumeKey = "database" | "redis" | "caddyData" | "caddyConfig";
+
+export interface DataDiskPlan {
+  /** Lightsail disk name. */
+  name: string;
+  sizeGb: number;
+  /** Where Lightsail attaches it; Nitro instances show it as /dev/nvme1n1 instead. */
+  devicePath: string;
+  /** Mounted here, by UUID, before Docker starts. */
+  mount: string;
+}
+
 export interface Route {
   /** Caddy path matcher. */
   path: string;
@@ -91,11 +103,17 @@ export interface Plan {
     minFreeDiskGb: number;
     dns: Environment["host"]["dns"];
     snapshotTimeUtc: string;
+    /** The block-storage disk that outlives the instance: every byte of state lives on it. */
+    dataDisk: DataDiskPlan;
+    /** Deploy state that must survive the instance (the password rotation applied), on the data disk. */
+    stateDir: string;
   };
   /** A records to create (empty unless `host.dns` asks for them). */
   dns: { zone: string; name: string; fqdn: string }[];
   network: string;
-  volumes: { database: string; redis: string; caddyData: string; caddyConfig: string };
+  volumes: Record<VolumeKey, string>;
+  /** Where each volume keeps its data: a folder on the data disk, bound into the volume. */
+  volumePaths: Record<VolumeKey, string>;
   containers: Record<Service, ContainerPlan>;
   database: { name: string; user: string };
   backup: { dumpDir: string; dumpTimeUtc: string; keepDays: number };

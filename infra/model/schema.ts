@@ -18,6 +18,12 @@ const hostname = z
     "must be a lower-case fully qualified domain name such as app.example.com",
   );
 
+/** Each supported Lightsail blueprint and the login user its image comes with. */
+export const BLUEPRINT_USER = {
+  ubuntu_22_04: "ubuntu",
+  ubuntu_24_04: "ubuntu",
+} as const;
+
 /** Memory of each Lightsail bundle size (the part of the id before the first `_`). */
 export const BUNDLE_MEMORY_GB: Record<string, number> = {
   nano: 0.5,
@@ -145,10 +151,20 @@ export const EnvironmentSchema = z
           .regex(/^[a-z0-9]+_\d+_\d+$/, "must be a Lightsail bundle id such as small_3_0")
           .refine((id) => bundleSize(id) in BUNDLE_MEMORY_GB, `must be a Lightsail size: ${Object.keys(BUNDLE_MEMORY_GB).join(", ")}`)
           .default("small_3_0"),
-        blueprint: z.string().min(1).default("ubuntu_22_04"),
+        /** The instance's image; the launch script and host setup are written for these Ubuntu releases. */
+        blueprint: z
+          .enum(Object.keys(BLUEPRINT_USER) as [keyof typeof BLUEPRINT_USER, ...(keyof typeof BLUEPRINT_USER)[]])
+          .default("ubuntu_22_04"),
         /** Who may reach SSH (port 22); nobody else can. */
         adminCidrs: z.array(cidr).default([]),
-        sshUser: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a Unix user name").default("ubuntu"),
+        /** The blueprint's own login user (Lightsail installs the key pair for it and no other); omit it. */
+        sshUser: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a Unix user name").optional(),
+        /**
+         * Size of the block-storage disk that holds the database, Redis, Caddy's certificates
+         * and the dumps. It outlives the instance; changing the size replaces the disk, so the
+         * deploy stops (the disk is protected) until the data is moved (docs/move-data.md).
+         */
+        dataDiskGb: z.number().int().min(8).max(16384).default(20),
         /** Deploys stop before touching containers when less than this is free. */
         minFreeDiskGb: z.number().int().min(1).default(5),
         /** Create A records for the domains pointing at the static IP. */
@@ -157,6 +173,16 @@ export const EnvironmentSchema = z
         dnsZone: hostname.optional(),
       })
       .strict()
+      .superRefine((host, ctx) => {
+        const user = BLUEPRINT_USER[host.blueprint];
+        if (host.sshUser !== undefined && host.sshUser !== user) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["sshUser"],
+            message: `must be ${user}, the login user of blueprint ${host.blueprint} (Lightsail installs the key pair for that user only); remove the field`,
+          });
+        }
+      })
       .prefault({}),
     images: z
       .object({

@@ -1,8 +1,7 @@
 import type { Plan } from "../model/plan.js";
-import { HOST_STATE_DIR } from "./launch-script.js";
 
 /** Where the host records the password rotation the database last accepted. */
-export const rotationStateFile = (plan: Plan) => `${HOST_STATE_DIR}/${plan.stack}/db-password-rotation`;
+export const rotationStateFile = (plan: Plan) => `${plan.host.stateDir}/${plan.stack}/db-password-rotation`;
 
 /**
  * A host script that reconciles the database role's password with the stack's secret,

@@ -5,7 +5,8 @@ import { nextFreePort } from "../../infra/model/catalog.js";
 import { HEALTH_HOST } from "../../infra/model/derive.js";
 import { checkPlan } from "../../infra/model/invariants.js";
 import type { Plan } from "../../infra/model/plan.js";
-import { DAEMON_JSON, DISK_CHECK } from "../../infra/render/launch-script.js";
+import { DISK_CHECK } from "../../infra/render/host-setup.js";
+import { DAEMON_JSON } from "../../infra/render/launch-script.js";
 import { renderAll } from "../../infra/render/index.js";
 import { prod as prodDefinition } from "../../stacks/prod.js";
 import { staging as stagingDefinition } from "../../stacks/staging.js";
@@ -199,9 +200,9 @@ describe("ImportError found only in production", () => {
 });
 
 describe("disk full", () => {
-  it.each(eachStack)("%s: launch.sh rotates Docker logs via daemon.json (string options)", (_stack, plan) => {
-    const script = renderAll(plan)["launch.sh"];
-    const daemon = script.match(/cat > \/etc\/docker\/daemon\.json <<'JSON'\n([\s\S]*?)\nJSON\n/)?.[1];
+  it.each(eachStack)("%s: host-setup.sh rotates Docker logs via daemon.json (string options)", (_stack, plan) => {
+    const script = renderAll(plan)["host-setup.sh"];
+    const daemon = script.match(/put \/etc\/docker\/daemon\.json 0644 <<'JSON'\n([\s\S]*?)\nJSON\n/)?.[1];
     expect(daemon, "daemon.json heredoc").toBeDefined();
     const parsed = JSON.parse(daemon!) as typeof DAEMON_JSON;
     expect(parsed["log-driver"]).toBe("json-file");
@@ -210,18 +211,17 @@ describe("disk full", () => {
     expect(daemon).toContain('"max-file": "3"');
   });
 
-  it.each(eachStack)("%s: launch.sh installs a periodic image and builder prune", (_stack, plan) => {
-    const script = renderAll(plan)["launch.sh"];
-    const cron = script.match(/cat > \/etc\/cron\.(daily|weekly|hourly)\/\S+ <<'SH'\n([\s\S]*?)\nSH\n/)?.[2];
+  it.each(eachStack)("%s: host-setup.sh installs a periodic image and builder prune", (_stack, plan) => {
+    const script = renderAll(plan)["host-setup.sh"];
+    const cron = script.match(/put \/etc\/cron\.(daily|weekly|hourly)\/\S+ 0755 <<'SH' \|\| true\n([\s\S]*?)\nSH\n/)?.[2];
     expect(cron, "a cron job").toBeDefined();
     expect(cron).toMatch(/docker image prune (--all|-a) --force/);
     expect(cron).toMatch(/docker builder prune (--all|-a) --force/);
   });
 
-  it.each(eachStack)("%s: launch.sh installs the disk check script", (_stack, plan) => {
-    const script = renderAll(plan)["launch.sh"];
-    expect(script).toContain(`cat > ${DISK_CHECK} <<'SH'`);
-    expect(script).toContain(`chmod 0755 ${DISK_CHECK}`);
+  it.each(eachStack)("%s: host-setup.sh installs the disk check script", (_stack, plan) => {
+    const script = renderAll(plan)["host-setup.sh"];
+    expect(script).toContain(`put ${DISK_CHECK} 0755 <<'SH' || true`);
     expect(script).toContain("df --output=avail -k /");
     expect(script).toContain(`\${1:-${plan.host.minFreeDiskGb}}`);
   });

@@ -8,7 +8,8 @@ import { derive } from "../../infra/model/derive.js";
 import { BUNDLE_MEMORY_GB, EnvironmentSchema, type EnvironmentDefinition } from "../../infra/model/schema.js";
 import { renderCaddyfile } from "../../infra/render/caddyfile.js";
 import { renderAll } from "../../infra/render/index.js";
-import { DISK_CHECK, HOST_STATE_DIR, renderLaunchScript } from "../../infra/render/launch-script.js";
+import { DISK_CHECK, renderHostSetup } from "../../infra/render/host-setup.js";
+import { renderLaunchScript } from "../../infra/render/launch-script.js";
 import { rotationStateFile } from "../../infra/render/db-credentials.js";
 import { renderNginxConf } from "../../infra/render/nginx-conf.js";
 import { renderTopology } from "../../infra/render/topology.js";
@@ -134,42 +135,64 @@ describe("nginx.conf", () => {
   });
 });
 
-describe("launch.sh", () => {
-  it("gives the deploy user its state folder (the credential check writes there over SSH)", () => {
-    const script = renderLaunchScript(variant({ host: { sshUser: "deployer" } }));
-    expect(script).toContain(`install -d -m 0755 -o deployer -g deployer ${HOST_STATE_DIR}`);
-    expect(rotationStateFile(variant({})).startsWith(`${HOST_STATE_DIR}/`)).toBe(true);
+describe("launch.sh (user data)", () => {
+  it("is the same for every stack and every definition field, so no edit replaces an instance", () => {
+    const scripts = new Set([...plansOf(), variant({ host: { bundle: "nano_3_0", minFreeDiskGb: 9 } }), variant({ backup: { databaseDumpKeepDays: 30 } })].map((plan) => renderAll(plan)["launch.sh"]));
+    expect(scripts.size).toBe(1);
+    expect([...scripts][0]).toBe(renderLaunchScript());
+  });
+});
+
+describe("host-setup.sh", () => {
+  it("gives the deploy user its state folder on the data disk (the credential check writes there over SSH)", () => {
+    const plan = variant({});
+    const script = renderHostSetup(plan);
+    expect(script).toContain(`install -d -m 0755 -o ${plan.host.sshUser} -g ${plan.host.sshUser} ${plan.host.stateDir}`);
+    expect(plan.host.stateDir.startsWith(`${plan.host.dataDisk.mount}/`)).toBe(true);
+    expect(rotationStateFile(plan).startsWith(`${plan.host.stateDir}/`)).toBe(true);
   });
 
-  const { dir, cleanup } = tempDir("launch");
+  it("formats the data disk only when blkid finds no filesystem, and mounts it by UUID before Docker starts", () => {
+    const plan = variant({});
+    const script = renderHostSetup(plan);
+    expect(script).toMatch(/blkid -p "\$device"[\s\S]*if \[ "\$probe" -eq 2 \]; then\n\s+mkfs\.ext4/);
+    expect(script).toContain(`for candidate in ${plan.host.dataDisk.devicePath} /dev/nvme1n1; do`);
+    expect(script).toContain(`echo "UUID=$uuid ${plan.host.dataDisk.mount} ext4 defaults,nofail 0 2" >> /etc/fstab`);
+    expect(script).toContain(`RequiresMountsFor=${plan.host.dataDisk.mount}`);
+    for (const path of Object.values(plan.volumePaths)) expect(script).toContain(`install -d -m 0755 ${path}`);
+  });
+
+  const { dir, cleanup } = tempDir("setup");
   afterAll(cleanup);
 
   it.each(Object.keys(BUNDLE_MEMORY_GB))("adds swap only on nano and micro bundles: %s", (size) => {
-    const script = renderLaunchScript(variant({ host: { bundle: `${size}_3_0` } }));
+    const script = renderHostSetup(variant({ host: { bundle: `${size}_3_0` } }));
     expect(script.includes("/swapfile")).toBe(size === "nano" || size === "micro");
   });
 
   it("holds no secret and no password", () => {
     for (const plan of plansOf()) {
-      const script = renderLaunchScript(plan);
-      expect(script).not.toMatch(/secret|password|SECRET_KEY/i);
+      expect(renderHostSetup(plan)).not.toMatch(/secret|password|SECRET_KEY/i);
+      expect(renderLaunchScript()).not.toMatch(/secret|password|SECRET_KEY/i);
     }
   });
 
   it("installs the disk check with the plan's threshold", () => {
-    const script = renderLaunchScript(variant({ host: { minFreeDiskGb: 9 } }));
-    expect(script).toContain(`cat > ${DISK_CHECK} <<'SH'`);
+    const script = renderHostSetup(variant({ host: { minFreeDiskGb: 9 } }));
+    expect(script).toContain(`put ${DISK_CHECK} 0755 <<'SH' || true`);
     expect(script).toContain('need_gb="${1:-9}"');
   });
 
   it("passes bash -n for prod, staging and a nano host", async () => {
     const plans = [...plansOf(), variant({ name: "tiny", containerPrefix: "tiny", host: { bundle: "nano_3_0" } })];
     for (const plan of plans) {
-      const file = join(dir, `${plan.stack}.sh`);
-      writeFileSync(file, renderLaunchScript(plan));
-      const result = await run("bash", ["-n", file]);
-      expect(result.spawnError).toBeUndefined();
-      expect({ stack: plan.stack, code: result.code, stderr: result.stderr }).toEqual({ stack: plan.stack, code: 0, stderr: "" });
+      for (const [name, text] of [["setup", renderHostSetup(plan)], ["launch", renderLaunchScript()]] as const) {
+        const file = join(dir, `${plan.stack}-${name}.sh`);
+        writeFileSync(file, text);
+        const result = await run("bash", ["-n", file]);
+        expect(result.spawnError).toBeUndefined();
+        expect({ stack: plan.stack, code: result.code, stderr: result.stderr }).toEqual({ stack: plan.stack, code: 0, stderr: "" });
+      }
     }
   });
 });
@@ -203,7 +226,7 @@ describe("no secret value reaches a generated file", () => {
       const files = renderAll(plan);
       const refs = files["plan.json"].match(/"secret": "[^"]*"/g) ?? [];
       expect(files["plan.json"].match(/"secret"/g)?.length).toBe(refs.length);
-      for (const name of ["Caddyfile", "nginx.conf", "launch.sh"] as const) expect(files[name]).not.toMatch(/\{\s*"?secret/);
+      for (const name of ["Caddyfile", "nginx.conf", "launch.sh", "host-setup.sh"] as const) expect(files[name]).not.toMatch(/\{\s*"?secret/);
     }
   });
 

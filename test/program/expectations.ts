@@ -49,13 +49,24 @@ export async function expectWellFormedStack(plan: Plan, run: ProgramRun): Promis
     (containerFor(run, "backend").inputs.ports as { external: number }[]).map((p) => p.external),
   ).toEqual([plan.containers.backend.ports[0]?.external]);
 
-  // Volumes survive the stack and are protected where the plan says so.
+  // Volumes keep their data in folders on the data disk, and survive the stack.
   const volumes = run.byType(VOLUME);
   expect(volumes.map((v) => v.inputs.name).sort()).toEqual(Object.values(plan.volumes).sort());
   for (const v of volumes) {
     expect(v.options.retainOnDelete).toBe(true);
-    expect(v.options.protect).toBe(plan.protect);
+    const key = (Object.keys(plan.volumes) as (keyof Plan["volumes"])[]).find((k) => plan.volumes[k] === v.inputs.name);
+    expect(v.inputs.driverOpts).toEqual({ type: "none", o: "bind", device: plan.volumePaths[key!] });
+    expect(String(v.inputs.driverOpts && (v.inputs.driverOpts as { device: string }).device).startsWith(`${plan.host.dataDisk.mount}/`)).toBe(true);
   }
+
+  // What outlives the instance is protected and kept on every stack; the instance is not.
+  for (const [type, name] of [["aws:lightsail/disk:Disk", "host-disk"], ["aws:lightsail/staticIp:StaticIp", "host-ip"]] as const) {
+    expect(run.one(type, name).options).toMatchObject({ protect: true, retainOnDelete: true });
+  }
+  expect(run.one("aws:lightsail/disk:Disk", "host-disk").inputs).toMatchObject({ name: plan.host.dataDisk.name, sizeInGb: plan.host.dataDisk.sizeGb });
+  expect(run.one("aws:lightsail/instance:Instance", "host-instance").options.protect).toBeFalsy();
+  // An edit of the firewall must not close 80/443 by deleting the old rule set (pulumi-aws#1511).
+  expect(firewall.options.retainOnDelete).toBe(true);
 
   // The files placed into containers are the rendered files, byte for byte.
   const files = renderAll(plan);
@@ -67,7 +78,8 @@ export async function expectWellFormedStack(plan: Plan, run: ProgramRun): Promis
   // Order: the backend starts only after the credential check, which runs after the database.
   expect(containerFor(run, "backend").options.dependsOn).toContain("app-db-credentials");
   expect(run.one("command:remote:Command", "app-db-credentials").options.dependsOn).toContain("app-db");
-  expect(run.one("pulumi:providers:docker", "host-docker").options.dependsOn).toContain("host-ready");
+  expect(run.one("pulumi:providers:docker", "host-docker").options.dependsOn).toContain("host-setup");
+  expect(run.one("command:remote:Command", "host-setup").inputs.stdin).toBe(files["host-setup.sh"]);
 
   // Secrets: never in clear in any input the engine receives unmarked, nor in plain outputs.
   expect(run.secretValues.length).toBeGreaterThanOrEqual(3);

@@ -44,7 +44,7 @@ describe.each(catalog.map((d) => d.name))("the program for %s under Pulumi mocks
 });
 
 describe("production specifics under Pulumi mocks", () => {
-  it("adopts the database password from the stack secret and protects the instance and volumes", async () => {
+  it("adopts the database password from the stack secret; the instance is disposable, the disk and static IP protected", async () => {
     const result = await run("prod");
     const db = result.one(CONTAINER, "app-db");
     expect(db.inputs.envs).toContain(`POSTGRES_PASSWORD=${MOCK_ADOPTED_PASSWORD}`);
@@ -53,7 +53,7 @@ describe("production specifics under Pulumi mocks", () => {
       "secrets-appSecretKey",
       "secrets-redisPassword",
     ]);
-    expect(result.one("aws:lightsail/instance:Instance", "host-instance").options.protect).toBe(true);
+    expect(result.one("aws:lightsail/instance:Instance", "host-instance").options.protect).toBeFalsy();
     expect(result.outputs.url).toBe("https://timetracker.shaemarcus.com");
     expect(result.outputs.sshCommand).toBe("ssh -i tools/fixtures/mock-ssh-key ubuntu@198.51.100.7");
   });

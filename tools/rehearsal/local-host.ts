@@ -2,7 +2,8 @@ import { chmodSync, cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Plan } from "../../infra/model/plan.js";
 import { rotationStateFile } from "../../infra/render/db-credentials.js";
-import { DISK_CHECK, READY_MARKER, renderDiskCheck } from "../../infra/render/launch-script.js";
+import { DISK_CHECK, renderDiskCheck } from "../../infra/render/host-setup.js";
+import { READY_MARKER } from "../../infra/render/launch-script.js";
 
 /**
  * Makes this machine stand in for the stack's Lightsail host: the parts of the launch
