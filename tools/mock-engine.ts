@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 
 /** One resource the program declared, as the Pulumi engine would receive it (mocked). */
@@ -13,6 +14,12 @@ export interface DeclaredResource {
   state?: Record<string, unknown>;
   /** Inputs as the program passed them (Outputs intact), for `pulumi.isSecret`. */
   props: Record<string, unknown>;
+  /**
+   * For each top-level input, the logical names of the resources its Output values come
+   * from: the property dependencies the engine would get, which decide whether a replaced
+   * resource replaces this one (`dependsOn` alone never does).
+   */
+  inputDeps: Record<string, string[]>;
   options: {
     protect?: boolean;
     retainOnDelete?: boolean;
@@ -73,6 +80,25 @@ function unwrapSecrets(value: unknown, path: string, found: string[]): unknown {
 
 const resolve = <T>(output: pulumi.Output<T>) => new Promise<T>((r) => output.apply(r));
 
+/** Names of the resources the Outputs in `value` depend on, as the SDK serialises them (getAllResources). */
+async function outputResources(value: unknown, found: Set<string>): Promise<Set<string>> {
+  if (pulumi.Output.isInstance(value)) {
+    for (const r of await pulumi.getAllResources(value as pulumi.Output<unknown>)) found.add(pulumi.resourceName(r));
+  } else if (value instanceof Promise) {
+    await outputResources(await value, found);
+  } else if (Array.isArray(value)) {
+    for (const v of value) await outputResources(v, found);
+  } else if (value && typeof value === "object" && !(value instanceof pulumi.Resource)) {
+    for (const v of Object.values(value)) await outputResources(v, found);
+  }
+  return found;
+}
+
+async function inputDependencies(props: Record<string, unknown>): Promise<Record<string, string[]>> {
+  const entries = await Promise.all(Object.entries(props).map(async ([k, v]) => [k, [...(await outputResources(v, new Set()))].sort()] as const));
+  return Object.fromEntries(entries.filter(([, deps]) => deps.length > 0));
+}
+
 async function settle(value: unknown): Promise<unknown> {
   if (pulumi.Output.isInstance(value)) return settle(await resolve(value as pulumi.Output<unknown>));
   if (value instanceof Promise) return settle(await value);
@@ -97,6 +123,8 @@ export interface RunOptions {
    * dependency order; the default invents outputs without touching anything.
    */
   respond?: (resource: DeclaredResource) => Promise<Record<string, unknown>>;
+  /** The program module to run (default: this checkout's infra/program.ts); the preview runs another checkout's. */
+  programModule?: string;
 }
 
 export async function runProgram(
@@ -119,6 +147,7 @@ export async function runProgram(
           inputs,
           secretPaths,
           props: recorded?.props ?? {},
+          inputDeps: await inputDependencies(recorded?.props ?? {}),
           options: recorded ? ({ ...recorded, props: undefined } as DeclaredResource["options"]) : {},
         };
         resources.push(resource);
@@ -133,7 +162,9 @@ export async function runProgram(
     true,
   );
   pulumi.runtime.setAllConfig(config, secretKeys);
-  const { timetracker } = await import("../infra/program.js");
+  const { timetracker } = (
+    run.programModule ? await import(pathToFileURL(run.programModule).href) : await import("../infra/program.js")
+  ) as typeof import("../infra/program.js");
   let rawOutputs: Record<string, unknown> = {};
   let failure: unknown;
   // A resource the engine refused rejects promises nobody awaits: that is the run's failure.

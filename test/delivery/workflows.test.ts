@@ -258,6 +258,19 @@ describe("workflow security", () => {
     expect(step?.with).toMatchObject({ "stack-name": "${{ matrix.stack }}", "comment-on-pr": true, diff: true });
   });
 
+  it("pull requests post the offline preview of every stack against the base branch, before any cloud credential", () => {
+    const steps = get("pull-request.yml").jobs.preview?.steps ?? [];
+    const offline = steps.findIndex((s) => s.run?.includes("npm run --silent preview -- --stack \"$STACK\" --base FETCH_HEAD"));
+    expect(offline).toBeGreaterThan(-1);
+    expect(steps[offline]?.run).toContain('git fetch --no-tags --depth=1 origin "$BASE_REF"');
+    expect(steps[offline]?.env).toEqual({ BASE_REF: "${{ github.base_ref }}" });
+    const post = steps.findIndex((s) => s.uses === "marocchino/sticky-pull-request-comment@v2");
+    expect(post).toBeGreaterThan(offline);
+    expect(steps[post]?.with).toEqual({ header: "offline-preview-${{ matrix.stack }}", path: "${{ runner.temp }}/offline-preview.md" });
+    const credentials = steps.findIndex((s) => s.uses?.startsWith("aws-actions/configure-aws-credentials@"));
+    expect(credentials).toBeGreaterThan(post);
+  });
+
   it("the preview matrix is computed from rendered/<stack>/ and lists every stack", () => {
     const list = get("pull-request.yml").jobs.stacks?.steps?.find((s) => s.run?.includes("GITHUB_OUTPUT"))?.run;
     expect(list).toBeDefined();
