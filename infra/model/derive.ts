@@ -114,10 +114,10 @@ export function derive(env: ResolvedEnvironment): Plan {
     ports: [{ internal: BACKEND_PORT, external: env.ports.backend, ip: LOOPBACK, origin: "ports.backend" }],
     volumes: [],
     files: [],
-    healthCheck: health(
-      ["CMD", "curl", "-fsS", "-o", "/dev/null", "-H", `Host: ${HEALTH_HOST}`, `http://127.0.0.1:${BACKEND_PORT}/health`],
-      40,
-    ),
+    healthCheck: {
+      ...health(["CMD", "curl", "-fsS", "-o", "/dev/null", "-H", `Host: ${HEALTH_HOST}`, `http://127.0.0.1:${BACKEND_PORT}/health`], 40),
+      intervalSeconds: env.app.healthCheckIntervalSeconds,
+    },
     healthPath: "/health",
   };
 

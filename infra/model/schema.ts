@@ -121,6 +121,8 @@ export const EnvironmentSchema = z
       .object({
         environment: z.enum(["production", "staging", "development"]).default("production"),
         debug: z.boolean().default(false),
+        /** Seconds between the backend's health checks (Docker's and the deploy's wait follow it). */
+        healthCheckIntervalSeconds: z.number().int().min(2).max(300).default(10),
         /** Extra plain (non-secret) variables for the backend. */
         extraEnv: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/, "must be an UPPER_SNAKE variable name"), z.string()).default({}),
       })
