@@ -108,6 +108,24 @@ const tls = z.discriminatedUnion("mode", [
   z.object({ mode: z.literal("off") }).strict(),
 ]);
 
+/**
+ * The names that tie a deployed stack to its data, resolved as in `rendered/<stack>/plan.json`
+ * (see infra/model/identity.ts). Only `dataMove.from` spells it out.
+ */
+const dataIdentity = z
+  .object({
+    containerPrefix,
+    database: z
+      .object({
+        name: postgresIdentifier,
+        user: postgresIdentifier,
+        password: z.object({ adoptFrom: configKey.optional() }).strict().prefault({}),
+      })
+      .strict(),
+    volumes: z.object({ database: dockerName, redis: dockerName, caddyData: dockerName, caddyConfig: dockerName }).strict(),
+  })
+  .strict();
+
 export const EnvironmentSchema = z
   .object({
     name: stackName,
@@ -242,6 +260,29 @@ export const EnvironmentSchema = z
       .prefault({}),
     /** Protect stateful resources from deletion; defaults to true in production. */
     protect: z.boolean().optional(),
+    /**
+     * A deliberate move of the stack's data to new names. Once a stack is deployed, `validate`
+     * refuses any change to what names its data (database.user, database.name,
+     * database.password.adoptFrom, containerPrefix, the resolved volume names), because each
+     * one orphans the data or is refused on the host. It accepts such a change only when
+     * `from` repeats the deployed identity exactly (as in the base branch's
+     * rendered/<stack>/plan.json), and prints what the operator must do for `how`:
+     * - `start-empty`: the new names start empty; the old volumes are kept untouched (never
+     *   deleted with the stack) and can be copied back by hand;
+     * - `dump-and-restore`: take a dump before the deploy, deploy, restore it into the new database.
+     * See docs/move-data.md. Leaving it in place after the move is harmless (validate says so).
+     * Never part of the Plan.
+     */
+    dataMove: z
+      .object({
+        /** The deployed identity the data moves away from, every field as it is deployed. */
+        from: dataIdentity,
+        how: z.enum(["start-empty", "dump-and-restore"]),
+        /** Why, for the pull request's reviewer and the operator. */
+        reason: z.string().trim().min(1, "must say why the data moves"),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -12,7 +12,9 @@ export const rotationStateFile = (plan: Plan) => `${plan.host.stateDir}/${plan.s
 export function renderDbCredentialsScript(plan: Plan, rotation: number): string {
   const db = plan.containers.db.name;
   const { user, name } = plan.database;
-  const stackFile = `the definition of stack "${plan.stack}" in stacks/`;
+  // Inside the double-quoted refusals below: inner double quotes would end the string
+  // (SC2140) and print nothing, so the stack name, always [a-z0-9-], goes in bare.
+  const stackFile = `the definition of stack ${plan.stack} in stacks/`;
   return `#!/bin/bash
 set -euo pipefail
 db=${db}; user=${user}; name=${name}; rotation=${rotation}

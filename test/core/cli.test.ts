@@ -66,6 +66,14 @@ describe("validate CLI", () => {
     expectNoStackTrace(result.stderr);
   });
 
+  it("refuses a --base that git would read as an option, with the usage", async () => {
+    const result = await cli("validate", "--base=--output=/tmp/x");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('--base: "--output=/tmp/x" is not a git ref');
+    expect(result.stderr).toContain("usage:");
+    expectNoStackTrace(result.stderr);
+  });
+
   it("reports a missing file as a clean message", async () => {
     const path = join(dir, "does-not-exist.yaml");
     const result = await cli("validate", "--file", path);

@@ -1,18 +1,22 @@
-import { writeFileSync } from "node:fs";
+import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import type { Plan } from "../../infra/model/plan.js";
 import type { EnvironmentDefinition } from "../../infra/model/schema.js";
 import { renderCaddyfile } from "../../infra/render/caddyfile.js";
 import { renderNginxConf } from "../../infra/render/nginx-conf.js";
+import { catalog } from "../../stacks/catalog.js";
 import { staging as stagingDefinition } from "../../stacks/staging.js";
-import { planFromDefinition, plansOf, run, tempDir, type RunResult } from "./helpers.js";
+import { mockConfig } from "../../tools/mock-config.js";
+import { runProgram } from "../../tools/mock-engine.js";
+import { planFromDefinition, plansOf, REPO_ROOT, run, tempDir, type RunResult } from "./helpers.js";
 
 /**
  * Tier 3: the generated files through the real tools. A missing tool is a failure,
  * never a skip: a green suite must mean the configs were really checked.
  */
-const INSTALL_HINT = "run `.ci/run`, or install the tools with `apt-get install caddy nginx-light`";
+const INSTALL_HINT = "run `.ci/run`, or install the tools with `apt-get install caddy nginx-light shellcheck`";
 
 const { dir, cleanup } = tempDir("tools");
 afterAll(cleanup);
@@ -112,5 +116,159 @@ describe("negative controls: the same tools reject broken configs", () => {
     expect(viaVariable).toContain("set $backend http://no-such-host:8080;");
     const result = await nginxTest(write("nginx.variable-upstream.conf", viaVariable));
     expect({ code: result.code, stderr: result.code === 0 ? "" : result.stderr }).toEqual({ code: 0, stderr: "" });
+  });
+});
+
+/**
+ * shellcheck over every shell script we render or send to a host, found generically so a
+ * new renderer or remote command is covered without anyone listing it: every output of
+ * every exported `render*` function in infra/render/ (renderAll included) that starts with
+ * a shell's `#!`, every script the program sends (remote commands' create/update/delete
+ * and stdin, the instance's user data, under Pulumi mocks), and every `#!` script those
+ * install through a quoted heredoc.
+ */
+interface Script {
+  origin: string;
+  text: string;
+  /** A command line without `#!` runs in the SSH user's login shell: bash on the blueprints. */
+  shell?: "bash";
+}
+
+const SHELL_SHEBANG = /^#!\s*(\/usr\/bin\/env\s+)?\S*\b(ba|da)?sh\b/;
+const isShellScript = (text: unknown): text is string => typeof text === "string" && SHELL_SHEBANG.test(text);
+
+/** Scripts written out through a quoted heredoc (`cat > f <<'SH'`) that start with `#!`. */
+function embeddedScripts(script: Script): Script[] {
+  const found: Script[] = [];
+  for (const match of script.text.matchAll(/<<-?\s*(['"])(\w+)\1[^\n]*\n([\s\S]*?)^\2$/gm)) {
+    const body = match[3] ?? "";
+    if (isShellScript(body)) found.push(...withEmbedded({ origin: `${script.origin} <<'${match[2]}' #${found.length + 1}`, text: body }));
+  }
+  return found;
+}
+const withEmbedded = (script: Script): Script[] => [script, ...embeddedScripts(script)];
+
+/** Every string with a shell `#!` in a renderer's answer (a string, or a record of files). */
+function scriptsIn(origin: string, value: unknown): Script[] {
+  if (isShellScript(value)) return withEmbedded({ origin, text: value });
+  if (value && typeof value === "object") return Object.entries(value).flatMap(([key, v]) => scriptsIn(`${origin} ${key}`, v));
+  return [];
+}
+
+/** The same text is checked once, under the first place it was found. */
+function unique(scripts: Script[]): Script[] {
+  const seen = new Set<string>();
+  return scripts.filter((s) => !seen.has(`${s.shell}\n${s.text}`) && seen.add(`${s.shell}\n${s.text}`));
+}
+
+type Renderer = (plan: Plan, ...rest: unknown[]) => unknown;
+const renderDir = join(REPO_ROOT, "infra/render");
+const renderers: [string, Renderer][] = [];
+for (const file of readdirSync(renderDir).filter((f) => f.endsWith(".ts")).sort()) {
+  const module = (await import(pathToFileURL(join(renderDir, file)).href)) as Record<string, unknown>;
+  for (const [name, value] of Object.entries(module)) {
+    if (name.startsWith("render") && typeof value === "function") renderers.push([`${file}:${name}`, value as Renderer]);
+  }
+}
+
+/** Catalog stacks, plus the branches a catalog stack does not take (swap on a small bundle, DNS, TLS off). */
+const scriptPlans: Plan[] = [
+  ...plansOf(),
+  planFromDefinition({ ...stagingDefinition, name: "nano-dns", host: { ...stagingDefinition.host, bundle: "nano_3_0", dns: "lightsail" } }),
+  planFromDefinition({ ...stagingDefinition, name: "tls-off", tls: { mode: "off" }, caddy: { bind: "127.0.0.1", httpPort: 18080, httpsPort: 18443 } }),
+];
+
+/** A renderer that cannot be called as (plan, 1) fails its case instead of going unchecked. */
+type Found = Script | { origin: string; error: string };
+const renderedOrFailed: Found[] = scriptPlans.flatMap((plan) =>
+  renderers.flatMap(([name, render]): Found[] => {
+    const origin = `${plan.stack}: ${name}`;
+    try {
+      // 1 stands for any extra number a renderer takes (the password rotation).
+      return scriptsIn(origin, render(plan, 1));
+    } catch (error) {
+      return [{ origin, error: `could not be called as (plan, 1): ${(error as Error).message}; teach this test its arguments` }];
+    }
+  }),
+);
+// renderAll repeats what its renderers return: each text is checked once.
+const rendered = [...unique(renderedOrFailed.filter((s): s is Script => !("error" in s))), ...renderedOrFailed.filter((s) => "error" in s)];
+
+async function shellcheck(script: Script): Promise<RunResult> {
+  const file = write(`script.${slug(script.origin)}.sh`, script.text);
+  return tool("shellcheck", ["--norc", "--format=gcc", ...(script.shell ? [`--shell=${script.shell}`] : []), file]);
+}
+
+const expectClean = async (script: Script) => {
+  const result = await shellcheck(script);
+  expect({ origin: script.origin, code: result.code, findings: result.stdout + result.stderr }).toEqual({ origin: script.origin, code: 0, findings: "" });
+};
+
+/** Scripts the program sends to the host of `stack`, from the resources it declares under mocks. */
+async function sentScripts(stack: string): Promise<Script[]> {
+  const plan = plansOf().find((p) => p.stack === stack)!;
+  const { config, secretKeys } = mockConfig(plan);
+  const program = await runProgram(stack, config, secretKeys);
+  const scripts: Script[] = [];
+  for (const resource of program.byType("command:remote:Command")) {
+    for (const key of ["create", "update", "delete"]) {
+      const text = resource.inputs[key];
+      if (typeof text !== "string") continue;
+      const origin = `${stack}: remote command ${resource.name}.${key}`;
+      scripts.push(...(isShellScript(text) ? withEmbedded({ origin, text }) : [{ origin, text: `${text}\n`, shell: "bash" as const }]));
+    }
+    // stdin is a script only when it says so (`bash -s`); otherwise it is data, such as a password.
+    scripts.push(...scriptsIn(`${stack}: remote command ${resource.name}.stdin`, resource.inputs.stdin));
+  }
+  for (const instance of program.byType("aws:lightsail/instance:Instance")) {
+    scripts.push(...scriptsIn(`${stack}: ${instance.name}.userData`, instance.inputs.userData));
+  }
+  return scripts;
+}
+
+describe("shellcheck passes every shell script we render", () => {
+  it("shellcheck runs", async () => {
+    const result = await tool("shellcheck", ["--version"]);
+    expect(result.code, result.stderr).toBe(0);
+  });
+
+  it("finds the scripts: renderAll's launch and host setup, the credential script and the disk check", () => {
+    const names = renderedOrFailed.map((s) => s.origin);
+    for (const expected of ["launch.sh", "host-setup.sh", "renderDbCredentialsScript", "renderDiskCheck"]) {
+      expect(names.some((n) => n.includes(expected)), `${expected} in ${names.join(", ")}`).toBe(true);
+    }
+  });
+
+  it.each(rendered.map((s): [string, (typeof rendered)[number]] => [s.origin, s]))("%s", async (_, script) => {
+    if ("error" in script) throw new Error(`${script.origin} ${script.error}`);
+    await expectClean(script);
+  });
+});
+
+describe("shellcheck passes every script the program sends to a host (under Pulumi mocks)", () => {
+  it.each(catalog.map((d) => d.name))("%s", async (stack) => {
+    const scripts = unique(await sentScripts(stack));
+    // The credential check and the host setup at least: an empty list would prove nothing.
+    expect(scripts.filter((s) => !s.shell).length, scripts.map((s) => s.origin).join(", ")).toBeGreaterThanOrEqual(2);
+    const failures: string[] = [];
+    for (const script of scripts) {
+      const result = await shellcheck(script);
+      if (result.code !== 0) failures.push(`${script.origin}:\n${result.stdout}${result.stderr}`);
+    }
+    expect(failures).toEqual([]);
+  });
+});
+
+describe("negative control: shellcheck rejects a known mistake", () => {
+  it("an unquoted variable (SC2086) fails", async () => {
+    const result = await shellcheck({ origin: "negative SC2086", text: '#!/bin/sh\nfile="$1"\nrm $file\n' });
+    expect(result.code).not.toBe(0);
+    expect(result.stdout).toContain("SC2086");
+  });
+
+  it("the credential script's old quoting (SC2140) fails", async () => {
+    const result = await shellcheck({ origin: "negative SC2140", text: '#!/bin/sh\necho "in the definition of stack "prod" in stacks/."\n' });
+    expect(result.code).not.toBe(0);
+    expect(result.stdout).toContain("SC2140");
   });
 });

@@ -12,7 +12,7 @@ import { parse as parseYaml } from "yaml";
  */
 
 const REPO = resolve(import.meta.dirname, "../..");
-const SKIP_AT_TOP = new Set(["node_modules", ".git", ".build", "tmp"]);
+const SKIP_AT_TOP = new Set(["node_modules", ".git", ".build", ".rehearsal", "tmp"]);
 const copies: string[] = [];
 
 function copyRepo(): string {
