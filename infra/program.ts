@@ -33,12 +33,12 @@ function stackPlan(stack: string, definitions: readonly unknown[] = catalog): Pl
   }
 }
 
-function buildContexts(plan: Plan, appSource: string): Partial<Record<Service, BuildContext>> {
+function buildContexts(plan: Plan, appSource: string, buildDir: string): Partial<Record<Service, BuildContext>> {
   const contexts: Partial<Record<Service, BuildContext>> = {};
   for (const c of Object.values(plan.containers)) {
     if (c.image.source !== "build") continue;
     try {
-      contexts[c.service] = prepareBuildContext(join(appSource, c.image.context), c.image.dockerfile, join(".build", plan.stack, c.service));
+      contexts[c.service] = prepareBuildContext(join(appSource, c.image.context), c.image.dockerfile, join(buildDir, plan.stack, c.service));
     } catch (error) {
       throw new pulumi.RunError(`images.${c.service}: ${(error as Error).message}`);
     }
@@ -82,10 +82,12 @@ export function timetracker(definitions: readonly unknown[] = catalog) {
     files: { Caddyfile: files.Caddyfile, "nginx.conf": files["nginx.conf"] },
     secrets: secrets.values,
     dbPasswordRotation: plan.secrets.find((s) => s.name === "dbPassword")?.rotation ?? 0,
-    buildContexts: buildContexts(plan, config.get("appSource") ?? "../TimeTracker"),
+    // Where build contexts are assembled: a rehearsal keeps its own, apart from other runs.
+    buildContexts: buildContexts(plan, config.get("appSource") ?? "../TimeTracker", config.get("buildDir") ?? ".build"),
     connection: host.connection,
     provider: host.docker,
     hostGeneration: host.generation,
+    hostSetup: host.setup,
   });
 
   return {

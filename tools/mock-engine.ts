@@ -135,25 +135,27 @@ export async function runProgram(
 ): Promise<ProgramRun> {
   const resources: DeclaredResource[] = [];
   const options = new Map<string, DeclaredResource["options"] & { props: Record<string, unknown> }>();
+  // The first resource the provider refused. As `pulumi up` does, nothing new starts after
+  // it, and the run ends once what was under way has settled: the resources that wait for
+  // the refused one would otherwise wait forever.
+  let refused: { error: unknown } | undefined;
+  let underWay = 0;
+  let stop = () => {};
+  const stoppedAfterRefusal = new Promise<void>((resolve) => (stop = resolve));
   await pulumi.runtime.setMocks(
     {
       newResource: async (args) => {
-        const recorded = options.get(`${args.type}::${args.name}`);
-        const secretPaths: string[] = [];
-        const inputs = unwrapSecrets(args.inputs, "", secretPaths) as Record<string, unknown>;
-        const resource: DeclaredResource = {
-          type: args.type,
-          name: args.name,
-          inputs,
-          secretPaths,
-          props: recorded?.props ?? {},
-          inputDeps: await inputDependencies(recorded?.props ?? {}),
-          options: recorded ? ({ ...recorded, props: undefined } as DeclaredResource["options"]) : {},
-        };
-        resources.push(resource);
-        const state = run.respond ? await run.respond(resource) : computed(args.type, args.name, inputs);
-        resource.state = state;
-        return { id: `${args.name}-id`, state: { ...args.inputs, ...state } };
+        if (refused) throw new Error(`${args.type} ${args.name}: not created, an earlier resource failed`);
+        underWay += 1;
+        try {
+          return await declare(args);
+        } catch (error) {
+          refused ??= { error };
+          throw error;
+        } finally {
+          underWay -= 1;
+          if (refused && underWay === 0) stop();
+        }
       },
       call: (args) => (args.token === "aws:route53/getZone:getZone" ? { zoneId: "Z123", name: args.inputs.name } : {}),
     },
@@ -161,6 +163,24 @@ export async function runProgram(
     stack,
     true,
   );
+  async function declare(args: pulumi.runtime.MockResourceArgs) {
+    const recorded = options.get(`${args.type}::${args.name}`);
+    const secretPaths: string[] = [];
+    const inputs = unwrapSecrets(args.inputs, "", secretPaths) as Record<string, unknown>;
+    const resource: DeclaredResource = {
+      type: args.type,
+      name: args.name,
+      inputs,
+      secretPaths,
+      props: recorded?.props ?? {},
+      inputDeps: await inputDependencies(recorded?.props ?? {}),
+      options: recorded ? ({ ...recorded, props: undefined } as DeclaredResource["options"]) : {},
+    };
+    resources.push(resource);
+    const state = run.respond ? await run.respond(resource) : computed(args.type, args.name, inputs);
+    resource.state = state;
+    return { id: `${args.name}-id`, state: { ...args.inputs, ...state } };
+  }
   pulumi.runtime.setAllConfig(config, secretKeys);
   const { timetracker } = (
     run.programModule ? await import(pathToFileURL(run.programModule).href) : await import("../infra/program.js")
@@ -199,15 +219,18 @@ export async function runProgram(
     return rawOutputs;
   });
   let outputs: Record<string, unknown> = {};
-  try {
-    if (!failure) outputs = (await settle(rawOutputs)) as Record<string, unknown>;
-  } catch (error) {
-    failure = error;
-  } finally {
+  const settled = (async () => {
+    try {
+      if (!failure) outputs = (await settle(rawOutputs)) as Record<string, unknown>;
+    } catch (error) {
+      failure = error;
+    }
     // Every pending registration must reach these mocks before the next run replaces them.
     await pulumi.runtime.disconnect();
-    process.off("unhandledRejection", rejected);
-  }
+  })();
+  await Promise.race([settled, stoppedAfterRefusal]);
+  process.off("unhandledRejection", rejected);
+  if (refused) throw refused.error;
   if (failure) throw failure;
   const generated = resources
     .filter((r) => r.type === "random:index/randomPassword:RandomPassword")

@@ -24,6 +24,8 @@ export interface TimeTrackerAppArgs {
   provider: docker.Provider;
   /** The host's generation (`LightsailHost.generation`): a new instance replaces everything on it. */
   hostGeneration: pulumi.Output<string>;
+  /** Completes when the host is set up (`LightsailHost.setup`): the commands here need what it installs. */
+  hostSetup: pulumi.Resource;
 }
 
 /**
@@ -52,7 +54,7 @@ export class TimeTrackerApp extends pulumi.ComponentResource {
     const diskCheck = new command.remote.Command(
       `${name}-disk-check`,
       { connection: args.connection, create: `${DISK_CHECK} ${plan.host.minFreeDiskGb}`, triggers: [args.hostGeneration, ...imageInputs] },
-      { parent: this },
+      { parent: this, dependsOn: [args.hostSetup] },
     );
 
     const network = new docker.Network(`${name}-network`, { name: plan.network, driver: "bridge", labels: [hostLabel] }, onHost);
@@ -120,7 +122,7 @@ export class TimeTrackerApp extends pulumi.ComponentResource {
         // A new database container (image or password change) is checked again.
         triggers: [db.id],
       },
-      { parent: this, dependsOn: [db] },
+      { parent: this, dependsOn: [args.hostSetup, db] },
     );
     const backend = container(plan.containers.backend, [redis, dbCredentials]);
     const frontend = container(plan.containers.frontend, []);

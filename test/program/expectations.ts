@@ -79,6 +79,8 @@ export async function expectWellFormedStack(plan: Plan, run: ProgramRun): Promis
   expect(containerFor(run, "backend").options.dependsOn).toContain("app-db-credentials");
   expect(run.one("command:remote:Command", "app-db-credentials").options.dependsOn).toContain("app-db");
   expect(run.one("pulumi:providers:docker", "host-docker").options.dependsOn).toContain("host-setup");
+  // The app's own host commands use what the host setup installs (the disk check, the docker group).
+  for (const name of ["app-disk-check", "app-db-credentials"]) expect(run.one("command:remote:Command", name).options.dependsOn).toContain("host-setup");
   expect(run.one("command:remote:Command", "host-setup").inputs.stdin).toBe(files["host-setup.sh"]);
 
   // Secrets: never in clear in any input the engine receives unmarked, nor in plain outputs.

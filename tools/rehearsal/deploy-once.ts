@@ -4,8 +4,8 @@ import { runProgram } from "../mock-engine.js";
 import { RehearsalEngine } from "./engine.js";
 
 /**
- * One deploy of a stack on the local engine, in its own process as `pulumi up` would be:
- * the program under mocks whose provider stand-in creates everything for real.
+ * One deploy of a stack, in its own process as `pulumi up` would be: the program under
+ * mocks whose provider stand-in creates everything for real on the rehearsal's machine.
  * Writes its changes and errors to --progress as it goes.
  */
 const { values } = parseArgs({
@@ -14,18 +14,20 @@ const { values } = parseArgs({
     definitions: { type: "string" },
     config: { type: "string" },
     state: { type: "string" },
+    world: { type: "string" },
     progress: { type: "string" },
   },
 });
 const read = (path: string | undefined) => JSON.parse(readFileSync(String(path), "utf8"));
 const { config, secretKeys } = read(values.config);
-const engine = new RehearsalEngine(String(values.state), String(values.progress));
-engine.beginDeploy();
+const engine = new RehearsalEngine(String(values.state), read(values.world), String(values.progress));
 engine.report();
 try {
   await runProgram(String(values.stack), config, secretKeys, { definitions: read(values.definitions), respond: engine.respond });
 } catch (error) {
-  if (engine.errors.length === 0) engine.errors.push((error as Error).message);
+  if (engine.progress.errors.length === 0) engine.progress.errors.push((error as Error).message);
   engine.report();
   process.exitCode = 1;
+} finally {
+  engine.close();
 }

@@ -1,20 +1,29 @@
 import { spawn } from "node:child_process";
 import { request } from "node:http";
 
-const SOCKET = process.env.DOCKER_SOCKET ?? "/var/run/docker.sock";
+/** The daemon the API calls reach: the local engine until `useDaemon` points them at a machine's. */
+let socket = "/var/run/docker.sock";
+
+/** Points every later API call, and `daemonEnv`'s CLI calls, at the daemon behind `path`. */
+export function useDaemon(path: string): void {
+  socket = path;
+}
+
+/** Environment for a `docker` CLI call that must reach the same daemon as the API calls. */
+export const daemonEnv = (): NodeJS.ProcessEnv => ({ ...process.env, DOCKER_HOST: `unix://${socket}` });
 
 export interface ApiResponse {
   status: number;
   body: any;
 }
 
-/** One call to the Docker Engine API on the local socket (the API the docker provider uses). */
+/** One call to the Docker Engine API (the API the docker provider uses). */
 export function dockerApi(method: string, path: string, body?: unknown): Promise<ApiResponse> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = request(
       {
-        socketPath: SOCKET,
+        socketPath: socket,
         method,
         path,
         headers: payload ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) } : {},
@@ -65,6 +74,11 @@ export function exec(file: string, args: string[], options: { input?: string; en
     child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
     child.on("error", reject);
     child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    // A child may exit without reading its input (a refusal, `true`): the write then fails
+    // with EPIPE, which unhandled kills the whole process. Its exit code is the answer.
+    child.stdin.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code !== "EPIPE") reject(error);
+    });
     child.stdin.end(options.input ?? "");
   });
 }

@@ -1,10 +1,15 @@
 import { randomInt } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { isDeepStrictEqual } from "node:util";
+import { BLUEPRINT_USER } from "../../infra/model/schema.js";
+import { attachDisk, bootMachine, destroyMachine } from "../machine/machine.js";
+import { decide, decideDelete, type Action, type Decision, type ResourceOptions } from "../changes/decide.js";
 import type { DeclaredResource } from "../mock-engine.js";
-import { dockerApi, dockerOk, exec, execOk, nanoseconds } from "./docker.js";
+import { containerBody, waitHealthy, type ContainerInputs } from "./containers.js";
+import { daemonEnv, dockerApi, dockerOk, execOk } from "./docker.js";
+import { openDockerTunnel, runRemote, type Connection, type Tunnel } from "./ssh.js";
+import { writeFirewall, readFirewall, type World } from "./world.js";
 
 /** Official images that Docker Hub would serve, and the local stand-ins built from Debian. */
 const STAND_INS: Record<string, string> = {
@@ -21,11 +26,13 @@ const IMPLEMENTED: Record<string, string[]> = {
   "aws:lightsail/instance:Instance": ["name", "availabilityZone", "blueprintId", "bundleId", "keyPairName", "userData", "addOn", "tags"],
   "aws:lightsail/staticIp:StaticIp": ["name"],
   "aws:lightsail/staticIpAttachment:StaticIpAttachment": ["staticIpName", "instanceName"],
+  "aws:lightsail/disk:Disk": ["name", "availabilityZone", "sizeInGb", "tags"],
+  "aws:lightsail/disk_attachment:Disk_attachment": ["diskName", "instanceName", "diskPath"],
   "aws:lightsail/instancePublicPorts:InstancePublicPorts": ["instanceName", "portInfos"],
   "random:index/randomPassword:RandomPassword": ["length", "special", "keepers"],
   "command:remote:Command": ["connection", "create", "stdin", "triggers", "addPreviousOutputInEnv"],
-  "docker:index/network:Network": ["name", "driver"],
-  "docker:index/volume:Volume": ["name"],
+  "docker:index/network:Network": ["name", "driver", "labels"],
+  "docker:index/volume:Volume": ["name", "driver", "driverOpts", "labels"],
   "docker:index/remoteImage:RemoteImage": ["name", "keepLocally", "build", "triggers"],
   "docker:index/container:Container": [
     "name", "image", "restart", "envs", "command", "networkMode", "networksAdvanced", "ports", "volumes",
@@ -38,8 +45,9 @@ interface Entry {
   type: string;
   name: string;
   inputs: Record<string, unknown>;
+  inputDeps: Record<string, string[]>;
+  options: ResourceOptions;
   state: Record<string, unknown>;
-  retainOnDelete: boolean;
 }
 
 interface State {
@@ -49,47 +57,45 @@ interface State {
   built: string[];
 }
 
-/** What happened to each resource in one deploy, for the run's report. */
-export type Change = "created" | "replaced" | "updated" | "unchanged" | "failed";
+/** What one deploy did to one resource, and why: the rehearsal's own preview of a change. */
+export interface Step {
+  action: Action | "failed";
+  causes: string[];
+}
 
 export interface DeployProgress {
-  changes: Record<string, Change>;
+  changes: Record<string, Step>;
   errors: string[];
+  /** Milliseconds since the epoch at milestones: an instance booted, the host became ready. */
+  timings: Record<string, number>;
 }
 
 const key = (r: { type: string; name: string }) => `${r.type}::${r.name}`;
 
 /**
- * Stands in for the providers so the program's resources are created for real on the
- * local Docker engine, from exactly the inputs the program declares. Keeps a state file
- * as the Pulumi engine would, so an unchanged resource is left alone on the next deploy.
+ * Stands in for the providers so the program's resources are created for real: the
+ * instance is a machine (tools/machine) booted from the declared user data, reached only
+ * over SSH; the Docker resources go to that machine's own daemon; the disk is a block
+ * device that outlives it. Every change follows the providers' replace rules
+ * (tools/changes/provider-rules.ts), so a replaced instance is a new, empty machine.
  */
 export class RehearsalEngine {
   private readonly state: State;
-  public changes = new Map<string, Change>();
-  public errors: string[] = [];
-  private readonly shims: string;
+  public progress: DeployProgress = { changes: {}, errors: [], timings: {} };
+  private readonly replaced = new Map<string, Decision>();
+  private tunnel?: Tunnel;
 
-  /** `progressFile`, if given, gets the changes and errors after each step, so a crashed deploy still reports. */
   constructor(
     private readonly stateFile: string,
+    private readonly world: World,
     private readonly progressFile?: string,
   ) {
     this.state = { order: [], entries: {}, built: [], ...(existsSync(stateFile) ? JSON.parse(readFileSync(stateFile, "utf8")) : {}) };
-    this.shims = mkdtempSync(join(tmpdir(), "tt-rehearsal-shims-"));
-    // The local host has no cloud-init: its launch has already happened.
-    writeFileSync(join(this.shims, "cloud-init"), "#!/bin/sh\necho 'status: done'\n");
-    chmodSync(join(this.shims, "cloud-init"), 0o755);
   }
 
   /** The state a resource had after the last deploy (for probes). */
   entry(type: string, name: string): Entry | undefined {
     return this.state.entries[`${type}::${name}`];
-  }
-
-  beginDeploy(): void {
-    this.changes = new Map();
-    this.errors = [];
   }
 
   private save(): void {
@@ -99,33 +105,32 @@ export class RehearsalEngine {
   }
 
   report(): void {
-    if (!this.progressFile) return;
-    const progress: DeployProgress = { changes: Object.fromEntries(this.changes), errors: this.errors };
-    writeFileSync(this.progressFile, JSON.stringify(progress, null, 2));
+    if (this.progressFile) writeFileSync(this.progressFile, JSON.stringify(this.progress, null, 2));
   }
 
-  private record(resource: DeclaredResource, state: Record<string, unknown>, change: Change): Record<string, unknown> {
+  private record(resource: DeclaredResource, state: Record<string, unknown>, decision: Decision): Record<string, unknown> {
     const k = key(resource);
     if (!this.state.order.includes(k)) this.state.order.push(k);
     this.state.entries[k] = {
       type: resource.type,
       name: resource.name,
       inputs: resource.inputs,
+      inputDeps: resource.inputDeps,
+      options: { protect: resource.options.protect, retainOnDelete: resource.options.retainOnDelete, deleteBeforeReplace: resource.options.deleteBeforeReplace },
       state,
-      retainOnDelete: Boolean(resource.options.retainOnDelete),
     };
-    this.changes.set(k, change);
+    this.progress.changes[k] = { action: decision.action, causes: [...decision.causes, ...decision.ignored.map((i) => `${i} (recorded, never applied)`)] };
     this.save();
     return state;
   }
 
-  /** The mocks' `newResource`: create, replace or keep one resource, for real. */
+  /** The mocks' `newResource`: decide as the engine would, then create, replace or keep one resource, for real. */
   respond = async (resource: DeclaredResource): Promise<Record<string, unknown>> => {
     try {
       return await this.apply(resource);
     } catch (error) {
-      this.changes.set(key(resource), "failed");
-      this.errors.push(`${resource.type} ${resource.name}: ${(error as Error).message}`);
+      this.progress.changes[key(resource)] = { action: "failed", causes: [] };
+      this.progress.errors.push(`${resource.type} ${resource.name}: ${(error as Error).message}`);
       this.report();
       throw error;
     }
@@ -140,101 +145,192 @@ export class RehearsalEngine {
     if (unknown.length > 0) throw new Error(`the rehearsal does not implement input(s) ${unknown.join(", ")} of ${type}`);
 
     const previous = this.state.entries[key(resource)];
-    const same = previous !== undefined && isDeepStrictEqual(previous.inputs, inputs);
-    const declared: Change = same ? "unchanged" : previous ? "updated" : "created";
+    const decision = decide(resource, previous, this.replaced);
+    if (decision.action === "replace") {
+      this.replaced.set(resource.name, decision);
+      // Refused when both the old and the new resource are protected (pulumi/pulumi#8810).
+      if (previous?.options.protect && resource.options.protect) {
+        throw new Error(`unable to replace resource "${resource.name}" (${decision.causes.join(", ")}): it is marked for protection`);
+      }
+    }
+    const kept = previous && (decision.action === "same" || (decision.action === "update" && decision.causes.length === 0));
+    if (kept && type !== "pulumi:providers:docker") return this.record(resource, previous.state, decision);
 
     switch (type) {
       case "pulumi:pulumi:Stack":
       case "aws:lightsail/keyPair:KeyPair":
+        return this.record(resource, { arn: `arn:rehearsal:${resource.name}` }, decision);
       case "aws:lightsail/instance:Instance":
-      case "aws:lightsail/staticIpAttachment:StaticIpAttachment":
-      case "aws:lightsail/instancePublicPorts:InstancePublicPorts":
-        return this.record(resource, { arn: `arn:rehearsal:${resource.name}` }, declared);
+        return this.record(resource, await this.instance(resource, previous, decision), decision);
       case "aws:lightsail/staticIp:StaticIp":
-        // The "host" is this machine.
-        return this.record(resource, { ipAddress: "127.0.0.1", arn: "arn:rehearsal:ip" }, declared);
-      case "pulumi:providers:docker":
-        if (!String(inputs.host).startsWith("ssh://")) throw new Error(`unexpected Docker host ${String(inputs.host)}`);
-        return this.record(resource, {}, declared);
+        return this.record(resource, { ipAddress: this.world.staticIp, arn: `arn:rehearsal:${inputs.name}` }, decision);
+      case "aws:lightsail/staticIpAttachment:StaticIpAttachment":
+        writeFirewall(this.world, { ...readFirewall(this.world), target: this.machineNamed(String(inputs.instanceName)).address });
+        return this.record(resource, {}, decision);
+      case "aws:lightsail/disk:Disk":
+        return this.record(resource, this.disk(resource, decision), decision);
+      case "aws:lightsail/disk_attachment:Disk_attachment":
+        return this.record(resource, await this.diskAttachment(inputs), decision);
+      case "aws:lightsail/instancePublicPorts:InstancePublicPorts":
+        this.firewall(resource, previous, decision);
+        return this.record(resource, {}, decision);
       case "random:index/randomPassword:RandomPassword":
-        if (same && previous) return this.record(resource, previous.state, "unchanged");
-        return this.record(resource, { result: randomPassword(Number(inputs.length)) }, previous ? "replaced" : "created");
+        return this.record(resource, { result: randomPassword(Number(inputs.length)) }, decision);
       case "command:remote:Command":
-        if (same && previous) return this.record(resource, previous.state, "unchanged");
-        return this.record(resource, await this.runCommand(inputs), previous ? "updated" : "created");
+        return this.record(resource, await this.command(resource), decision);
+      case "pulumi:providers:docker":
+        await this.connectDocker(inputs);
+        return this.record(resource, {}, decision);
       case "docker:index/network:Network":
-        return this.record(resource, await this.network(inputs), declared);
+        return this.record(resource, await this.network(inputs, decision), decision);
       case "docker:index/volume:Volume":
-        await dockerOk("POST", "/volumes/create", { Name: inputs.name });
-        return this.record(resource, { name: inputs.name }, declared);
+        return this.record(resource, await this.volume(inputs, decision), decision);
       case "docker:index/remoteImage:RemoteImage":
-        return this.image(resource, previous, same);
+        return this.record(resource, await this.image(inputs), decision);
       case "docker:index/container:Container":
-        return this.container(resource, previous, same);
+        return this.record(resource, await this.container(resource), decision);
       default:
         throw new Error(`the rehearsal does not implement resource type ${type}`);
     }
   }
 
-  private async runCommand(inputs: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const connection = inputs.connection as { host?: string };
-    if (connection.host !== "127.0.0.1") throw new Error(`remote command aimed at ${connection.host}, not the local host`);
-    const result = await exec("bash", ["-c", String(inputs.create)], {
-      input: typeof inputs.stdin === "string" ? inputs.stdin : "",
-      env: { ...process.env, PATH: `${this.shims}:${process.env.PATH}` },
-    });
+  private machineNamed(instanceName: string): { container: string; address: string } {
+    const entry = Object.values(this.state.entries).find((e) => e.type === "aws:lightsail/instance:Instance" && e.inputs.name === instanceName);
+    if (!entry) throw new Error(`no instance named ${instanceName} in the stack`);
+    return entry.state as { container: string; address: string };
+  }
+
+  /** A new instance is a new machine; a replaced one takes its whole disk with it (delete first: the name is fixed). */
+  private async instance(resource: DeclaredResource, previous: Entry | undefined, decision: Decision): Promise<Record<string, unknown>> {
+    const inputs = resource.inputs;
+    if (decision.action === "update") return previous?.state ?? {};
+    if (previous?.state.container) await destroyMachine(String(previous.state.container));
+    const keyPair = Object.values(this.state.entries).find((e) => e.type === "aws:lightsail/keyPair:KeyPair" && e.inputs.name === inputs.keyPairName);
+    if (!keyPair) throw new Error(`key pair ${String(inputs.keyPairName)} does not exist`);
+    const user = BLUEPRINT_USER[String(inputs.blueprintId) as keyof typeof BLUEPRINT_USER];
+    if (!user) throw new Error(`blueprint ${String(inputs.blueprintId)} has no stand-in`);
+    this.progress.timings.instanceCreating = Date.now();
+    const machine = await bootMachine({ id: String(inputs.name), userData: String(inputs.userData), sshUser: user, authorizedKeys: [String(keyPair.inputs.publicKey)] });
+    this.progress.timings.instanceCreated = Date.now();
+    return { arn: `arn:rehearsal:lightsail:Instance/${machine.container}`, container: machine.container, address: machine.address };
+  }
+
+  private disk(resource: DeclaredResource, decision: Decision): Record<string, unknown> {
+    const imageFile = join(this.world.disksDir, `${String(resource.inputs.name)}.img`);
+    // A new disk is blank: a replacement loses what the old one held (protect stops that first).
+    if (decision.action === "replace") rmSync(imageFile, { force: true });
+    return { imageFile, arn: `arn:rehearsal:lightsail:Disk/${String(resource.inputs.name)}` };
+  }
+
+  private async diskAttachment(inputs: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const disk = Object.values(this.state.entries).find((e) => e.type === "aws:lightsail/disk:Disk" && e.inputs.name === inputs.diskName);
+    if (!disk) throw new Error(`disk ${String(inputs.diskName)} does not exist`);
+    const machine = this.machineNamed(String(inputs.instanceName));
+    await attachDisk(machine, String(disk.state.imageFile), String(inputs.diskPath), Number(disk.inputs.sizeInGb));
+    return {};
+  }
+
+  /**
+   * PutInstancePublicPorts sets the whole list. A replacement is create-then-delete, and the
+   * old one's delete closes every port it listed (pulumi/pulumi-aws#1511) unless it is retained.
+   */
+  private firewall(resource: DeclaredResource, previous: Entry | undefined, decision: Decision): void {
+    type PortInfo = { fromPort: number; toPort: number };
+    const next = resource.inputs.portInfos as PortInfo[];
+    let open = next;
+    if (decision.action === "replace" && previous && !previous.options.retainOnDelete && !decision.deleteFirst) {
+      const closed = previous.inputs.portInfos as PortInfo[];
+      open = next.filter((p) => !closed.some((c) => c.fromPort === p.fromPort && c.toPort === p.toPort));
+    }
+    writeFirewall(this.world, { ...readFirewall(this.world), portInfos: open });
+  }
+
+  private async command(resource: DeclaredResource): Promise<Record<string, unknown>> {
+    const inputs = resource.inputs;
+    const result = await runRemote(inputs.connection as Connection, String(inputs.create), typeof inputs.stdin === "string" ? inputs.stdin : "");
     if (result.code !== 0) throw new Error(`command exited ${result.code}: ${result.stderr.trim() || result.stdout.trim()}`);
+    if (resource.name === "host-ready") this.progress.timings.hostReady = Date.now();
     return { stdout: result.stdout.trim(), stderr: result.stderr.trim() };
   }
 
-  private async network(inputs: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const existing = await dockerApi("GET", `/networks/${inputs.name}`);
-    if (existing.status === 200) return { name: inputs.name, id: existing.body.Id };
-    const created = await dockerOk("POST", "/networks/create", { Name: inputs.name, Driver: inputs.driver ?? "bridge", CheckDuplicate: true });
+  /** The provider's `ssh://` transport, opened once per deploy, with the declared `sshOpts`. */
+  private async connectDocker(inputs: Record<string, unknown>): Promise<void> {
+    // The engine hands a provider its non-string settings JSON-encoded.
+    const sshOpts = typeof inputs.sshOpts === "string" ? (JSON.parse(inputs.sshOpts) as string[]) : ((inputs.sshOpts as string[] | undefined) ?? []);
+    this.tunnel?.close();
+    this.tunnel = await openDockerTunnel(String(inputs.host), sshOpts);
+  }
+
+  close(): void {
+    this.tunnel?.close();
+  }
+
+  private async network(inputs: Record<string, unknown>, decision: Decision): Promise<Record<string, unknown>> {
+    if (decision.action === "replace") await dockerOk("DELETE", `/networks/${inputs.name}`, undefined, [404]);
+    const created = await dockerOk("POST", "/networks/create", {
+      Name: inputs.name,
+      Driver: inputs.driver ?? "bridge",
+      CheckDuplicate: true,
+      Labels: labels(inputs.labels),
+    });
     return { name: inputs.name, id: created.Id };
   }
 
-  private async image(resource: DeclaredResource, previous: Entry | undefined, same: boolean): Promise<Record<string, unknown>> {
-    const inputs = resource.inputs;
+  private async volume(inputs: Record<string, unknown>, decision: Decision): Promise<Record<string, unknown>> {
+    // A retained volume's delete is skipped; Docker then hands back the same-named volume.
+    if (decision.action === "replace") await dockerOk("DELETE", `/volumes/${inputs.name}`, undefined, [404, 409]).catch(() => undefined);
+    await dockerOk("POST", "/volumes/create", {
+      Name: inputs.name,
+      Driver: inputs.driver ?? "local",
+      DriverOpts: inputs.driverOpts ?? {},
+      Labels: labels(inputs.labels),
+    });
+    return { name: inputs.name };
+  }
+
+  private async image(inputs: Record<string, unknown>): Promise<Record<string, unknown>> {
     const name = String(inputs.name);
-    const inspect = await dockerApi("GET", `/images/${encodeURIComponent(name)}/json`);
-    if (same && previous && inspect.status === 200 && inspect.body.Id === previous.state.imageId) {
-      return this.record(resource, previous.state, "unchanged");
-    }
     const build = inputs.build as { context: string; dockerfile?: string; buildArgs?: Record<string, string>; forceRemove?: boolean } | undefined;
     if (build) {
       const unknown = Object.keys(build).filter((k) => !["context", "dockerfile", "buildArgs", "forceRemove"].includes(k));
       if (unknown.length > 0) throw new Error(`the rehearsal does not implement build input(s) ${unknown.join(", ")}`);
+      const dockerfile = join(build.context, build.dockerfile ?? "Dockerfile");
+      for (const base of fromImages(readFileSync(dockerfile, "utf8"))) await this.load(base, base);
       const args = Object.entries(build.buildArgs ?? {}).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]);
       if (build.forceRemove) args.push("--force-rm");
-      await execOk("docker", ["build", "-q", "-t", name, "-f", join(build.context, build.dockerfile ?? "Dockerfile"), ...args, build.context], {
-        env: { ...process.env, DOCKER_BUILDKIT: "0" },
+      await execOk("docker", ["build", "-q", "-t", name, "-f", dockerfile, ...args, build.context], {
+        env: { ...daemonEnv(), DOCKER_BUILDKIT: "0" },
       });
-    } else if (inspect.status !== 200) {
+    } else {
       const repository = name.split("/").pop()?.split(/[:@]/)[0] ?? name;
       const standIn = STAND_INS[repository];
-      if (!standIn) throw new Error(`${name} is not on this engine and Docker Hub is not reachable; no stand-in is built for it`);
-      await execOk("docker", ["tag", standIn, name]);
+      if (!standIn) throw new Error(`${name} is not on this host and Docker Hub is not reachable; no stand-in is built for it`);
+      await this.load(standIn, name);
     }
     const built = await dockerOk("GET", `/images/${encodeURIComponent(name)}/json`);
     if (build && !this.state.built.includes(built.Id)) this.state.built.push(built.Id);
-    return this.record(resource, { imageId: built.Id, repoDigest: "" }, previous ? (previous.state.imageId === built.Id ? "unchanged" : "replaced") : "created");
+    return { imageId: built.Id, repoDigest: "" };
   }
 
-  private async container(resource: DeclaredResource, previous: Entry | undefined, same: boolean): Promise<Record<string, unknown>> {
-    const inputs = resource.inputs as unknown as ContainerInputs;
-    const existing = await dockerApi("GET", `/containers/${inputs.name}/json`);
-    if (same && previous && existing.status === 200 && existing.body.State?.Running) {
-      return this.record(resource, previous.state, "unchanged");
+  /** What a registry pull would do: the stand-in image, saved from the local engine and loaded on the host over SSH. */
+  private async load(localTag: string, as: string): Promise<void> {
+    if ((await dockerApi("GET", `/images/${encodeURIComponent(as)}/json`)).status === 200) return;
+    if ((await dockerApi("GET", `/images/${encodeURIComponent(localTag)}/json`)).status !== 200) {
+      await execOk("bash", ["-c", 'set -o pipefail; docker save "$1" | DOCKER_HOST="$2" docker load -q', "load", localTag, String(daemonEnv().DOCKER_HOST)]);
     }
-    // deleteBeforeReplace: the name is fixed, so the old one goes first.
-    if (existing.status === 200) await dockerOk("DELETE", `/containers/${inputs.name}?force=true&v=false`);
+    if (localTag !== as) await execOk("docker", ["tag", localTag, as], { env: daemonEnv() });
+  }
+
+  private async container(resource: DeclaredResource): Promise<Record<string, unknown>> {
+    const inputs = resource.inputs as unknown as ContainerInputs;
+    // Delete before replace: the name is fixed, so the old one goes first.
+    await dockerOk("DELETE", `/containers/${inputs.name}?force=true&v=false`, undefined, [404]);
     const created = await dockerOk("POST", `/containers/create?name=${encodeURIComponent(inputs.name)}`, containerBody(inputs));
     const id: string = created.Id;
     for (const upload of inputs.uploads ?? []) await this.upload(inputs.name, upload);
     await dockerOk("POST", `/containers/${id}/start`, undefined, [304]);
     if (inputs.wait) await waitHealthy(inputs.name, inputs.waitTimeout ?? 60);
-    return this.record(resource, { id, name: inputs.name }, previous ? "replaced" : "created");
+    return { id, name: inputs.name };
   }
 
   private async upload(container: string, upload: { file: string; content?: string }): Promise<void> {
@@ -242,7 +338,7 @@ export class RehearsalEngine {
     try {
       const local = join(dir, "file");
       writeFileSync(local, upload.content ?? "");
-      await execOk("docker", ["cp", local, `${container}:${upload.file}`]);
+      await execOk("docker", ["cp", local, `${container}:${upload.file}`], { env: daemonEnv() });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -251,116 +347,47 @@ export class RehearsalEngine {
   /** Removes the images the deploys built (a rehearsal's own clean-up, not part of a destroy). */
   async removeBuiltImages(): Promise<number> {
     let removed = 0;
-    for (const id of this.state.built) {
-      const res = await dockerApi("DELETE", `/images/${id}?force=true`);
-      if (res.status === 200) removed += 1;
-    }
+    for (const id of this.state.built) if ((await dockerApi("DELETE", `/images/${id}?force=true`)).status === 200) removed += 1;
     this.state.built = [];
     this.save();
     return removed;
   }
 
-  /** Tears the stack down as `pulumi destroy` would: in reverse order, keeping what must survive. */
-  async destroy(): Promise<{ removed: string[]; kept: string[] }> {
+  private forget(k: string): void {
+    delete this.state.entries[k];
+    this.state.order = this.state.order.filter((o) => o !== k);
+    this.save();
+  }
+
+  /**
+   * Tears the stack down as `pulumi destroy` would: in reverse order, keeping what is
+   * retained. `unprotect` first, as an operator must before destroying protected resources.
+   */
+  async destroy(options: { unprotect: boolean }): Promise<{ removed: string[]; kept: string[] }> {
     const removed: string[] = [];
     const kept: string[] = [];
     for (const k of [...this.state.order].reverse()) {
       const entry = this.state.entries[k];
       if (!entry) continue;
+      if (entry.options.protect && !options.unprotect) throw new Error(`${entry.name} is protected: unprotect it first`);
       const label = `${entry.type} ${String(entry.inputs.name ?? entry.name)}`;
-      if (entry.retainOnDelete) {
-        kept.push(label);
-      } else if (entry.type === "docker:index/container:Container") {
-        await dockerOk("DELETE", `/containers/${entry.inputs.name}?force=true`, undefined, [404]);
+      if (entry.options.retainOnDelete) kept.push(label);
+      else if (entry.type === "aws:lightsail/instance:Instance") {
+        await destroyMachine(String(entry.state.container));
         removed.push(label);
-      } else if (entry.type === "docker:index/network:Network") {
-        await dockerOk("DELETE", `/networks/${entry.inputs.name}`, undefined, [404]);
-        removed.push(label);
-      } else if (entry.type === "docker:index/remoteImage:RemoteImage" && entry.inputs.keepLocally) {
-        kept.push(label);
-      } else {
-        removed.push(label);
-      }
-      delete this.state.entries[k];
-      this.state.order = this.state.order.filter((o) => o !== k);
+      } else removed.push(label);
+      this.progress.changes[k] = decideDelete();
+      this.forget(k);
     }
-    this.save();
     return { removed, kept };
   }
 }
 
-interface ContainerInputs {
-  name: string;
-  image: string;
-  restart?: string;
-  envs?: string[];
-  command?: string[];
-  networkMode?: string;
-  networksAdvanced?: { name: string; aliases?: string[] }[];
-  ports?: { internal: number; external?: number; ip?: string; protocol?: string }[];
-  volumes?: { volumeName?: string; containerPath?: string }[];
-  uploads?: { file: string; content?: string }[];
-  healthcheck?: { tests?: string[]; interval?: string; timeout?: string; retries?: number; startPeriod?: string };
-  wait?: boolean;
-  waitTimeout?: number;
-  logDriver?: string;
-  logOpts?: Record<string, string>;
-  labels?: { label: string; value: string }[];
-}
+const labels = (list: unknown) => Object.fromEntries(((list as { label: string; value: string }[] | undefined) ?? []).map((l) => [l.label, l.value]));
 
-/** The Engine API body for a container, built only from the declared inputs. */
-function containerBody(c: ContainerInputs): Record<string, unknown> {
-  const portKey = (p: { internal: number; protocol?: string }) => `${p.internal}/${p.protocol ?? "tcp"}`;
-  const networks = c.networksAdvanced ?? [];
-  const health = c.healthcheck;
-  return {
-    Image: c.image,
-    Env: c.envs ?? [],
-    ...(c.command ? { Cmd: c.command } : {}),
-    Labels: Object.fromEntries((c.labels ?? []).map((l) => [l.label, l.value])),
-    ExposedPorts: Object.fromEntries((c.ports ?? []).map((p) => [portKey(p), {}])),
-    ...(health
-      ? {
-          Healthcheck: {
-            Test: health.tests,
-            Interval: nanoseconds(health.interval ?? "30s"),
-            Timeout: nanoseconds(health.timeout ?? "30s"),
-            Retries: health.retries ?? 3,
-            StartPeriod: nanoseconds(health.startPeriod ?? "0s"),
-          },
-        }
-      : {}),
-    HostConfig: {
-      RestartPolicy: { Name: c.restart ?? "no" },
-      NetworkMode: c.networkMode === "host" ? "host" : (networks[0]?.name ?? "bridge"),
-      PortBindings: Object.fromEntries(
-        (c.ports ?? []).map((p) => [portKey(p), [{ HostIp: p.ip ?? "", HostPort: String(p.external ?? "") }]]),
-      ),
-      Binds: (c.volumes ?? []).map((v) => `${v.volumeName}:${v.containerPath}`),
-      LogConfig: { Type: c.logDriver ?? "json-file", Config: c.logOpts ?? {} },
-    },
-    NetworkingConfig: {
-      EndpointsConfig: Object.fromEntries(networks.map((n) => [n.name, { Aliases: n.aliases ?? [] }])),
-    },
-  };
-}
-
-async function waitHealthy(name: string, timeoutSeconds: number): Promise<void> {
-  const deadline = Date.now() + timeoutSeconds * 1000;
-  for (;;) {
-    const info = await dockerOk("GET", `/containers/${name}/json`);
-    const health = info.State?.Health?.Status;
-    if (health === "healthy" || (!info.State?.Health && info.State?.Running)) return;
-    if (!info.State?.Running && info.State?.Status === "exited") {
-      const logs = await exec("docker", ["logs", "--tail", "20", name]);
-      throw new Error(`container ${name} exited (${info.State.ExitCode}):\n${(logs.stdout + logs.stderr).trim()}`);
-    }
-    if (Date.now() > deadline) {
-      const last = info.State?.Health?.Log?.at(-1)?.Output?.trim() ?? "";
-      throw new Error(`container ${name} is not healthy after ${timeoutSeconds}s (${health}): ${last}`);
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
+/** The images a Dockerfile builds FROM (a build on the host needs them there). */
+function fromImages(dockerfile: string): string[] {
+  return [...dockerfile.matchAll(/^FROM\s+(\S+)/gim)].map((m) => m[1] ?? "").filter((ref) => ref !== "" && ref !== "scratch");
 }
 
 function randomPassword(length: number): string {

@@ -6,14 +6,23 @@ export interface HttpResult {
   body: string;
 }
 
-/** One HTTP request to a loopback port with a chosen Host header. */
-export function httpRequest(port: number, path: string, host: string, options: { method?: string; body?: unknown; timeoutMs?: number } = {}): Promise<HttpResult> {
+/** An address and port the rehearsal reaches, such as the stack's static IP and port 80. */
+export interface Endpoint {
+  address: string;
+  port: number;
+  /** Source address to connect from (to stand outside the admin CIDRs). */
+  from?: string;
+}
+
+/** One HTTP request with a chosen Host header. */
+export function httpRequest(at: Endpoint, path: string, host: string, options: { method?: string; body?: unknown; timeoutMs?: number } = {}): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
     const req = request(
       {
-        host: "127.0.0.1",
-        port,
+        host: at.address,
+        port: at.port,
+        ...(at.from ? { localAddress: at.from } : {}),
         path,
         method: options.method ?? "GET",
         headers: { Host: host, ...(payload ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) } : {}) },
@@ -33,9 +42,9 @@ export function httpRequest(port: number, path: string, host: string, options: {
 }
 
 /** Opens a websocket through Caddy, sends one message and returns the first reply. */
-export function websocketEcho(port: number, path: string, host: string, message: string): Promise<string> {
+export function websocketEcho(at: Endpoint, path: string, host: string, message: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`ws://127.0.0.1:${port}${path}`, { headers: { Host: host }, handshakeTimeout: 10_000 });
+    const socket = new WebSocket(`ws://${at.address}:${at.port}${path}`, { headers: { Host: host }, handshakeTimeout: 10_000 });
     const timer = setTimeout(() => {
       socket.terminate();
       reject(new Error("no echo within 10 s"));
@@ -57,7 +66,7 @@ export function websocketEcho(port: number, path: string, host: string, message:
  * Sends requests in a loop until stopped and counts the ones that did not answer 200:
  * what users would see during a redeploy.
  */
-export function requestLoop(port: number, path: string, host: string, intervalMs = 100) {
+export function requestLoop(at: Endpoint, path: string, host: string, intervalMs = 100) {
   let sent = 0;
   let failed = 0;
   const failures: string[] = [];
@@ -66,7 +75,7 @@ export function requestLoop(port: number, path: string, host: string, intervalMs
     while (running) {
       sent += 1;
       try {
-        const res = await httpRequest(port, path, host, { timeoutMs: 40_000 });
+        const res = await httpRequest(at, path, host, { timeoutMs: 40_000 });
         if (res.status !== 200) {
           failed += 1;
           failures.push(`${res.status} ${res.body.slice(0, 80)}`);

@@ -1,13 +1,12 @@
 import type { EnvironmentDefinition } from "../../infra/model/schema.js";
 
-/** Where a rehearsed stack's Caddy listens on this machine. */
-export const REHEARSAL_HTTP_PORT = 18080;
-export const REHEARSAL_HTTPS_PORT = 18443;
+/** The rehearsal's own address: it administers the host from inside the admin CIDRs, as an operator does. */
+export const REHEARSAL_ADMIN_CIDR = "127.0.0.1/32";
 
 /**
- * The same stack, made local: its domain under `.localhost`, no TLS, Caddy on loopback
- * ports, the sample app built from `app-images/sample`, no DNS. Names, ports, volumes and
- * everything else are the stack's own.
+ * The same stack, made local: its domain under `.localhost`, no TLS, the rehearsal's
+ * address among the admin CIDRs, the sample app built from `app-images/sample`, no DNS.
+ * Names, ports, volumes, the bundle and everything else are the stack's own.
  */
 export function localize(definition: EnvironmentDefinition): EnvironmentDefinition {
   return {
@@ -15,8 +14,7 @@ export function localize(definition: EnvironmentDefinition): EnvironmentDefiniti
     domain: `${definition.name}.rehearsal.localhost`,
     extraDomains: [],
     tls: { mode: "off" },
-    caddy: { httpPort: REHEARSAL_HTTP_PORT, httpsPort: REHEARSAL_HTTPS_PORT, bind: "127.0.0.1" },
-    host: { ...definition.host, dns: "none" },
+    host: { ...definition.host, dns: "none", adminCidrs: [...(definition.host?.adminCidrs ?? []), REHEARSAL_ADMIN_CIDR] },
     images: {
       ...definition.images,
       backend: { source: "build", context: "backend", dockerfile: "app-images/sample/backend/Dockerfile" },

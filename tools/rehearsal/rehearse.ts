@@ -1,55 +1,90 @@
 import { createHash } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { planFor } from "../../infra/model/catalog.js";
 import type { Plan } from "../../infra/model/plan.js";
 import type { EnvironmentDefinition } from "../../infra/model/schema.js";
 import { catalog } from "../../stacks/catalog.js";
+import { destroyMachine, listMachines } from "../machine/machine.js";
 import { mockConfig } from "../mock-config.js";
-import { dockerApi, dockerOk, exec, execOk } from "./docker.js";
+import { daemonEnv, dockerApi, dockerOk, exec, execOk, useDaemon } from "./docker.js";
 import { RehearsalEngine, type DeployProgress } from "./engine.js";
-import { httpRequest, requestLoop, websocketEcho } from "./http.js";
-import { copySampleApp, provisionLocalHost, unprovisionLocalHost } from "./local-host.js";
-import { localize, REHEARSAL_HTTP_PORT, withDefinition } from "./localize.js";
+import { startFirewallProxy } from "../machine/firewall-proxy.js";
+import { HostAccess, tcpOpen } from "./host-access.js";
+import { httpRequest, requestLoop, websocketEcho, type Endpoint } from "./http.js";
+import { copySampleApp } from "./sample-app.js";
+import { localize, REHEARSAL_ADMIN_CIDR, withDefinition } from "./localize.js";
 import { check, ProbeLog } from "./probes.js";
+import type { World } from "./world.js";
 
-const { values } = parseArgs({ options: { stack: { type: "string", default: "staging" }, redeploys: { type: "string", default: "10" } } });
+const { values } = parseArgs({ options: { stack: { type: "string", default: "staging" }, redeploys: { type: "string", default: "3" } } });
 const stackName = values.stack ?? "staging";
 const redeploys = Number(values.redeploys);
-const base = catalog.find((d) => d.name === stackName);
+const index = catalog.findIndex((d) => d.name === stackName);
+const base = catalog[index];
 if (!base) {
   console.error(`no stack "${stackName}"; the catalog has: ${catalog.map((d) => d.name).join(", ")}`);
   process.exit(1);
 }
 
-const workdir = join(".rehearsal", stackName);
+const workdir = resolve(".rehearsal", stackName);
 const appSource = join(workdir, "app");
 const started = Date.now();
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0)}s`;
 const say = (text: string) => console.log(`\n== [${elapsed()}] ${text}`);
+const LOCAL_ENGINE = "/var/run/docker.sock";
 
-say("prerequisites: Docker engine and stand-in images (nothing is pulled)");
+say("prerequisites: Docker engine, stand-in images and the machine base image (nothing is pulled)");
 await execOk("bash", ["app-images/standins/engine.sh"]).then((r) => process.stdout.write(r.stdout));
-const images = await execOk("bash", ["app-images/standins/build.sh"]);
-process.stdout.write(images.stdout);
+process.stdout.write((await execOk("bash", ["app-images/standins/build.sh"])).stdout);
+process.stdout.write((await execOk("bash", ["tools/machine/base-image.sh"])).stdout);
 
 const local = localize(base);
 const plan: Plan = planFor(withDefinition(catalog, local), stackName);
 const host = plan.domains[0] ?? "";
-const { config, secretKeys } = mockConfig(plan);
+// The static IP: a loopback address of its own per stack, so two rehearsals never share one.
+const world: World = { staticIp: `127.0.1.${10 + index}`, rulesFile: join(workdir, "firewall.json"), disksDir: join(workdir, "disks") };
+const web: Endpoint = { address: world.staticIp, port: plan.caddy.httpPort };
+const keyPath = join(workdir, "id_ed25519");
 const probes = new ProbeLog();
-
 const stateFile = join(workdir, "state.json");
 const progressFile = join(workdir, "progress.json");
 
-/** Runs the real program for the stack on the local engine, in its own process; never throws. */
+/** Loop devices an earlier run of this stack left behind (their files may be gone already). */
+async function releaseLeftoverDisks(): Promise<void> {
+  const loops = (await exec("losetup", ["--noheadings", "--list", "--output", "NAME,BACK-FILE"])).stdout.split("\n");
+  for (const [device, file] of loops.map((l) => l.trim().split(/\s+/))) {
+    if (device && file?.startsWith(world.disksDir)) await exec("losetup", ["--detach", device]);
+  }
+}
+
+say(`clean slate for ${stackName}`);
+await releaseLeftoverDisks();
+for (const m of await listMachines()) if (m.id === plan.host.name) await destroyMachine(m.container);
+rmSync(workdir, { recursive: true, force: true });
+mkdirSync(world.disksDir, { recursive: true });
+await execOk("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `rehearsal@${stackName}`, "-f", keyPath]);
+copySampleApp(appSource);
+const { config, secretKeys } = mockConfig(plan);
+const admin = new HostAccess(world.staticIp, plan.host.sshUser, readFileSync(keyPath, "utf8"), keyPath);
+const proxy = await startFirewallProxy({ address: world.staticIp, rulesFile: world.rulesFile });
+
+/** Runs the real program for the stack, in its own process as `pulumi up` would be; never throws. */
 async function deploy(definition: EnvironmentDefinition, secretConfig: Record<string, string> = {}) {
   writeFileSync(join(workdir, "definitions.json"), JSON.stringify(withDefinition(catalog, definition)));
+  writeFileSync(join(workdir, "world.json"), JSON.stringify(world));
   writeFileSync(
     join(workdir, "config.json"),
     JSON.stringify({
-      config: { ...config, ...secretConfig, "timetracker:appSource": appSource },
+      config: {
+        ...config,
+        ...secretConfig,
+        "timetracker:appSource": appSource,
+        "timetracker:buildDir": join(workdir, "build"),
+        "timetracker:sshPublicKeyPath": `${keyPath}.pub`,
+        "timetracker:sshPrivateKeyPath": keyPath,
+      },
       secretKeys: [...secretKeys, ...Object.keys(secretConfig)],
     }),
     { mode: 0o600 },
@@ -61,20 +96,24 @@ async function deploy(definition: EnvironmentDefinition, secretConfig: Record<st
     "--definitions", join(workdir, "definitions.json"),
     "--config", join(workdir, "config.json"),
     "--state", stateFile,
+    "--world", join(workdir, "world.json"),
     "--progress", progressFile,
   ]);
-  const progress: DeployProgress = existsSync(progressFile) ? JSON.parse(readFileSync(progressFile, "utf8")) : { changes: {}, errors: [] };
-  const changed = Object.entries(progress.changes).filter(([, c]) => c !== "unchanged").map(([k, c]) => `${k.split("::")[1]} ${c}`);
+  const progress: DeployProgress = existsSync(progressFile) ? JSON.parse(readFileSync(progressFile, "utf8")) : { changes: {}, errors: [], timings: {} };
+  const steps = Object.entries(progress.changes).filter(([, s]) => s.action !== "same");
+  const changed = steps.map(([k, s]) => `${k.split("::")[1]} ${s.action}`);
   const failed = run.code !== 0 || progress.errors.length > 0;
   const error = progress.errors[0] ?? (run.code !== 0 ? `deploy exited ${run.code}: ${run.stderr.trim().split("\n").slice(-5).join("\n")}` : "");
-  return { ok: !failed, error, changed };
+  const action = (name: string) => steps.find(([k]) => k.endsWith(`::${name}`))?.[1];
+  await admin.docker().catch(() => undefined);
+  return { ok: !failed, error, changed, action, progress };
 }
-/** The engine's view of the stack after the last deploy. */
-const engineState = () => new RehearsalEngine(stateFile);
-
-async function removeVolumes(): Promise<void> {
-  for (const volume of Object.values(plan.volumes)) await dockerOk("DELETE", `/volumes/${volume}?force=true`, undefined, [404]);
-}
+/** What a deploy replaced and why, as the preview prints it. */
+const replacedWhy = (result: Awaited<ReturnType<typeof deploy>>) =>
+  Object.entries(result.progress.changes)
+    .filter(([, s]) => s.action === "replace")
+    .map(([k, s]) => `${k.split("::")[1]} (${s.causes.join("; ")})`);
+const engineState = () => new RehearsalEngine(stateFile, world);
 
 const containerInfo = (name: string) => dockerOk("GET", `/containers/${name}/json`);
 const backendName = plan.containers.backend.name;
@@ -84,72 +123,84 @@ const envHash = async (name: string, variable: string) => {
   return createHash("sha256").update(entry).digest("hex").slice(0, 12);
 };
 async function apiHealth() {
-  const res = await httpRequest(REHEARSAL_HTTP_PORT, "/api/health", host);
+  const res = await httpRequest(web, "/api/health", host);
   check(res.status === 200, `/api/health answered ${res.status}: ${res.body.slice(0, 200)}`);
   const body = JSON.parse(res.body);
   check(body.checks?.database === "healthy" && body.checks?.redis === "healthy", `checks: ${JSON.stringify(body.checks)}`);
   return body;
 }
-/** Changes the sample backend so its image, and so its container, must be replaced. */
 const runId = Date.now().toString(36);
+/** Changes the sample backend so its image, and so its container, must be replaced. */
 const touchBackend = (n: number) => writeFileSync(join(appSource, "backend", "app", "build_id.txt"), `${runId}-${n}\n`);
-/** Docker's disk use: unique layer bytes plus build cache, and how many old images linger untagged. */
-async function dockerDisk(): Promise<{ bytes: number; dangling: number }> {
-  const df = await dockerOk("GET", "/system/df");
-  const cache = ((df.BuildCache ?? []) as { Size: number }[]).reduce((n, b) => n + b.Size, 0);
-  const dangling = ((df.Images ?? []) as { RepoTags: string[] | null }[]).filter(
-    (i) => !i.RepoTags || i.RepoTags.every((t) => t === "<none>:<none>"),
-  ).length;
-  return { bytes: Number(df.LayersSize ?? 0) + cache, dangling };
-}
-const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+const destroyStackMachines = async () => {
+  for (const container of await machineNow()) await destroyMachine(container);
+};
+const machineNow = async () => (await listMachines()).filter((m) => m.id === plan.host.name).map((m) => m.container);
+const backendId = async () => (await containerInfo(backendName)).Id as string;
 
-const allContainers = async () => new Set((await exec("docker", ["ps", "-aq", "--no-trunc"])).stdout.split("\n").filter(Boolean));
-const containersBefore = await allContainers();
-
-say(`clean slate for ${stackName}`);
-mkdirSync(workdir, { recursive: true });
-await engineState().destroy();
-await engineState().removeBuiltImages();
-await removeVolumes();
-copySampleApp(appSource);
-provisionLocalHost(plan);
-
-say("first deploy, images already built");
+say("first deploy: a new machine boots from the user data, then everything over SSH");
 const firstStart = Date.now();
 const first = await deploy(local);
 const secondsToHealthy = (Date.now() - firstStart) / 1000;
+const bootToReady = ((first.progress.timings.hostReady ?? 0) - (first.progress.timings.instanceCreated ?? 0)) / 1000;
 await probes.run("deploy: every resource created and every container healthy", async () => {
   check(first.ok, first.error);
   return `${first.changed.length} resources in ${secondsToHealthy.toFixed(1)} s`;
 });
+await probes.run("first boot: cloud-init done, the launch script's marker exists, the ready check passed", async () => {
+  const status = await admin.ssh("cloud-init status; test -f /var/lib/timetracker/launch-done && echo marker");
+  check(/status: done/.test(status.stdout), `cloud-init: ${status.stdout} ${status.stderr}`);
+  check(/marker/.test(status.stdout), "no launch marker");
+  check(first.action("host-ready")?.action === "create", "the ready check did not run");
+  return `Instance created -> ready check passed: ${bootToReady.toFixed(1)} s`;
+});
+await probes.run("every remote command ran over SSH; no Docker call reached the rehearsal's own engine", async () => {
+  const auth = await admin.ssh("sudo -n journalctl -u ssh --no-pager -o cat 2>/dev/null | grep -c 'Accepted publickey' || true");
+  const sessions = Number(auth.stdout.trim());
+  const commands = Object.keys(first.progress.changes).filter((k) => k.startsWith("command:remote:Command::")).length;
+  check(sessions >= commands + 1, `${sessions} SSH sessions in the host's auth log for ${commands} commands and the Docker provider`);
+  useDaemon(LOCAL_ENGINE);
+  const strays = await dockerOk("GET", `/containers/json?all=true&filters=${encodeURIComponent(JSON.stringify({ label: [`timetracker.stack=${stackName}`] }))}`);
+  const volumes = await dockerOk("GET", "/volumes");
+  const strayVolumes = (volumes.Volumes ?? []).filter((v: { Name: string }) => Object.values(plan.volumes).includes(v.Name));
+  await admin.docker();
+  check(strays.length === 0 && strayVolumes.length === 0, `the local engine has ${strays.length} containers and ${strayVolumes.length} volumes of the stack`);
+  const onHost = await dockerOk("GET", `/containers/json?filters=${encodeURIComponent(JSON.stringify({ label: [`timetracker.stack=${stackName}`] }))}`);
+  check(onHost.length === Object.keys(plan.containers).length, `the host runs ${onHost.length} containers`);
+  return `${sessions} SSH sessions accepted for ${commands} commands + Docker; ${onHost.length} containers on the host's daemon, none on the local engine`;
+});
+await probes.run(`firewall: 22 closed to an address outside adminCidrs, open inside; 80 open to anyone`, async () => {
+  check(!(await tcpOpen(world.staticIp, 22, "127.0.0.2")), "22 answered 127.0.0.2");
+  check(await tcpOpen(world.staticIp, 22, "127.0.0.1"), `22 refused ${REHEARSAL_ADMIN_CIDR}`);
+  const outside = await httpRequest({ ...web, from: "127.0.0.2" }, "/api/health", host);
+  check(outside.status === 200, `80 from outside answered ${outside.status}`);
+  return `adminCidrs ${plan.host.adminCidrs.join(", ")}`;
+});
 
 say("probes");
-await probes.run(`/api/health through Caddy with Host ${host}: 200, database and Redis healthy`, async () => {
-  const body = await apiHealth();
-  return `environment ${body.environment}`;
-});
+await probes.run(`/api/health through Caddy with Host ${host}: 200, database and Redis healthy`, async () => `environment ${(await apiHealth()).environment}`);
 await probes.run("/ through Caddy serves the frontend", async () => {
-  const res = await httpRequest(REHEARSAL_HTTP_PORT, "/", host);
+  const res = await httpRequest(web, "/", host);
   check(res.status === 200 && res.body.includes("TimeTracker"), `answered ${res.status}`);
   return "200, TimeTracker page";
 });
 await probes.run("a websocket under /api/ws/ echoes through Caddy", async () => {
-  const reply = await websocketEcho(REHEARSAL_HTTP_PORT, "/api/ws/echo", host, "ping-42");
+  const reply = await websocketEcho(web, "/api/ws/echo", host, "ping-42");
   check(reply.includes("ping-42"), `got ${reply}`);
   return `echoed "${reply}"`;
 });
 await probes.run(`the frontend reaches the backend by its container name (${backendName})`, async () => {
   const frontend = plan.containers.frontend.name;
-  const viaNginx = await execOk("docker", ["exec", frontend, "wget", "-q", "-O-", "http://127.0.0.1/api/health"]);
+  const viaNginx = await execOk("docker", ["exec", frontend, "wget", "-q", "-O-", "http://127.0.0.1/api/health"], { env: daemonEnv() });
   check(viaNginx.stdout.includes('"healthy"'), `nginx /api/health: ${viaNginx.stdout}`);
-  const direct = await execOk("docker", ["exec", frontend, "wget", "-q", "-O-", `http://${backendName}:${plan.containers.backend.listenPort}/health`]);
+  const direct = await execOk("docker", ["exec", frontend, "wget", "-q", "-O-", `http://${backendName}:${plan.containers.backend.listenPort}/health`], { env: daemonEnv() });
   check(direct.stdout.includes("ok"), `direct: ${direct.stdout}`);
   return "nginx /api/ and direct by name";
 });
 await probes.run("the backend refuses a Host it does not allow (TrustedHostMiddleware is on)", async () => {
-  const res = await httpRequest(plan.containers.backend.ports[0]?.external ?? 0, "/health", "evil.example.com");
-  check(res.status === 400, `answered ${res.status}`);
+  const port = plan.containers.backend.ports[0]?.external ?? 0;
+  const res = await admin.ssh(`curl -s -o /dev/null -w '%{http_code}' -H 'Host: evil.example.com' http://127.0.0.1:${port}/health`);
+  check(res.stdout.trim() === "400", `answered ${res.stdout}`);
   return "400";
 });
 await probes.run("every container reports healthy", async () => {
@@ -158,25 +209,20 @@ await probes.run("every container reports healthy", async () => {
   check(unhealthy.length === 0, unhealthy.map(([n, s]) => `${n}: ${s}`).join(", "));
   return states.map(([n]) => n).join(", ");
 });
-await probes.run("no published port listens off loopback (Caddy included, bound to 127.0.0.1 here)", async () => {
-  const bindings = await Promise.all(
-    Object.values(plan.containers).map(async (c) => Object.values((await containerInfo(c.name)).HostConfig.PortBindings ?? {}).flat() as { HostIp: string }[]),
-  );
-  const off = bindings.flat().filter((b) => b.HostIp !== "127.0.0.1");
-  check(off.length === 0, `bindings off loopback: ${JSON.stringify(off)}`);
-  const ports = [...Object.values(plan.containers).flatMap((c) => c.ports.map((p) => p.external)), REHEARSAL_HTTP_PORT];
-  const listening = (await execOk("ss", ["-ltnH"])).stdout.split("\n").map((l) => l.trim().split(/\s+/)[3] ?? "");
+await probes.run("on the host, no app port listens off loopback (only Caddy's 80/443)", async () => {
+  const ports = Object.values(plan.containers).flatMap((c) => c.ports.map((p) => p.external));
+  const listening = (await admin.ssh("ss -ltnH")).stdout.split("\n").map((l) => l.trim().split(/\s+/)[3] ?? "");
   const exposed = listening.filter((addr) => ports.some((p) => addr.endsWith(`:${p}`)) && !addr.startsWith("127.0.0.1:"));
   check(exposed.length === 0, `listening off loopback: ${exposed.join(", ")}`);
+  check(ports.every((p) => listening.includes(`127.0.0.1:${p}`)), `not all of ${ports.join(", ")} listen: ${listening.join(" ")}`);
   return `ports ${ports.join(", ")} on 127.0.0.1 only`;
 });
-
 await probes.run("no secret appears in any container's logs or command line", async () => {
   const entries = Object.values(JSON.parse(readFileSync(stateFile, "utf8")).entries) as { type: string; state: { result?: string } }[];
   const secrets = entries.filter((e) => e.type === "random:index/randomPassword:RandomPassword").map((e) => String(e.state.result));
   check(secrets.length > 0, "no generated secret in the stack's state");
   for (const c of Object.values(plan.containers)) {
-    const logs = await exec("docker", ["logs", c.name]);
+    const logs = await exec("docker", ["logs", c.name], { env: daemonEnv() });
     const info = await containerInfo(c.name);
     const visible = `${logs.stdout}${logs.stderr}${JSON.stringify(info.Config.Cmd)}${JSON.stringify(info.Config.Entrypoint)}`;
     check(!secrets.some((secret) => visible.includes(secret)), `${c.name} shows a secret`);
@@ -185,7 +231,6 @@ await probes.run("no secret appears in any container's logs or command line", as
 });
 
 say("each seed incident's drift, reintroduced on a copy of the definition");
-const backendIdBefore = async () => (await containerInfo(backendName)).Id as string;
 async function refusedBeforeAnything(name: string, drifted: EnvironmentDefinition, expected: RegExp) {
   await probes.run(name, async () => {
     const result = await deploy(drifted);
@@ -197,13 +242,13 @@ async function refusedBeforeAnything(name: string, drifted: EnvironmentDefinitio
 }
 async function refusedBackendUntouched(name: string, drifted: EnvironmentDefinition, expected: RegExp, prepare = () => {}, restore = () => {}) {
   await probes.run(name, async () => {
-    const before = await backendIdBefore();
+    const before = await backendId();
     prepare();
     const result = await deploy(drifted);
     restore();
     check(!result.ok, "the drifted deploy succeeded");
     check(expected.test(result.error), `unexpected failure: ${result.error}`);
-    check((await backendIdBefore()) === before, "the backend container was replaced");
+    check((await backendId()) === before, "the backend container was replaced");
     await apiHealth();
     return `refused; backend untouched and healthy: ${result.error.split("\n").find((l) => expected.test(l))?.trim().slice(0, 160)}`;
   });
@@ -229,7 +274,7 @@ await refusedBeforeAnything(
   /unknown field 'nginxUpstream'/,
 );
 await probes.run("nginx upstream: the running frontend's config names the running backend container", async () => {
-  const conf = await execOk("docker", ["exec", plan.containers.frontend.name, "cat", "/etc/nginx/nginx.conf"]);
+  const conf = await execOk("docker", ["exec", plan.containers.frontend.name, "cat", "/etc/nginx/nginx.conf"], { env: daemonEnv() });
   const upstream = `http://${plan.frontendUpstream.container}:${plan.frontendUpstream.port}`;
   check(plan.frontendUpstream.container === backendName, "the plan's nginx upstream is not the backend container");
   check(conf.stdout.includes(`set $backend ${upstream};`), "nginx.conf names another backend");
@@ -248,8 +293,19 @@ await refusedBackendUntouched(
   () => copySampleApp(appSource),
 );
 await refusedBackendUntouched("disk nearly full: the deploy stops before pulling or building", { ...local, host: { ...local.host, minFreeDiskGb: 100000 } }, /GB free on \/, the deploy needs 100000 GB/);
+await probes.run("DB credentials that do not match the existing volume (seed #4): validate refuses prod's database.user change before anything runs", async () => {
+  const prod = catalog.find((d) => d.name === "prod");
+  check(prod, "no prod stack");
+  const file = join(workdir, "prod-other-user.json");
+  writeFileSync(file, JSON.stringify({ ...prod, database: { ...prod.database, user: "someone_else" } }));
+  const result = await exec("npx", ["tsx", "infra/cli/validate.ts", "--file", file, "--base", "HEAD"]);
+  check(result.code !== 0, `validate accepted it: ${result.stdout}`);
+  const line = `${result.stdout}\n${result.stderr}`.split("\n").find((l) => l.includes("database.user"));
+  check(line, `no database.user in: ${result.stdout} ${result.stderr}`);
+  return line.trim().slice(0, 180);
+});
 await refusedBackendUntouched(
-  "DB credentials that do not match the existing volume (another user)",
+  "DB credentials that do not match the existing volume, deployed anyway: the host refuses, backend untouched",
   { ...local, database: { ...local.database, user: "someone_else" } },
   /refused: volume .* has no role 'someone_else'/,
 );
@@ -260,130 +316,175 @@ await probes.run("after the refusals, the unchanged definition deploys cleanly a
   return result.changed.join(", ") || "no change";
 });
 
-await probes.run("a config change reaches the running service (a new domain: Caddyfile and ALLOWED_HOSTS)", async () => {
-  const extra = `www.${host}`;
-  const widened = { ...local, extraDomains: [extra] };
-  // Caddy answers an unknown Host with an empty 200: only the backend's JSON shows the route.
-  const reachesBackend = (res: { status: number; body: string }) => res.status === 200 && res.body.includes('"healthy"');
-  const before = await httpRequest(REHEARSAL_HTTP_PORT, "/api/health", extra);
-  check(!reachesBackend(before), `the new domain reached the backend before the change`);
-  const result = await deploy(widened);
-  check(result.ok, result.error);
-  const after = await httpRequest(REHEARSAL_HTTP_PORT, "/api/health", extra);
-  check(reachesBackend(after), `the new domain answered ${after.status} ${after.body.slice(0, 80)} after the change`);
-  const restored = await deploy(local);
-  check(restored.ok, restored.error);
-  return `${extra}: not routed before, backend healthy after (${result.changed.filter((c) => c.includes("app-")).join(", ")})`;
-});
-
 say("nothing is lost");
 const items = ["alpha", "beta", "gamma"];
 await probes.run("rows written through Caddy", async () => {
   for (const name of items) {
-    const res = await httpRequest(REHEARSAL_HTTP_PORT, "/api/items", host, { method: "POST", body: { name } });
+    const res = await httpRequest(web, "/api/items", host, { method: "POST", body: { name } });
     check(res.status === 200 || res.status === 201, `POST answered ${res.status}: ${res.body}`);
   }
   return items.join(", ");
 });
 const readItems = async () => {
-  const res = await httpRequest(REHEARSAL_HTTP_PORT, "/api/items", host);
+  const res = await httpRequest(web, "/api/items", host);
   check(res.status === 200, `GET answered ${res.status}`);
   return (JSON.parse(res.body) as { name: string }[]).map((i) => i.name);
 };
+
+say("everyday edits: each is safe, and the deploy names what it replaces and why");
+let current: EnvironmentDefinition = local;
+await probes.run("raise the dump keep-days: the instance is not replaced and the host has the new job", async () => {
+  const machine = await machineNow();
+  const keepDays = (plan.backup.keepDays % 90) + 1;
+  current = { ...current, backup: { ...current.backup, databaseDumpKeepDays: keepDays } };
+  const result = await deploy(current);
+  check(result.ok, result.error);
+  check(JSON.stringify(await machineNow()) === JSON.stringify(machine), "the machine changed");
+  check(replacedWhy(result).length === 0, `replaced: ${replacedWhy(result).join(", ")}`);
+  const cron = await admin.ssh("cat /etc/cron.d/timetracker-db-dump");
+  check(cron.stdout.includes(`-mtime +${keepDays} `), `the dump job says: ${cron.stdout}`);
+  return `host-setup ${result.action("host-setup")?.action} (${result.action("host-setup")?.causes.join(", ")}); nothing replaced; job keeps ${keepDays} days`;
+});
+await probes.run("change the backend's health-check interval: the running container has the new one", async () => {
+  const interval = (current.app?.healthCheckIntervalSeconds ?? 10) + 5;
+  current = { ...current, app: { ...current.app, healthCheckIntervalSeconds: interval } };
+  const result = await deploy(current);
+  check(result.ok, result.error);
+  const running = (await containerInfo(backendName)).Config.Healthcheck.Interval;
+  check(running === interval * 1e9, `the running backend checks every ${running / 1e9} s`);
+  return `every ${interval} s; replaced: ${replacedWhy(result).join(", ")}`;
+});
+await probes.run("add an admin CIDR: requests through Caddy keep answering during the deploy", async () => {
+  current = { ...current, host: { ...current.host, adminCidrs: [...(current.host?.adminCidrs ?? []), "198.51.100.0/24"] } };
+  const loop = requestLoop(web, "/api/health", host);
+  const result = await deploy(current);
+  const traffic = await loop.stop();
+  check(result.ok, result.error);
+  check(traffic.failed === 0, `${traffic.failed} of ${traffic.sent} requests failed: ${traffic.failures.slice(0, 3).join("; ")}`);
+  check(await tcpOpen(world.staticIp, 22, "127.0.0.1"), "22 closed to the admin after the edit");
+  return `${traffic.sent} requests, 0 failed; replaced: ${replacedWhy(result).join(", ")}`;
+});
+await probes.run("a config change reaches the running service (a new domain: Caddyfile and ALLOWED_HOSTS)", async () => {
+  const extra = `www.${host}`;
+  // Caddy answers an unknown Host with an empty 200: only the backend's JSON shows the route.
+  const reachesBackend = (res: { status: number; body: string }) => res.status === 200 && res.body.includes('"healthy"');
+  check(!reachesBackend(await httpRequest(web, "/api/health", extra)), "the new domain reached the backend before the change");
+  const result = await deploy({ ...current, extraDomains: [extra] });
+  check(result.ok, result.error);
+  const after = await httpRequest(web, "/api/health", extra);
+  check(reachesBackend(after), `the new domain answered ${after.status} ${after.body.slice(0, 80)} after the change`);
+  const restored = await deploy(current);
+  check(restored.ok, restored.error);
+  return `${extra}: not routed before, backend healthy after (${result.changed.filter((c) => c.includes("app-")).join(", ")})`;
+});
 let failedDuringRedeploy = Number.NaN;
-let diskAfterOne = { bytes: 0, dangling: 0 };
-let diskAfterAll = { bytes: 0, dangling: 0 };
 await probes.run("redeploy with a changed backend image while requests flow through Caddy", async () => {
   touchBackend(1);
-  const loop = requestLoop(REHEARSAL_HTTP_PORT, "/api/health", host);
-  const before = await backendIdBefore();
-  const result = await deploy(local);
+  const loop = requestLoop(web, "/api/health", host);
+  const before = await backendId();
+  const result = await deploy(current);
   const traffic = await loop.stop();
   failedDuringRedeploy = traffic.failed;
   check(result.ok, result.error);
-  check((await backendIdBefore()) !== before, "the backend container was not replaced");
-  diskAfterOne = await dockerDisk();
+  check((await backendId()) !== before, "the backend container was not replaced");
   check(traffic.failed === 0, `${traffic.failed} of ${traffic.sent} requests failed: ${traffic.failures.slice(0, 3).join("; ")}`);
   return `${traffic.sent} requests, ${traffic.failed} failed`;
 });
-await probes.run("rows read back after the redeploy", async () => {
-  const names = await readItems();
-  check(items.every((i) => names.includes(i)), `read ${names.join(", ")}`);
-  return names.join(", ");
-});
-await probes.run(`the database password survives ${redeploys} redeploys`, async () => {
+await probes.run(`the database password survives ${redeploys} redeploys, rows intact`, async () => {
   const password = await envHash(backendName, "DB_PASSWORD");
   for (let n = 2; n <= redeploys; n += 1) {
     touchBackend(n);
-    const result = await deploy(local);
+    const result = await deploy(current);
     check(result.ok, `redeploy ${n}: ${result.error}`);
     check((await envHash(backendName, "DB_PASSWORD")) === password, `redeploy ${n} changed the password`);
     await apiHealth();
   }
-  diskAfterAll = await dockerDisk();
   const names = await readItems();
   check(items.every((i) => names.includes(i)), `rows lost: read ${names.join(", ")}`);
-  return `same password hash ${password} after ${redeploys} redeploys`;
+  return `same password hash ${password}`;
 });
 await probes.run("a rotation through the counter keeps the backend healthy", async () => {
   const before = await envHash(backendName, "DB_PASSWORD");
-  const rotation = (local.database?.password?.rotation ?? 0) + 1;
-  const rotated = { ...local, database: { ...local.database, password: { ...local.database?.password, rotation } } };
-  const result = await deploy(rotated);
+  const rotation = (current.database?.password?.rotation ?? 0) + 1;
+  current = { ...current, database: { ...current.database, password: { ...current.database?.password, rotation } } };
+  const result = await deploy(current);
   check(result.ok, result.error);
   check((await envHash(backendName, "DB_PASSWORD")) !== before, "the password did not change");
   await apiHealth();
   const names = await readItems();
-  check(items.every((i) => names.includes(i)), "rows lost");
+  check(items.every((i) => names.includes(i)), `rows lost: read ${names.join(", ")}`);
   const stdout = String(engineState().entry("command:remote:Command", "app-db-credentials")?.state.stdout ?? "");
   check(/rotated/.test(stdout), `credential step said: ${stdout}`);
   return stdout;
 });
-await probes.run("tearing the stack down keeps the database volume and its rows", async () => {
+let growSeconds = Number.NaN;
+await probes.run("grow the bundle: the instance IS replaced (old host wiped), the disk comes back, rows intact, site answers", async () => {
+  const [oldMachine] = await machineNow();
+  await admin.ssh("sudo -n touch /var/lib/timetracker/old-host-was-here");
+  const bundle = current.host?.bundle ?? "small_3_0";
+  const sizes = ["nano", "micro", "small", "medium", "large", "xlarge", "2xlarge"];
+  const grown = bundle.replace(/^[a-z0-9]+/, (size) => sizes[sizes.indexOf(size) + 1] ?? size);
+  current = { ...current, host: { ...current.host, bundle: grown } };
+  const start = Date.now();
+  const result = await deploy(current);
+  check(result.ok, result.error);
+  let answered = false;
+  while (!answered && Date.now() - start < 300_000) answered = (await httpRequest(web, "/api/health", host).catch(() => ({ status: 0 }))).status === 200;
+  growSeconds = (Date.now() - start) / 1000;
+  const machines = await machineNow();
+  check(oldMachine && !machines.includes(oldMachine), `the old machine ${oldMachine} still exists`);
+  check(result.action("host-instance")?.action === "replace", "the instance was not replaced");
+  check((await admin.ssh("test -e /var/lib/timetracker/old-host-was-here && echo kept || echo wiped")).stdout.trim() === "wiped", "the old host's files are on the new one");
+  await apiHealth();
+  const names = await readItems();
+  check(items.every((i) => names.includes(i)), `rows lost: read ${names.join(", ")}`);
+  console.log(`     replaced: ${replacedWhy(result).join("\n               ")}`);
+  return `${bundle} -> ${grown}: ${growSeconds.toFixed(1)} s from up to the site answering; rows ${names.join(", ")}`;
+});
+await probes.run("tearing the stack down keeps the data disk and its rows", async () => {
   // What an operator keeps before a teardown: `pulumi stack output --show-secrets databasePassword`.
   const kept = String(engineState().entry("random:index/randomPassword:RandomPassword", "secrets-dbPassword")?.state.result ?? "");
   check(kept !== "", "no database password in the stack's state");
-  const { removed } = await engineState().destroy();
-  check((await dockerApi("GET", `/volumes/${plan.volumes.database}`)).status === 200, "the database volume is gone");
-  check((await dockerApi("GET", `/containers/${backendName}/json`)).status === 404, "the backend survived the teardown");
-  provisionLocalHost(plan);
-
-  // A new stack generates a new password, which the kept volume does not have: refused.
-  const fresh = await deploy(local);
-  check(!fresh.ok && /does not accept the stack's password/.test(fresh.error), `a new password on the kept volume was not refused: ${fresh.error}`);
+  admin.close();
+  const { removed, kept: retained } = await engineState().destroy({ unprotect: true });
+  check(retained.some((r) => r.includes(plan.host.dataDisk.name)), `the disk was not kept: ${retained.join(", ")}`);
+  check((await machineNow()).length === 0, "the machine survived the teardown");
+  // A new stack generates a new password, which the kept data does not have: refused.
+  const fresh = await deploy(current);
+  check(!fresh.ok && /does not accept the stack's password/.test(fresh.error), `a new password on the kept data was not refused: ${fresh.error}`);
   check((await dockerApi("GET", `/containers/${backendName}/json`)).status === 404, "a backend started with credentials the database refuses");
-
-  // As the refusal says: adopt the volume's password from an encrypted stack secret.
-  const adopted = { ...local, database: { ...local.database, password: { adoptFrom: "adoptedDbPassword", rotation: 0 } } };
+  // As the refusal says: adopt the data's password from an encrypted stack secret.
+  const adopted = { ...current, database: { ...current.database, password: { adoptFrom: "adoptedDbPassword", rotation: 0 } } };
   const again = await deploy(adopted, { "timetracker:adoptedDbPassword": kept });
   check(again.ok, again.error);
   const names = await readItems();
   check(items.every((i) => names.includes(i)), `read ${names.join(", ")}`);
-  return `removed ${removed.length} resources, kept the volume; a new password was refused; adopted, rows back: ${names.join(", ")}`;
+  return `removed ${removed.length} resources, kept ${retained.length}; a new password was refused; adopted, rows back: ${names.join(", ")}`;
 });
 
 say("clean up");
-await engineState().destroy();
-const removedImages = await engineState().removeBuiltImages();
-await removeVolumes();
-unprovisionLocalHost(plan);
+admin.close();
+useDaemon(LOCAL_ENGINE);
+await engineState().destroy({ unprotect: true }).catch((error) => console.log(`destroy: ${(error as Error).message}`));
+await proxy.stop();
+await destroyStackMachines();
+await releaseLeftoverDisks();
 rmSync(workdir, { recursive: true, force: true });
-const leftovers = await exec("docker", ["ps", "-a", "--filter", `label=timetracker.stack=${stackName}`, "-q"]);
-await probes.run("clean-up left no container, network or volume of the rehearsal", async () => {
+await probes.run("clean-up left no machine, disk or stack object on the local engine", async () => {
+  check((await machineNow()).length === 0, "machines left");
+  const leftovers = await exec("docker", ["ps", "-a", "--filter", `label=timetracker.stack=${stackName}`, "-q"]);
   check(leftovers.stdout.trim() === "", `containers left: ${leftovers.stdout}`);
-  const strays = [...(await allContainers())].filter((id) => !containersBefore.has(id));
-  check(strays.length === 0, `${strays.length} other containers left (failed builds?)`);
-  check((await dockerApi("GET", `/networks/${plan.network}`)).status === 404, `network ${plan.network} left`);
-  for (const v of Object.values(plan.volumes)) check((await dockerApi("GET", `/volumes/${v}`)).status === 404, `volume ${v} left`);
-  return `none left; removed ${removedImages} images the deploys built`;
+  const loops = await exec("losetup", ["-a"]);
+  check(!loops.stdout.includes(plan.host.dataDisk.name), `loop devices left: ${loops.stdout}`);
+  return "none left";
 });
 
 console.log(`
 == measurements (stack ${stackName})
-seconds from start to all healthy (images built): ${secondsToHealthy.toFixed(1)}
-requests failed during a backend redeploy:        ${failedDuringRedeploy}
-Docker disk (unique layers + build cache) after 1 redeploy: ${mb(diskAfterOne.bytes)}, ${diskAfterOne.dangling} untagged old images;
-  after ${redeploys}: ${mb(diskAfterAll.bytes)} (${(diskAfterAll.bytes - diskAfterOne.bytes) / 1e3 >= 0 ? "+" : ""}${((diskAfterAll.bytes - diskAfterOne.bytes) / 1e3).toFixed(1)} kB), ${diskAfterAll.dangling} untagged old images (the host's daily prune removes them after a week)
+seconds from start to all healthy (first deploy, machine boot included): ${secondsToHealthy.toFixed(1)}
+seconds from Instance created to the ready check passing:               ${bootToReady.toFixed(1)}
+seconds from the bundle-grow 'up' to the site answering again:          ${growSeconds.toFixed(1)}
+requests failed during a backend redeploy:                              ${failedDuringRedeploy}
 rehearsal wall time: ${elapsed()}
 `);
 const passed = probes.results.length - probes.failed;

@@ -1,0 +1,35 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+
+/**
+ * The rehearsal's stand-in for the cloud around one stack: the static IP (a loopback
+ * address whose ports 22/80/443 a firewall proxy forwards to the attached machine), the
+ * proxy's rules, and where Lightsail disks keep their bytes. Shared by the rehearsal and
+ * each deploy process.
+ */
+export interface World {
+  staticIp: string;
+  /** tools/machine/firewall-proxy.ts reads this at every connection. */
+  rulesFile: string;
+  disksDir: string;
+}
+
+export interface PortInfo {
+  protocol?: string;
+  fromPort: number;
+  toPort: number;
+  cidrs?: string[];
+}
+
+export interface Firewall {
+  /** The machine the static IP is attached to. */
+  target: string | null;
+  portInfos: PortInfo[];
+}
+
+export function readFirewall(world: World): Firewall {
+  return existsSync(world.rulesFile) ? JSON.parse(readFileSync(world.rulesFile, "utf8")) : { target: null, portInfos: [] };
+}
+
+export function writeFirewall(world: World, firewall: Firewall): void {
+  writeFileSync(world.rulesFile, JSON.stringify(firewall, null, 2));
+}
