@@ -192,7 +192,7 @@ export async function runProgram(
     failure ??= reason;
   };
   process.on("unhandledRejection", rejected);
-  await pulumi.runtime.runInPulumiStack(async () => {
+  const stackRun = pulumi.runtime.runInPulumiStack(async () => {
     // SDK 3.248 (the last for Node 20) refuses resource transforms under mocks; the
     // in-process stack transformation sees the same props and options.
     pulumi.runtime.registerStackTransformation((args) => {
@@ -218,6 +218,8 @@ export async function runProgram(
     }
     return rawOutputs;
   });
+  // The stack's outputs wait for every resource, and never settle once one was refused.
+  await Promise.race([stackRun, stoppedAfterRefusal]);
   let outputs: Record<string, unknown> = {};
   const settled = (async () => {
     try {

@@ -31,3 +31,5 @@ try {
 } finally {
   engine.close();
 }
+// A refused deploy leaves the SDK's promises for the resources after it pending forever.
+process.exit();
