@@ -249,7 +249,11 @@ describe("workflow security", () => {
   it("pull requests run the tests, then preview every stack with a comment on the PR", () => {
     const wf = get("pull-request.yml");
     expect(Object.keys(wf.on)).toEqual(["pull_request"]);
-    expect(wf.jobs.test?.steps?.map((s) => s.run).filter(Boolean)).toEqual(["npm ci", "npm test"]);
+    const testRuns = wf.jobs.test?.steps?.map((s) => s.run).filter(Boolean) ?? [];
+    expect(testRuns.slice(0, 2)).toEqual(["npm ci", "npm test"]);
+    // The identity lock checks the change against what the base branch deployed.
+    expect(testRuns[2]).toContain('git fetch --no-tags --depth=1 origin "$BASE_REF"');
+    expect(testRuns[2]).toContain("npm run --silent validate -- --base FETCH_HEAD");
     const preview = wf.jobs.preview as Job & { strategy?: { matrix?: unknown } };
     expect(needsOf(preview)).toEqual(expect.arrayContaining(["test", "stacks"]));
     expect(preview.strategy?.matrix).toBe("${{ fromJSON(needs.stacks.outputs.matrix) }}");
