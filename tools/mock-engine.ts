@@ -54,11 +54,15 @@ function computed(type: string, name: string, inputs: Record<string, any>): Reco
     case "docker:index/remoteImage:RemoteImage":
       return { imageId: `sha256:${name}`, repoDigest: "" };
     case "command:remote:Command":
-      return { stdout: "", stderr: "" };
+      // The ready check prints the instance's host key, which later connections pin.
+      return { stdout: name.endsWith("-ready") ? MOCK_HOST_KEY : "", stderr: "" };
     default:
       return {};
   }
 }
+
+/** A host key the mocked instance answers with (not a real key). */
+export const MOCK_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockHostKeyOfTheMockedInstanceXXXXXXXXXXXX";
 
 /** The wire form of a secret value (Pulumi's special signature key). */
 const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";

@@ -1,10 +1,10 @@
-import { createHash } from "node:crypto";
 import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { Plan } from "../model/plan.js";
 import { READY_MARKER } from "../render/launch-script.js";
+import { hostKeyIn, knownHostsPath, writeKnownHosts } from "./known-hosts.js";
 
 export interface LightsailHostArgs {
   /** The stack's resolved plan; the host reads `plan.host`, `plan.domains` and `plan.stack`. */
@@ -21,8 +21,6 @@ export interface LightsailHostArgs {
   sshPrivateKeyPath: string;
 }
 
-const shortHash = (text: string) => createHash("sha256").update(text).digest("hex").slice(0, 12);
-
 const ANYWHERE = { cidrs: ["0.0.0.0/0"], ipv6Cidrs: ["::/0"] };
 
 /**
@@ -34,8 +32,10 @@ const ANYWHERE = { cidrs: ["0.0.0.0/0"], ipv6Cidrs: ["::/0"] };
 export class LightsailHost extends pulumi.ComponentResource {
   public readonly instanceName: pulumi.Output<string>;
   public readonly staticIp: pulumi.Output<string>;
-  /** SSH connection for remote commands. */
+  /** SSH connection for remote commands, checking the instance's pinned host key. */
   public readonly connection: command.types.input.remote.ConnectionArgs;
+  /** The instance's SSH host key, pinned at the first contact (`host-ready`). */
+  public readonly hostKey: pulumi.Output<string>;
   /** Docker provider on the host's daemon, usable once the host is ready. */
   public readonly docker: docker.Provider;
   /** Completes when the host is set up: launch script done, data disk mounted, Docker configured. */
@@ -133,7 +133,7 @@ export class LightsailHost extends pulumi.ComponentResource {
     this.instanceName = instance.name;
     this.generation = instance.arn;
     this.staticIp = staticIp.ipAddress;
-    this.connection = {
+    const firstContact = {
       host: staticIp.ipAddress,
       user: host.sshUser,
       privateKey: pulumi.secret(args.sshPrivateKey),
@@ -143,22 +143,26 @@ export class LightsailHost extends pulumi.ComponentResource {
     };
 
     // cloud-init exits 2 for "done, with recoverable errors"; the marker says the script
-    // finished. This session opened before the launch script added the user to the docker
-    // group, so it asks Docker through sudo.
+    // finished. This session opened before the host setup added the user to the docker
+    // group, so it asks Docker through sudo. It is the first contact with a new instance:
+    // the host key it sees is pinned for every later connection.
     const ready = new command.remote.Command(
       `${name}-ready`,
       {
-        connection: this.connection,
+        connection: firstContact,
         create: [
           "rc=0; cloud-init status --wait >/dev/null || rc=$?",
           '[ "$rc" -eq 0 ] || [ "$rc" -eq 2 ] || { echo "cloud-init failed ($rc): see /var/log/cloud-init-output.log" >&2; exit 1; }',
           `test -f ${READY_MARKER} || { echo "launch script did not finish: see /var/log/cloud-init-output.log" >&2; exit 1; }`,
           "sudo -n docker info >/dev/null",
+          "cat /etc/ssh/ssh_host_ed25519_key.pub",
         ].join("\n"),
         triggers: [instance.arn],
       },
       { parent: this, dependsOn: [attachment] },
     );
+    this.hostKey = ready.stdout.apply(hostKeyIn);
+    this.connection = { ...firstContact, hostKey: this.hostKey };
 
     // Runs again on a new instance (trigger) and whenever the script changes (an update
     // of `stdin` runs `create` again).
@@ -168,16 +172,20 @@ export class LightsailHost extends pulumi.ComponentResource {
       { parent: this, dependsOn: [ready, diskAttachment] },
     );
 
+    const knownHosts = knownHostsPath(args.sshPrivateKeyPath);
+    const pinned = pulumi.all([staticIp.ipAddress, this.hostKey]).apply(([address, key]) => {
+      writeKnownHosts(knownHosts, address, key);
+      return knownHosts;
+    });
     this.docker = new docker.Provider(
       `${name}-docker`,
       {
         host: pulumi.interpolate`ssh://${host.sshUser}@${staticIp.ipAddress}`,
-        // One known_hosts file per instance: a replaced instance's new host key is recorded
-        // in its own file instead of being refused as a changed key for the same address.
+        // The Docker provider runs the local ssh: it checks the same pinned key.
         sshOpts: [
           "-i", args.sshPrivateKeyPath,
-          "-o", pulumi.interpolate`UserKnownHostsFile=~/.ssh/known_hosts.timetracker-${instance.arn.apply(shortHash)}`,
-          "-o", "StrictHostKeyChecking=accept-new",
+          "-o", pulumi.interpolate`UserKnownHostsFile=${pinned}`,
+          "-o", "StrictHostKeyChecking=yes",
           "-o", "ServerAliveInterval=30",
         ],
       },

@@ -1,8 +1,9 @@
+import { readFileSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 import { expect } from "vitest";
 import type { Plan } from "../../infra/model/plan.js";
 import { renderAll } from "../../infra/render/index.js";
-import type { DeclaredResource, ProgramRun } from "../../tools/mock-engine.js";
+import { MOCK_HOST_KEY, type DeclaredResource, type ProgramRun } from "../../tools/mock-engine.js";
 
 export const CONTAINER = "docker:index/container:Container";
 export const VOLUME = "docker:index/volume:Volume";
@@ -79,6 +80,16 @@ export async function expectWellFormedStack(plan: Plan, run: ProgramRun): Promis
   expect(containerFor(run, "backend").options.dependsOn).toContain("app-db-credentials");
   expect(run.one("command:remote:Command", "app-db-credentials").options.dependsOn).toContain("app-db");
   expect(run.one("pulumi:providers:docker", "host-docker").options.dependsOn).toContain("host-setup");
+  // Host keys: the first contact pins the instance's key; every later SSH connection checks it.
+  for (const command of run.byType("command:remote:Command")) {
+    const { hostKey } = command.inputs.connection as { hostKey?: string };
+    expect(hostKey, command.name).toBe(command.name === "host-ready" ? undefined : MOCK_HOST_KEY);
+  }
+  const sshOpts = run.one("pulumi:providers:docker", "host-docker").inputs.sshOpts;
+  const opts = (typeof sshOpts === "string" ? JSON.parse(sshOpts) : sshOpts) as string[];
+  expect(opts).toContain("StrictHostKeyChecking=yes");
+  const knownHosts = opts.find((o) => o.startsWith("UserKnownHostsFile="))?.slice("UserKnownHostsFile=".length) ?? "";
+  expect(readFileSync(knownHosts, "utf8")).toBe(`198.51.100.7 ${MOCK_HOST_KEY}\n`);
   // The app's own host commands use what the host setup installs (the disk check, the docker group).
   for (const name of ["app-disk-check", "app-db-credentials"]) expect(run.one("command:remote:Command", name).options.dependsOn).toContain("host-setup");
   expect(run.one("command:remote:Command", "host-setup").inputs.stdin).toBe(files["host-setup.sh"]);

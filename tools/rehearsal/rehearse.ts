@@ -12,6 +12,7 @@ import { daemonEnv, dockerApi, dockerOk, exec, execOk, useDaemon } from "./docke
 import { RehearsalEngine, type DeployProgress } from "./engine.js";
 import { startFirewallProxy } from "../machine/firewall-proxy.js";
 import { HostAccess, tcpOpen } from "./host-access.js";
+import { runRemote } from "./ssh.js";
 import { httpRequest, requestLoop, websocketEcho, type Endpoint } from "./http.js";
 import { copySampleApp } from "./sample-app.js";
 import { localize, REHEARSAL_ADMIN_CIDR, withDefinition } from "./localize.js";
@@ -168,6 +169,19 @@ await probes.run("every remote command ran over SSH; no Docker call reached the 
   const onHost = await dockerOk("GET", `/containers/json?filters=${encodeURIComponent(JSON.stringify({ label: [`timetracker.stack=${stackName}`] }))}`);
   check(onHost.length === Object.keys(plan.containers).length, `the host runs ${onHost.length} containers`);
   return `${sessions} SSH sessions accepted for ${commands} commands + Docker; ${onHost.length} containers on the host's daemon, none on the local engine`;
+});
+const machineHostKey = async () => (await admin.ssh("cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub")).stdout.trim();
+const pinnedHostKey = () => readFileSync(`${keyPath}.known_hosts`, "utf8").trim().split(" ").slice(1).join(" ");
+await probes.run("the instance's host key is pinned: remote commands and the Docker provider's ssh accept only it", async () => {
+  const key = await machineHostKey();
+  check(key.startsWith("ssh-ed25519 "), `the host shows ${key}`);
+  check(pinnedHostKey() === key, `the Docker provider's known_hosts pins ${pinnedHostKey()}`);
+  const connection = engineState().entry("command:remote:Command", "host-setup")?.inputs.connection as { hostKey?: string } | undefined;
+  check(connection?.hostKey === key, `host-setup connects with host key ${connection?.hostKey}`);
+  const other = (await execOk("bash", ["-c", `k=$(mktemp -u); ssh-keygen -q -t ed25519 -N '' -f "$k" && cut -d' ' -f1,2 "$k.pub"; rm -f "$k" "$k.pub"`])).stdout.trim();
+  const refused = await runRemote({ host: world.staticIp, user: plan.host.sshUser, privateKey: readFileSync(keyPath, "utf8"), hostKey: other, dialErrorLimit: 1 }, "true");
+  check(refused.code !== 0, "a connection pinned to another host key was accepted");
+  return `${key.slice(0, 40)}…; another key refused`;
 });
 await probes.run(`firewall: 22 closed to an address outside adminCidrs, open inside; 80 open to anyone`, async () => {
   check(!(await tcpOpen(world.staticIp, 22, "127.0.0.2")), "22 answered 127.0.0.2");
@@ -420,6 +434,7 @@ await probes.run("a rotation through the counter keeps the backend healthy", asy
 let growSeconds = Number.NaN;
 await probes.run("grow the bundle: the instance IS replaced (old host wiped), the disk comes back, rows intact, site answers", async () => {
   const [oldMachine] = await machineNow();
+  const oldKey = await machineHostKey();
   await admin.ssh("sudo -n touch /var/lib/timetracker/old-host-was-here");
   const bundle = current.host?.bundle ?? "small_3_0";
   const sizes = ["nano", "micro", "small", "medium", "large", "xlarge", "2xlarge"];
@@ -435,11 +450,13 @@ await probes.run("grow the bundle: the instance IS replaced (old host wiped), th
   check(oldMachine && !machines.includes(oldMachine), `the old machine ${oldMachine} still exists`);
   check(result.action("host-instance")?.action === "replace", "the instance was not replaced");
   check((await admin.ssh("test -e /var/lib/timetracker/old-host-was-here && echo kept || echo wiped")).stdout.trim() === "wiped", "the old host's files are on the new one");
+  const newKey = await machineHostKey();
+  check(newKey !== oldKey && pinnedHostKey() === newKey, "the new instance's host key is not the one pinned");
   await apiHealth();
   const names = await readItems();
   check(items.every((i) => names.includes(i)), `rows lost: read ${names.join(", ")}`);
   console.log(`     replaced: ${replacedWhy(result).join("\n               ")}`);
-  return `${bundle} -> ${grown}: ${growSeconds.toFixed(1)} s from up to the site answering; rows ${names.join(", ")}`;
+  return `${bundle} -> ${grown}: ${growSeconds.toFixed(1)} s from up to the site answering; rows ${names.join(", ")}; the new host key pinned`;
 });
 await probes.run("tearing the stack down keeps the data disk and its rows", async () => {
   // What an operator keeps before a teardown: `pulumi stack output --show-secrets databasePassword`.

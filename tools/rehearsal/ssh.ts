@@ -10,6 +10,8 @@ export interface Connection {
   port?: number;
   user: string;
   privateKey: string;
+  /** An authorized_keys-style host key: when given, the host must present exactly it. */
+  hostKey?: string;
   dialErrorLimit?: number;
   perDialTimeout?: number;
 }
@@ -20,19 +22,24 @@ const SSH_FAILED = 255;
 /**
  * Runs `command` on the host over real SSH, as pulumi-command does: the connection's key,
  * user and port, `stdin` fed to the command, up to `dialErrorLimit` dials of
- * `perDialTimeout` seconds each. Like pulumi-command without `hostKey`, any host key is accepted.
+ * `perDialTimeout` seconds each. As pulumi-command does, a `hostKey` is the only key
+ * accepted (of its algorithm); without one, any host key is.
  */
 export async function runRemote(connection: Connection, command: string, stdin = ""): Promise<CommandResult> {
   const dir = mkdtempSync(join(tmpdir(), "tt-ssh-"));
   try {
     const key = join(dir, "key");
     writeFileSync(key, connection.privateKey.endsWith("\n") ? connection.privateKey : `${connection.privateKey}\n`, { mode: 0o600 });
+    const knownHosts = join(dir, "known_hosts");
+    if (connection.hostKey) writeFileSync(knownHosts, `${connection.host} ${connection.hostKey}\n`);
+    const hostKeyCheck = connection.hostKey
+      ? ["-o", `UserKnownHostsFile=${knownHosts}`, "-o", "StrictHostKeyChecking=yes", "-o", `HostKeyAlgorithms=${connection.hostKey.split(" ")[0]}`]
+      : ["-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no"];
     const args = [
       "-i", key,
       "-p", String(connection.port ?? 22),
       "-o", "BatchMode=yes",
-      "-o", "StrictHostKeyChecking=no",
-      "-o", "UserKnownHostsFile=/dev/null",
+      ...hostKeyCheck,
       "-o", "LogLevel=ERROR",
       "-o", `ConnectTimeout=${connection.perDialTimeout ?? 15}`,
       `${connection.user}@${connection.host}`,
