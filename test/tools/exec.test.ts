@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { exec } from "../../tools/rehearsal/docker.js";
+import { exec } from "../../tools/process.js";
 
 /**
  * `exec` writes its input to a child that may exit before reading it. The pipe then breaks

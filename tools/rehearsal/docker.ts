@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { request } from "node:http";
 
 /** The daemon the API calls reach: the local engine until `useDaemon` points them at a machine's. */
@@ -58,40 +57,7 @@ export async function dockerOk(method: string, path: string, body?: unknown, all
   return res.body;
 }
 
-export interface CommandResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a program to completion, feeding `input` on stdin. Never throws for a non-zero exit. */
-export function exec(file: string, args: string[], options: { input?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CommandResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { env: options.env ?? process.env, cwd: options.cwd, stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    // A child may exit without reading its input (a refusal, `true`): the write then fails
-    // with EPIPE, which unhandled kills the whole process. Its exit code is the answer.
-    child.stdin.on("error", (error: NodeJS.ErrnoException) => {
-      if (error.code !== "EPIPE") reject(error);
-    });
-    child.stdin.end(options.input ?? "");
-  });
-}
-
-/** Like exec, but a non-zero exit is an error carrying the output's last lines. */
-export async function execOk(file: string, args: string[], options: Parameters<typeof exec>[2] = {}): Promise<CommandResult> {
-  const result = await exec(file, args, options);
-  if (result.code !== 0) {
-    const tail = `${result.stdout}\n${result.stderr}`.trim().split("\n").slice(-15).join("\n");
-    throw new Error(`${file} ${args.slice(0, 3).join(" ")} … exited ${result.code}:\n${tail}`);
-  }
-  return result;
-}
+export { exec, execOk, type CommandResult } from "../process.js";
 
 /** Parses Docker duration strings ("10s", "1m30s") into nanoseconds. */
 export function nanoseconds(duration: string): number {
