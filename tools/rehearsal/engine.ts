@@ -188,7 +188,7 @@ export class RehearsalEngine {
       case "docker:index/remoteImage:RemoteImage":
         return this.record(resource, await this.image(inputs), decision);
       case "docker:index/container:Container":
-        return this.record(resource, await this.container(resource), decision);
+        return this.record(resource, await this.container(resource, previous, decision), decision);
       default:
         throw new Error(`the rehearsal does not implement resource type ${type}`);
     }
@@ -321,8 +321,13 @@ export class RehearsalEngine {
     if (localTag !== as) await execOk("docker", ["tag", localTag, as], { env: daemonEnv() });
   }
 
-  private async container(resource: DeclaredResource): Promise<Record<string, unknown>> {
+  private async container(resource: DeclaredResource, previous: Entry | undefined, decision: Decision): Promise<Record<string, unknown>> {
     const inputs = resource.inputs as unknown as ContainerInputs;
+    // The provider updates only the restart policy and resource limits in place.
+    if (decision.action === "update" && previous) {
+      await dockerOk("POST", `/containers/${inputs.name}/update`, { RestartPolicy: { Name: inputs.restart ?? "no" } });
+      return previous.state;
+    }
     // Delete before replace: the name is fixed, so the old one goes first.
     await dockerOk("DELETE", `/containers/${inputs.name}?force=true&v=false`, undefined, [404]);
     const created = await dockerOk("POST", `/containers/create?name=${encodeURIComponent(inputs.name)}`, containerBody(inputs));
