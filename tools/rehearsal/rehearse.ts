@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { planFor } from "../../infra/model/catalog.js";
 import type { Plan } from "../../infra/model/plan.js";
 import type { EnvironmentDefinition } from "../../infra/model/schema.js";
+import { READY_MARKER } from "../../infra/render/launch-script.js";
 import { catalog } from "../../stacks/catalog.js";
 import { destroyMachine, listMachines } from "../machine/machine.js";
 import { mockConfig } from "../mock-config.js";
@@ -149,7 +150,7 @@ await probes.run("deploy: every resource created and every container healthy", a
   return `${first.changed.length} resources in ${secondsToHealthy.toFixed(1)} s`;
 });
 await probes.run("first boot: cloud-init done, the launch script's marker exists, the ready check passed", async () => {
-  const status = await admin.ssh("cloud-init status; test -f /var/lib/timetracker/launch-done && echo marker");
+  const status = await admin.ssh(`cloud-init status; test -f ${READY_MARKER} && echo marker`);
   check(/status: done/.test(status.stdout), `cloud-init: ${status.stdout} ${status.stderr}`);
   check(/marker/.test(status.stdout), "no launch marker");
   check(first.action("host-ready")?.action === "create", "the ready check did not run");
@@ -432,10 +433,12 @@ await probes.run("a rotation through the counter keeps the backend healthy", asy
   return stdout;
 });
 let growSeconds = Number.NaN;
+/** A file on the old instance's own disk, beside the launch marker: a new instance must not have it. */
+const OLD_HOST_FILE = `${dirname(READY_MARKER)}/old-host-was-here`;
 await probes.run("grow the bundle: the instance IS replaced (old host wiped), the disk comes back, rows intact, site answers", async () => {
   const [oldMachine] = await machineNow();
   const oldKey = await machineHostKey();
-  await admin.ssh("sudo -n touch /var/lib/timetracker/old-host-was-here");
+  await admin.ssh(`sudo -n touch ${OLD_HOST_FILE}`);
   const bundle = current.host?.bundle ?? "small_3_0";
   const sizes = ["nano", "micro", "small", "medium", "large", "xlarge", "2xlarge"];
   const grown = bundle.replace(/^[a-z0-9]+/, (size) => sizes[sizes.indexOf(size) + 1] ?? size);
@@ -449,7 +452,7 @@ await probes.run("grow the bundle: the instance IS replaced (old host wiped), th
   const machines = await machineNow();
   check(oldMachine && !machines.includes(oldMachine), `the old machine ${oldMachine} still exists`);
   check(result.action("host-instance")?.action === "replace", "the instance was not replaced");
-  check((await admin.ssh("test -e /var/lib/timetracker/old-host-was-here && echo kept || echo wiped")).stdout.trim() === "wiped", "the old host's files are on the new one");
+  check((await admin.ssh(`test -e ${OLD_HOST_FILE} && echo kept || echo wiped`)).stdout.trim() === "wiped", "the old host's files are on the new one");
   const newKey = await machineHostKey();
   check(newKey !== oldKey && pinnedHostKey() === newKey, "the new instance's host key is not the one pinned");
   await apiHealth();
