@@ -93,6 +93,11 @@ export function timetracker(definitions: readonly unknown[] = catalog) {
   return {
     url: plan.publicUrl,
     staticIp: host.staticIp,
+    sshUser: plan.host.sshUser,
+    /** The instance's pinned ed25519 host key: `npm run rollback` and other host commands check it. */
+    hostKey: host.hostKey,
+    /** What each released service was deployed with; after `npm run rollback`, the host's `timetracker-release status` tells what runs. */
+    releasedImages: app.releasedImages,
     sshCommand: pulumi.interpolate`ssh -i ${privateKeyPath} ${plan.host.sshUser}@${host.staticIp}`,
     containers: app.containerNames.apply(() =>
       Object.values(plan.containers).map((c) => ({

@@ -123,6 +123,8 @@ code() { docker exec $P-backend curl -s -o /dev/null -w '%{http_code}' -H "Host:
 h=$(docker exec $P-backend curl -s -H 'Host: a.example' http://127.0.0.1:8080/api/health)
 echo "      /api/health: $h"
 echo "$h" | has '"status":"healthy"' && echo "$h" | has '"environment":"smoke"' && ok "/api/health healthy" || bad "/api/health"
+check "the release command (alembic upgrade head) creates the schema" \
+  docker run --rm --network $NET -e DB_USER=tt -e DB_PASSWORD=oldpass -e DB_HOST=$P-pg -e DB_PORT=5432 -e DB_NAME=timetracker tt-sample/backend:dev alembic upgrade head
 p=$(docker exec $P-backend curl -s -w ' %{http_code}' -H 'Host: localhost' -H 'Content-Type: application/json' -d '{"name":"first"}' http://127.0.0.1:8080/api/items)
 docker exec $P-backend curl -s -o /dev/null -H 'Host: localhost' -H 'Content-Type: application/json' -d '{"name":"second"}' http://127.0.0.1:8080/api/items
 g=$(docker exec $P-backend curl -s -H 'Host: localhost' http://127.0.0.1:8080/api/items)

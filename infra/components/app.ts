@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { ContainerPlan, Plan, RenderedFile, Service, VolumeKey } from "../model/plan.js";
 import { renderDbCredentialsScript } from "../render/db-credentials.js";
 import { DISK_CHECK } from "../render/host-setup.js";
+import { RELEASE_TOOL, releaseSpec, type ReleasedService } from "../render/release.js";
 import type { BuildContext } from "../build-context.js";
 import { containerArgs, type SecretValues } from "./container.js";
 
@@ -28,13 +29,24 @@ export interface TimeTrackerAppArgs {
   hostSetup: pulumi.Resource;
 }
 
+/** The image a service runs: a registry reference, or the build's tag, which is its content hash. */
+function imageRef(c: ContainerPlan, buildContexts: Partial<Record<Service, BuildContext>>): string {
+  if (c.image.source === "registry") return c.image.ref;
+  const build = buildContexts[c.service];
+  if (!build) throw new pulumi.RunError(`no build context was prepared for ${c.service}`);
+  return `${c.image.repository}:${build.hash.slice(0, 12)}`;
+}
+
 /**
- * The app on one host: network, volumes, images and the five containers of the Plan,
- * in dependency order: database and Redis, the credential check, backend, frontend,
- * then Caddy in front.
+ * The app on one host: network, volumes, images and the five services of the Plan, in
+ * dependency order: a dump when the database or the backend changes, database and Redis,
+ * the credential check, Caddy in front, then the backend and the frontend, each released
+ * through a checked candidate by the host's release tool.
  */
 export class TimeTrackerApp extends pulumi.ComponentResource {
   public readonly containerNames: pulumi.Output<Record<Service, string>>;
+  /** The image each released service was deployed with (a rollback on the host changes what runs; `timetracker-release status` tells). */
+  public readonly releasedImages: pulumi.Output<Record<ReleasedService, string>>;
 
   constructor(name: string, args: TimeTrackerAppArgs, opts?: pulumi.ComponentResourceOptions) {
     super("timetracker:index:TimeTrackerApp", name, {}, opts);
@@ -47,9 +59,8 @@ export class TimeTrackerApp extends pulumi.ComponentResource {
     // every Docker object follow a replaced instance instead of staying "unchanged".
     const hostLabel = { label: "timetracker.host", value: args.hostGeneration };
 
-    const imageInputs = Object.values(plan.containers).map((c) =>
-      c.image.source === "registry" ? c.image.ref : `${c.image.tag}@${args.buildContexts[c.service]?.hash}`,
-    );
+    const refs = Object.fromEntries(Object.values(plan.containers).map((c) => [c.service, imageRef(c, args.buildContexts)])) as Record<Service, string>;
+    const imageInputs = Object.values(refs);
     // Runs whenever a deploy would pull or build: refuses before the disk fills up.
     const diskCheck = new command.remote.Command(
       `${name}-disk-check`,
@@ -86,7 +97,7 @@ export class TimeTrackerApp extends pulumi.ComponentResource {
       return new docker.RemoteImage(
         `${name}-image-${c.service}`,
         {
-          name: c.image.tag,
+          name: refs[c.service],
           // A failed build leaves no intermediate containers behind on the host.
           build: { context: build.context, dockerfile: "Dockerfile", buildArgs: c.image.args, forceRemove: true },
           triggers: { contextHash: build.hash, host: args.hostGeneration },
@@ -111,7 +122,19 @@ export class TimeTrackerApp extends pulumi.ComponentResource {
         { ...onHost, deleteBeforeReplace: true, dependsOn: [network, ...volumes, ...dependsOn] },
       );
 
-    const db = container(plan.containers.db, []);
+    // Before a deploy that changes the database image, the backend image or its release
+    // command: the database as it was, on the data disk, where the restore runbook looks.
+    const preDeployDump = new command.remote.Command(
+      `${name}-predeploy-dump`,
+      {
+        connection: args.connection,
+        create: `sudo -n ${RELEASE_TOOL} dump predeploy`,
+        triggers: [refs.db, refs.backend, plan.containers.backend.release?.command ?? ""],
+      },
+      { parent: this, dependsOn: [args.hostSetup] },
+    );
+
+    const db = container(plan.containers.db, [preDeployDump]);
     const redis = container(plan.containers.redis, []);
     const dbCredentials = new command.remote.Command(
       `${name}-db-credentials`,
@@ -124,19 +147,34 @@ export class TimeTrackerApp extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: [args.hostSetup, db] },
     );
-    const backend = container(plan.containers.backend, [redis, dbCredentials]);
-    const frontend = container(plan.containers.frontend, []);
-    const caddy = container(plan.containers.caddy, [backend, frontend]);
+    // A new version starts beside the live one and takes over only once it is healthy and
+    // ready; otherwise the deploy fails and the live version was never touched. The tool
+    // is idempotent, so a re-run checks again instead of reporting an old failure as done.
+    const release = (c: ContainerPlan, dependsOn: pulumi.Resource[]) => {
+      const service = c.service as ReleasedService;
+      const secretLines = Object.entries(c.env).flatMap(([key, value]) =>
+        typeof value === "string" ? [] : [pulumi.interpolate`${key}=${args.secrets[value.secret]}\n`],
+      );
+      return new command.remote.Command(
+        `${name}-release-${service}`,
+        {
+          connection: args.connection,
+          create: `sudo -n ${RELEASE_TOOL} deploy ${service} ${refs[service]} ${releaseSpec(plan, service)}`,
+          stdin: pulumi.secret(pulumi.all(secretLines).apply((lines) => lines.join(""))),
+          triggers: [args.hostGeneration],
+        },
+        { parent: this, dependsOn: [args.hostSetup, network, image(c), ...dependsOn] },
+      );
+    };
+    // Caddy first: its routes name both slots, so it must know a new slot before the tool
+    // drains the old one (a stack deployed before slots existed moves over without a gap).
+    const caddy = container(plan.containers.caddy, []);
+    const backend = release(plan.containers.backend, [caddy, redis, dbCredentials, preDeployDump]);
+    const frontend = release(plan.containers.frontend, [caddy]);
 
-    this.containerNames = pulumi
-      .all([db.name, redis.name, backend.name, frontend.name, caddy.name])
-      .apply(([dbName, redisName, backendName, frontendName, caddyName]) => ({
-        db: dbName,
-        redis: redisName,
-        backend: backendName,
-        frontend: frontendName,
-        caddy: caddyName,
-      }));
-    this.registerOutputs({ containerNames: this.containerNames });
+    const names = Object.fromEntries(Object.values(plan.containers).map((c) => [c.service, c.name])) as Record<Service, string>;
+    this.containerNames = pulumi.all([db.name, redis.name, backend.stdout, frontend.stdout, caddy.name]).apply(() => names);
+    this.releasedImages = pulumi.all([backend.stdout, frontend.stdout]).apply(() => ({ backend: refs.backend, frontend: refs.frontend }));
+    this.registerOutputs({ containerNames: this.containerNames, releasedImages: this.releasedImages });
   }
 }

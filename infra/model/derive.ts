@@ -1,5 +1,5 @@
-import type { ContainerPlan, HealthCheck, ImagePlan, Plan, Route, SecretPlan, Service, VolumeKey } from "./plan.js";
-import { BLUEPRINT_USER, BUNDLE_MEMORY_GB, bundleSize, type AppImage, type ResolvedEnvironment } from "./schema.js";
+import type { ContainerPlan, HealthCheck, ImagePlan, Plan, PortBinding, ReleasePlan, Route, SecretPlan, Service, VolumeKey } from "./plan.js";
+import { BLUEPRINT_USER, BUNDLE_MEMORY_GB, bundleSize, STANDBY_PORT_OFFSET, type AppImage, type ResolvedEnvironment } from "./schema.js";
 
 /** Container prefix of a stack that names none. */
 export const defaultContainerPrefix = (stack: string) => `timetracker-${stack}`;
@@ -17,6 +17,10 @@ const LOOPBACK = "127.0.0.1";
 export const DATA_MOUNT = "/mnt/timetracker-data";
 /** Where Lightsail attaches the data disk. */
 const DATA_DISK_PATH = "/dev/xvdf";
+/** Caddy checks every upstream this often: a new slot takes traffic, an old one leaves, within it. */
+const CADDY_HEALTH_INTERVAL_SECONDS = 2;
+/** How long nginx keeps a resolved container address: a swapped backend is reached within it. */
+const NGINX_DNS_CACHE_SECONDS = 5;
 
 const health = (test: string[], startPeriodSeconds: number): HealthCheck => ({
   test,
@@ -26,28 +30,28 @@ const health = (test: string[], startPeriodSeconds: number): HealthCheck => ({
   startPeriodSeconds,
 });
 
+/** A built image's tag is its content hash (filled in by the program): never overwritten, so a rollback finds it. */
 const appImage = (image: AppImage, containerName: string): ImagePlan =>
-  image.source === "registry" ? image : { ...image, tag: `${containerName}:local` };
+  image.source === "registry" ? image : { ...image, repository: containerName };
+
+/** The two loopback ports an app service alternates between, both reserved for it. */
+const slotPorts = (internal: number, port: number, origin: string): PortBinding[] =>
+  [port, port + STANDBY_PORT_OFFSET].map((external) => ({ internal, external, ip: LOOPBACK, origin }));
+
+const release = (name: string, ports: PortBinding[], readyPath: string, command: string): ReleasePlan => ({
+  slots: [ports[0]?.external ?? 0, ports[1]?.external ?? 0],
+  candidateName: `${name}-candidate`,
+  previousName: `${name}-previous`,
+  readyPath,
+  command,
+});
 
 const unique = (values: string[]) => [...new Set(values)];
 
-/** Resolves one environment into its Plan. Pure: same input, same Plan. */
-export function derive(env: ResolvedEnvironment): Plan {
-  const prefix = env.containerPrefix ?? defaultContainerPrefix(env.name);
-  const name = (service: Service) => `${prefix}-${service}`;
-  const domains = unique([env.domain, ...env.extraDomains]);
-  const scheme = env.tls.mode === "off" ? "http" : "https";
-  const volumes: Record<VolumeKey, string> = {
-    database: env.volumes.database ?? `${prefix}-db-data`,
-    redis: env.volumes.redis ?? `${prefix}-redis-data`,
-    caddyData: env.volumes.caddyData ?? `${prefix}-caddy-data`,
-    caddyConfig: env.volumes.caddyConfig ?? `${prefix}-caddy-config`,
-  };
-  const volumePaths = Object.fromEntries(
-    Object.entries(volumes).map(([key, volume]) => [key, `${DATA_MOUNT}/volumes/${volume}`]),
-  ) as Record<VolumeKey, string>;
+type Names = { name: (service: Service) => string; volumes: Record<VolumeKey, string> };
 
-  const db: ContainerPlan = {
+function dbContainer(env: ResolvedEnvironment, { name, volumes }: Names): ContainerPlan {
+  return {
     service: "db",
     name: name("db"),
     image: { source: "registry", ref: env.images.postgres },
@@ -65,8 +69,10 @@ export function derive(env: ResolvedEnvironment): Plan {
     // Over TCP, as the backend connects; the socket answers before TCP is up.
     healthCheck: health(["CMD-SHELL", 'pg_isready -h 127.0.0.1 -U "$POSTGRES_USER" -d "$POSTGRES_DB"'], 20),
   };
+}
 
-  const redis: ContainerPlan = {
+function redisContainer(env: ResolvedEnvironment, { name, volumes }: Names): ContainerPlan {
+  return {
     service: "redis",
     name: name("redis"),
     image: { source: "registry", ref: env.images.redis },
@@ -82,36 +88,38 @@ export function derive(env: ResolvedEnvironment): Plan {
     // `redis-cli ping` exits 0 even on NOAUTH: only PONG means healthy.
     healthCheck: health(["CMD-SHELL", "redis-cli ping | grep -q PONG"], 10),
   };
+}
 
-  const backendName = name("backend");
-  const backendAliases = ["backend"];
-  const allowedHosts = unique([...domains, HEALTH_HOST, LOOPBACK, backendName, ...backendAliases]);
-  const corsOrigins = domains.map((domain) => `${scheme}://${domain}`);
-
-  const backend: ContainerPlan = {
+function backendContainer(
+  env: ResolvedEnvironment,
+  { name }: Names,
+  deps: { db: ContainerPlan; redis: ContainerPlan; allowedHosts: string[]; corsOrigins: string[] },
+): ContainerPlan {
+  const ports = slotPorts(BACKEND_PORT, env.ports.backend, "ports.backend");
+  return {
     service: "backend",
-    name: backendName,
-    image: appImage(env.images.backend, backendName),
+    name: name("backend"),
+    image: appImage(env.images.backend, name("backend")),
     network: "bridge",
-    aliases: backendAliases,
+    aliases: BACKEND_ALIASES,
     listenPort: BACKEND_PORT,
     env: {
       ...env.app.extraEnv,
       ENVIRONMENT: env.app.environment,
       DEBUG: String(env.app.debug),
-      DB_HOST: db.name,
+      DB_HOST: deps.db.name,
       DB_PORT: String(POSTGRES_PORT),
       DB_NAME: env.database.name,
       DB_USER: env.database.user,
       DB_PASSWORD: { secret: "dbPassword" },
-      REDIS_HOST: redis.name,
+      REDIS_HOST: deps.redis.name,
       REDIS_PORT: String(REDIS_PORT),
       REDIS_PASSWORD: { secret: "redisPassword" },
       SECRET_KEY: { secret: "appSecretKey" },
-      ALLOWED_HOSTS: JSON.stringify(allowedHosts),
-      CORS_ORIGINS: JSON.stringify(corsOrigins),
+      ALLOWED_HOSTS: JSON.stringify(deps.allowedHosts),
+      CORS_ORIGINS: JSON.stringify(deps.corsOrigins),
     },
-    ports: [{ internal: BACKEND_PORT, external: env.ports.backend, ip: LOOPBACK, origin: "ports.backend" }],
+    ports,
     volumes: [],
     files: [],
     healthCheck: {
@@ -119,9 +127,14 @@ export function derive(env: ResolvedEnvironment): Plan {
       intervalSeconds: env.app.healthCheckIntervalSeconds,
     },
     healthPath: "/health",
+    // Ready means the database and Redis answer, not only the process.
+    release: release(name("backend"), ports, "/api/health", env.app.releaseCommand),
   };
+}
 
-  const frontend: ContainerPlan = {
+function frontendContainer(env: ResolvedEnvironment, { name }: Names): ContainerPlan {
+  const ports = slotPorts(FRONTEND_PORT, env.ports.frontend, "ports.frontend");
+  return {
     service: "frontend",
     name: name("frontend"),
     image: appImage(env.images.frontend, name("frontend")),
@@ -129,15 +142,19 @@ export function derive(env: ResolvedEnvironment): Plan {
     aliases: ["frontend"],
     listenPort: FRONTEND_PORT,
     env: {},
-    ports: [{ internal: FRONTEND_PORT, external: env.ports.frontend, ip: LOOPBACK, origin: "ports.frontend" }],
+    ports,
     volumes: [],
     files: [{ path: "/etc/nginx/nginx.conf", file: "nginx.conf" }],
     healthCheck: health(["CMD-SHELL", `wget -q -O /dev/null http://127.0.0.1:${FRONTEND_PORT}/healthz || exit 1`], 10),
     healthPath: "/healthz",
+    release: release(name("frontend"), ports, "/healthz", ""),
   };
+}
 
-  const adminAddress = "localhost:2019";
-  const caddy: ContainerPlan = {
+const CADDY_ADMIN_ADDRESS = "localhost:2019";
+
+function caddyContainer(env: ResolvedEnvironment, { name, volumes }: Names): ContainerPlan {
+  return {
     service: "caddy",
     name: name("caddy"),
     image: { source: "registry", ref: env.images.caddy },
@@ -152,17 +169,22 @@ export function derive(env: ResolvedEnvironment): Plan {
       { volume: volumes.caddyConfig, path: "/config" },
     ],
     files: [{ path: "/etc/caddy/Caddyfile", file: "Caddyfile" }],
-    healthCheck: health(["CMD-SHELL", `wget -q -O /dev/null http://${adminAddress}/config/ || exit 1`], 5),
+    healthCheck: health(["CMD-SHELL", `wget -q -O /dev/null http://${CADDY_ADMIN_ADDRESS}/config/ || exit 1`], 5),
   };
+}
 
-  const loopback = (c: ContainerPlan) => `${c.ports[0]?.ip}:${c.ports[0]?.external}`;
-  const routes: Route[] = [
-    { path: "/api/ws/*", service: "backend", upstream: loopback(backend) },
-    { path: "/api/*", service: "backend", upstream: loopback(backend) },
-    { path: "/*", service: "frontend", upstream: loopback(frontend) },
+/** Caddy's routes: each to both slots of its service, so a swap needs no change to Caddy. */
+function routes(backend: ContainerPlan, frontend: ContainerPlan): Route[] {
+  const upstreams = (c: ContainerPlan) => c.ports.map((p) => `${p.ip}:${p.external}`);
+  return [
+    { path: "/api/ws/*", service: "backend", upstreams: upstreams(backend) },
+    { path: "/api/*", service: "backend", upstreams: upstreams(backend) },
+    { path: "/*", service: "frontend", upstreams: upstreams(frontend) },
   ];
+}
 
-  const secrets: SecretPlan[] = [
+function secretPlans(env: ResolvedEnvironment): SecretPlan[] {
+  return [
     {
       name: "dbPassword",
       length: 32,
@@ -172,6 +194,34 @@ export function derive(env: ResolvedEnvironment): Plan {
     { name: "redisPassword", length: 32, rotation: env.secrets.redisPasswordRotation },
     { name: "appSecretKey", length: 64, rotation: env.secrets.appSecretKeyRotation },
   ];
+}
+
+const BACKEND_ALIASES = ["backend"];
+
+/** Resolves one environment into its Plan. Pure: same input, same Plan. */
+export function derive(env: ResolvedEnvironment): Plan {
+  const prefix = env.containerPrefix ?? defaultContainerPrefix(env.name);
+  const name = (service: Service) => `${prefix}-${service}`;
+  const domains = unique([env.domain, ...env.extraDomains]);
+  const scheme = env.tls.mode === "off" ? "http" : "https";
+  const volumes: Record<VolumeKey, string> = {
+    database: env.volumes.database ?? `${prefix}-db-data`,
+    redis: env.volumes.redis ?? `${prefix}-redis-data`,
+    caddyData: env.volumes.caddyData ?? `${prefix}-caddy-data`,
+    caddyConfig: env.volumes.caddyConfig ?? `${prefix}-caddy-config`,
+  };
+  const volumePaths = Object.fromEntries(
+    Object.entries(volumes).map(([key, volume]) => [key, `${DATA_MOUNT}/volumes/${volume}`]),
+  ) as Record<VolumeKey, string>;
+  const names: Names = { name, volumes };
+
+  const allowedHosts = unique([...domains, HEALTH_HOST, LOOPBACK, name("backend"), ...BACKEND_ALIASES]);
+  const corsOrigins = domains.map((domain) => `${scheme}://${domain}`);
+  const db = dbContainer(env, names);
+  const redis = redisContainer(env, names);
+  const backend = backendContainer(env, names, { db, redis, allowedHosts, corsOrigins });
+  const frontend = frontendContainer(env, names);
+  const caddy = caddyContainer(env, names);
 
   const region = env.host.region;
   // One zone holds every domain: by default the primary domain's parent (or itself when it is an apex).
@@ -209,18 +259,20 @@ export function derive(env: ResolvedEnvironment): Plan {
       dumpDir: `${DATA_MOUNT}/dumps`,
       dumpTimeUtc: env.backup.databaseDumpTimeUtc,
       keepDays: env.backup.databaseDumpKeepDays,
+      preDeployKeep: env.backup.preDeployDumpKeep,
     },
     caddy: {
       httpPort: env.caddy.httpPort,
       httpsPort: env.caddy.httpsPort,
       ...(env.caddy.bind ? { bind: env.caddy.bind } : {}),
-      adminAddress,
-      routes,
+      adminAddress: CADDY_ADMIN_ADDRESS,
+      routes: routes(backend, frontend),
       healthHost: HEALTH_HOST,
+      healthIntervalSeconds: CADDY_HEALTH_INTERVAL_SECONDS,
     },
-    frontendUpstream: { container: backend.name, port: backend.listenPort, host: backend.name },
+    frontendUpstream: { container: backend.name, port: backend.listenPort, host: backend.name, dnsCacheSeconds: NGINX_DNS_CACHE_SECONDS },
     allowedHosts,
     corsOrigins,
-    secrets,
+    secrets: secretPlans(env),
   };
 }

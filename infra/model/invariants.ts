@@ -61,9 +61,9 @@ export function checkPlan(plan: Plan): Problem[] {
 
   for (const route of plan.caddy.routes) {
     const target = plan.containers[route.service];
-    const reachable = target.ports.some((p) => `${p.ip}:${p.external}` === route.upstream && p.internal === target.listenPort);
-    if (!reachable) {
-      at("ports", `Caddy route ${route.path} goes to ${route.upstream}, which no container of this stack publishes`);
+    for (const upstream of route.upstreams) {
+      const reachable = target.ports.some((p) => `${p.ip}:${p.external}` === upstream && p.internal === target.listenPort);
+      if (!reachable) at("ports", `Caddy route ${route.path} goes to ${upstream}, which no container of this stack publishes`);
     }
   }
 

@@ -21,7 +21,7 @@ export interface SecretPlan {
   adoptFrom?: string;
 }
 
-export type ImagePlan = { source: "registry"; ref: string } | (Extract<AppImage, { source: "build" }> & { tag: string });
+export type ImagePlan = { source: "registry"; ref: string } | (Extract<AppImage, { source: "build" }> & { /** Tagged with the build context's content hash: one tag per content, never overwritten. */ repository: string });
 
 export interface PortBinding {
   /** Port inside the container. */
@@ -42,6 +42,22 @@ export interface HealthCheck {
   startPeriodSeconds: number;
 }
 
+/**
+ * How a new version of an app service goes live (infra/render/release.ts): started as a
+ * candidate on the standby slot, checked, then swapped in while the old one drains.
+ */
+export interface ReleasePlan {
+  /** The two host ports the service alternates between: a candidate starts on the one not in use. */
+  slots: [number, number];
+  candidateName: string;
+  /** The version before the live one, kept stopped for a rollback. */
+  previousName: string;
+  /** Must answer 200 to a request with Host `caddy.healthHost` before the candidate takes traffic (Caddy checks it too). */
+  readyPath: string;
+  /** Run once per new image in a one-off container from it, before the swap; empty: none. */
+  command: string;
+}
+
 export interface ContainerPlan {
   service: Service;
   name: string;
@@ -60,6 +76,8 @@ export interface ContainerPlan {
   healthCheck: HealthCheck;
   /** Path that answers 200 when the service is up (HTTP services only). */
   healthPath?: string;
+  /** Backend and frontend go live through a checked candidate instead of a replacement in place. */
+  release?: ReleasePlan;
 }
 
 export type VolumeKey = "database" | "redis" | "caddyData" | "caddyConfig";
@@ -78,8 +96,8 @@ export interface Route {
   /** Caddy path matcher. */
   path: string;
   service: "backend" | "frontend";
-  /** Loopback address Caddy proxies to. */
-  upstream: string;
+  /** Loopback addresses Caddy proxies to: the service's two slots, whichever is healthy. */
+  upstreams: string[];
 }
 
 export interface Plan {
@@ -116,7 +134,7 @@ export interface Plan {
   volumePaths: Record<VolumeKey, string>;
   containers: Record<Service, ContainerPlan>;
   database: { name: string; user: string };
-  backup: { dumpDir: string; dumpTimeUtc: string; keepDays: number };
+  backup: { dumpDir: string; dumpTimeUtc: string; keepDays: number; preDeployKeep: number };
   caddy: {
     httpPort: number;
     httpsPort: number;
@@ -125,9 +143,11 @@ export interface Plan {
     routes: Route[];
     /** Host header of Caddy's active health checks. */
     healthHost: string;
+    /** Seconds between Caddy's active health checks: how soon it sees a slot come or go. */
+    healthIntervalSeconds: number;
   };
   /** What nginx in the frontend proxies `/api/` to, by container name. */
-  frontendUpstream: { container: string; port: number; host: string };
+  frontendUpstream: { container: string; port: number; host: string; dnsCacheSeconds: number };
   allowedHosts: string[];
   corsOrigins: string[];
   secrets: SecretPlan[];

@@ -37,6 +37,9 @@ export const BUNDLE_MEMORY_GB: Record<string, number> = {
 export const bundleSize = (bundleId: string) => bundleId.split("_")[0] ?? "";
 
 const port = z.number().int().min(1).max(65535);
+/** Each app port has a standby twin this far above it: a new version starts there (see derive). */
+export const STANDBY_PORT_OFFSET = 10000;
+const appPort = port.max(65535 - STANDBY_PORT_OFFSET, `must be at most ${65535 - STANDBY_PORT_OFFSET}: a new version starts on the port ${STANDBY_PORT_OFFSET} above it`);
 
 const containerPrefix = z
   .string()
@@ -134,13 +137,20 @@ export const EnvironmentSchema = z
     /** Containers are named `<prefix>-frontend`, `<prefix>-backend`, ...; defaults to `timetracker-<name>`. */
     containerPrefix: containerPrefix.optional(),
     /** Loopback host ports; omitted, the catalog gives the lowest free pair from 3000 / 8080. */
-    ports: z.object({ frontend: port, backend: port }).strict().optional(),
+    ports: z.object({ frontend: appPort, backend: appPort }).strict().optional(),
     app: z
       .object({
         environment: z.enum(["production", "staging", "development"]).default("production"),
         debug: z.boolean().default(false),
         /** Seconds between the backend's health checks (Docker's and the deploy's wait follow it). */
         healthCheckIntervalSeconds: z.number().int().min(2).max(300).default(10),
+        /**
+         * Run once per new backend image, in a one-off container from it with the backend's
+         * environment, after the pre-deploy dump and before the new version takes traffic
+         * (the app's migrations). A failure stops the deploy; the running version keeps serving.
+         * Empty: none.
+         */
+        releaseCommand: z.string().trim().max(500).regex(/^[^\n\r]*$/, "must be one line").default("alembic upgrade head"),
         /** Extra plain (non-secret) variables for the backend. */
         extraEnv: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/, "must be an UPPER_SNAKE variable name"), z.string()).default({}),
       })
@@ -255,6 +265,8 @@ export const EnvironmentSchema = z
         /** Nightly pg_dump kept on the host. */
         databaseDumpTimeUtc: utcHour.default("03:00"),
         databaseDumpKeepDays: z.number().int().min(1).max(90).default(7),
+        /** The dumps taken before a deploy that changes the database or the backend: this many newest are kept. */
+        preDeployDumpKeep: z.number().int().min(1).max(100).default(10),
       })
       .strict()
       .prefault({}),

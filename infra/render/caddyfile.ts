@@ -16,14 +16,22 @@ function globalOptions(plan: Plan): string[] {
 
 function proxy(plan: Plan, route: Route): string[] {
   const target = plan.containers[route.service];
+  const interval = plan.caddy.healthIntervalSeconds;
   return [
-    `reverse_proxy ${route.upstream} {`,
-    // A restarting upstream is retried for a while instead of failing the request.
+    // Both slots of the service: a slot takes traffic once its readiness check passes, so a
+    // new version goes live without touching Caddy, and a stopped slot is skipped.
+    `reverse_proxy ${route.upstreams.join(" ")} {`,
+    "\tlb_policy first",
+    // A refused connection (a slot that is stopping or empty) is retried on the other slot
+    // at once; a restarting service is waited for instead of failing the request.
     "\tlb_try_duration 30s",
-    "\tlb_try_interval 250ms",
-    `\thealth_uri ${target.healthPath ?? "/"}`,
-    "\thealth_interval 10s",
-    "\thealth_timeout 5s",
+    "\tlb_try_interval 50ms",
+    // A refused dial marks the slot down at once (and for a second only), so the retry
+    // goes to the other slot instead of waiting for the next active check.
+    "\tfail_duration 1s",
+    `\thealth_uri ${target.release?.readyPath ?? target.healthPath ?? "/"}`,
+    `\thealth_interval ${interval}s`,
+    `\thealth_timeout ${interval}s`,
     // Caddy would send the upstream's address as Host; the backend allows only known hosts.
     "\thealth_headers {",
     `\t\tHost ${plan.caddy.healthHost}`,

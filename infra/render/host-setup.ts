@@ -1,5 +1,6 @@
 import type { Plan } from "../model/plan.js";
 import { DAEMON_JSON } from "./launch-script.js";
+import { RELEASE_TOOL, releaseStateDir, renderReleaseTool } from "./release.js";
 
 /** Script installed on the host that refuses a deploy when the disk is nearly full. */
 export const DISK_CHECK = "/usr/local/bin/timetracker-disk-check";
@@ -106,6 +107,8 @@ ${Object.values(plan.volumePaths).map((path) => `install -d -m 0755 ${path}`).jo
 install -d -m 0700 ${dumpDir}
 # Deploy steps run as ${user} and keep their state on the disk, so it survives the instance.
 install -d -m 0755 -o ${user} -g ${user} ${plan.host.stateDir}
+# The release tool's own state (root only): what is live, what was rolled back, the history.
+install -d -m 0700 ${releaseStateDir(plan)}
 
 # Docker rotates container logs.
 install -d -m 0755 /etc/docker
@@ -117,7 +120,8 @@ then
 fi
 usermod -aG docker ${user}
 ${swap(plan)}
-# Deploys leave old images and build cache behind: prune what is a week unused.
+# Deploys leave old images and build cache behind: prune what is a week unused. The
+# previous version's stopped container keeps its image for a rollback.
 put /etc/cron.daily/timetracker-docker-prune 0755 <<'SH' || true
 #!/bin/sh
 docker image prune --all --force --filter until=168h
@@ -127,9 +131,14 @@ SH
 put ${DISK_CHECK} 0755 <<'SH' || true
 ${renderDiskCheck(plan)}SH
 
-# Nightly database dump onto the data disk, kept ${plan.backup.keepDays} days.
+# Every new backend or frontend version, rollback and pre-deploy dump goes through this tool.
+put ${RELEASE_TOOL} 0755 <<'SH' || true
+${renderReleaseTool(plan)}SH
+
+# Nightly database dump onto the data disk, kept ${plan.backup.keepDays} days (the release tool keeps
+# the newest ${plan.backup.preDeployKeep} pre-deploy and rollback dumps by count).
 put /etc/cron.d/timetracker-db-dump 0644 <<'CRON' || true
-0 ${cronHour(plan.backup.dumpTimeUtc)} * * * root docker exec ${db.name} pg_dump -U ${plan.database.user} -d ${plan.database.name} --format=custom > ${dumpDir}/${plan.database.name}-$(date -u +\\%Y\\%m\\%dT\\%H\\%M).dump && find ${dumpDir} -name '*.dump' -mtime +${plan.backup.keepDays} -delete
+0 ${cronHour(plan.backup.dumpTimeUtc)} * * * root docker exec ${db.name} pg_dump -U ${plan.database.user} -d ${plan.database.name} --format=custom > ${dumpDir}/${plan.database.name}-$(date -u +\\%Y\\%m\\%dT\\%H\\%M).dump && find ${dumpDir} -name '*.dump' ! -name '*-predeploy-*' ! -name '*-rollback-*' -mtime +${plan.backup.keepDays} -delete
 CRON
 
 echo "host set up: data disk $device (UUID $uuid) on ${disk.mount}"

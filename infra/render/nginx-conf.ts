@@ -35,8 +35,8 @@ http {
         '' close;
     }
 
-    # Docker's embedded DNS on user-defined networks.
-    resolver 127.0.0.11 valid=10s ipv6=off;
+    # Docker's embedded DNS on user-defined networks; a swapped-in backend is found within the cache time.
+    resolver 127.0.0.11 valid=${upstream.dnsCacheSeconds}s ipv6=off;
 
     server {
         listen ${frontend.listenPort};

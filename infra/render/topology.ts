@@ -13,7 +13,7 @@ export function renderTopology(plan: Plan): string {
   const publicPort = plan.tls.mode === "off" ? plan.caddy.httpPort : plan.caddy.httpsPort;
   const edges = [
     ...plan.domains.map((d, i) => `  domain${i}(("${d}")) -->|":${publicPort}"| ${id(caddy)}`),
-    ...plan.caddy.routes.map((r) => `  ${id(caddy)} -->|"${r.path} → ${r.upstream}"| ${r.service}`),
+    ...plan.caddy.routes.map((r) => `  ${id(caddy)} -->|"${r.path} → ${r.upstreams.join(" or ")}"| ${r.service}`),
     `  ${id(frontend)} -->|"/api/ → ${plan.frontendUpstream.container}:${plan.frontendUpstream.port}"| ${id(backend)}`,
     `  ${id(backend)} -->|"${db.name}:${db.listenPort}"| ${id(db)}`,
     `  ${id(backend)} -->|"${redis.name}:${redis.listenPort}"| ${id(redis)}`,
@@ -60,7 +60,7 @@ export function renderTopology(plan: Plan): string {
     "",
     row(["path", "upstream"]),
     row(["---", "---"]),
-    ...plan.caddy.routes.map((r) => row([`\`${r.path}\``, `${r.service} at ${r.upstream}`])),
+    ...plan.caddy.routes.map((r) => row([`\`${r.path}\``, `${r.service} at ${r.upstreams.join(" or ")} (whichever slot is live)`])),
     "",
     "## Hosts",
     "",

@@ -147,6 +147,44 @@ interface Workflow {
 }
 
 const READ_ONLY = new Set(["read", "none"]);
+
+interface Trigger {
+  event: "push" | "workflow_dispatch";
+  inputs?: Record<string, string>;
+}
+
+/**
+ * Evaluates the small part of GitHub's expression language the workflows use in `if:` and
+ * `environment:` (contexts github.event_name, inputs.*, needs.*.result; ==, !=, &&, ||, !,
+ * parentheses, string literals, !cancelled()) by translating it to JavaScript. Anything
+ * else throws, so a new construct is noticed here rather than silently misread.
+ */
+function evaluate(expression: string, trigger: Trigger, needs: Record<string, string> = {}): unknown {
+  const body = expression.trim().replace(/^\$\{\{([\s\S]*)\}\}$/, "$1");
+  const js = body
+    .replace(/'([^']*)'/g, (_, text: string) => JSON.stringify(text))
+    .replace(/\bgithub\.event_name\b/g, JSON.stringify(trigger.event))
+    .replace(/\binputs\.([\w-]+)/g, (_, name: string) => JSON.stringify(trigger.inputs?.[name] ?? ""))
+    .replace(/\bneeds\.([\w-]+)\.result\b/g, (_, name: string) => JSON.stringify(needs[name] ?? "skipped"))
+    .replace(/\bcancelled\(\)/g, "false")
+    .replace(/([!=])=/g, "$1==");
+  const rest = js.replace(/"[^"]*"/g, "").replace(/\b(true|false)\b/g, "");
+  if (!/^[\s()!&|=]*$/.test(rest)) throw new Error(`cannot evaluate "${body}": ${rest.trim()}`);
+  return new Function(`return (${js});`)();
+}
+
+/** The jobs of a workflow that run for a trigger, in order, each after its needs (success() unless the `if` says otherwise). */
+function jobsRun(workflow: Workflow, trigger: Trigger): string[] {
+  const results: Record<string, string> = {};
+  for (const [id, job] of Object.entries(workflow.jobs)) {
+    const needs = needsOf(job);
+    const needsSucceeded = needs.every((n) => results[n] === "success");
+    const condition = job.if === undefined ? true : Boolean(evaluate(job.if, trigger, results));
+    const hasStatusCheck = /\b(success|failure|always|cancelled)\(\)/.test(job.if ?? "");
+    results[id] = condition && (hasStatusCheck || needsSucceeded) ? "success" : "skipped";
+  }
+  return Object.keys(results).filter((id) => results[id] === "success");
+}
 const environmentName = (job: Job) => (typeof job.environment === "string" ? job.environment : job.environment?.name);
 const needsOf = (job: Job) => (job.needs === undefined ? [] : Array.isArray(job.needs) ? job.needs : [job.needs]);
 const pulumiCommand = (job: Job) => job.steps?.find((s) => s.uses?.startsWith("pulumi/actions@") && s.with?.command)?.with?.command;
@@ -294,7 +332,8 @@ describe("workflow security", () => {
 
   it("main deploys staging, then production behind the protected environment, one deploy per stack", () => {
     const wf = get("deploy.yml");
-    expect(wf.on).toEqual({ push: { branches: ["main"] } });
+    expect(Object.keys(wf.on)).toEqual(["push", "workflow_dispatch"]);
+    expect(wf.on.push).toEqual({ branches: ["main"] });
     const staging = wf.jobs.staging as Job;
     const production = wf.jobs.production as Job;
     expect(needsOf(staging)).toContain("test");
@@ -329,6 +368,69 @@ describe("workflow security", () => {
     expect(needsOf(deploy)).toContain("approve");
     expect(deploy.concurrency).toEqual({ group: "deploy-${{ inputs.stack }}", "cancel-in-progress": false });
     expect(deploy.steps?.find((s) => s.with?.command === "up")?.with?.["stack-name"]).toBe("${{ inputs.stack }}");
+  });
+
+  it("a push to main runs exactly what it did before: the tests, staging, then production", () => {
+    const wf = get("deploy.yml");
+    expect(jobsRun(wf, { event: "push" })).toEqual(["test", "staging", "production"]);
+    // A failed staging deploy still stops production.
+    expect(evaluate(wf.jobs.production?.if as string, { event: "push" }, { test: "success", staging: "failure" })).toBe(false);
+    const rollback = wf.jobs.rollback as Job;
+    expect(evaluate(rollback.if as string, { event: "push" })).toBe(false);
+  });
+
+  it("deploy can be run by hand: action (deploy or rollback), stack (staging or prod) and service (backend or frontend)", () => {
+    const wf = get("deploy.yml");
+    const dispatch = wf.on.workflow_dispatch as { inputs: Record<string, { type: string; options: string[]; default?: string }> };
+    expect(Object.keys(dispatch.inputs)).toEqual(["action", "stack", "service"]);
+    expect(dispatch.inputs.action).toMatchObject({ type: "choice", options: ["deploy", "rollback"], default: "deploy" });
+    expect(dispatch.inputs.stack).toMatchObject({ type: "choice", options: ["staging", "prod"] });
+    expect(dispatch.inputs.service).toMatchObject({ type: "choice", options: ["backend", "frontend"], default: "backend" });
+
+    const by = (inputs: Record<string, string>) => jobsRun(wf, { event: "workflow_dispatch", inputs });
+    // A manual deploy: the tests, then pulumi up of the chosen stack only.
+    expect(by({ action: "deploy", stack: "staging", service: "backend" })).toEqual(["test", "staging"]);
+    expect(by({ action: "deploy", stack: "prod", service: "backend" })).toEqual(["test", "production"]);
+    // A rollback: only the rollback job, no tests, no pulumi up.
+    expect(by({ action: "rollback", stack: "prod", service: "backend" })).toEqual(["rollback"]);
+    expect(by({ action: "rollback", stack: "staging", service: "frontend" })).toEqual(["rollback"]);
+  });
+
+  it("the rollback job runs npm run rollback with the chosen stack and service, in the stack's environment", () => {
+    const job = get("deploy.yml").jobs.rollback as Job;
+    expect(job.env).toEqual({
+      PULUMI_ACCESS_TOKEN: "${{ secrets.PULUMI_ACCESS_TOKEN }}",
+      STACK: "${{ inputs.stack }}",
+      SERVICE: "${{ inputs.service }}",
+    });
+    const steps = job.steps ?? [];
+    const rollback = steps.findIndex((s) => s.run?.includes("npm run rollback -- --stack"));
+    expect(steps[rollback]?.run).toBe('npm run rollback -- --stack "$STACK" --service "$SERVICE"');
+    // Prepared like the deploy jobs: dependencies, the SSH key (umask 077), the Pulumi CLI,
+    // the stack pointed at the key, all before the rollback.
+    const before = (predicate: (s: Step) => boolean) => {
+      const index = steps.findIndex(predicate);
+      expect(index).toBeGreaterThan(-1);
+      expect(index).toBeLessThan(rollback);
+    };
+    before((s) => s.run === "npm ci");
+    before((s) => s.env?.SSH_PRIVATE_KEY === "${{ secrets.SSH_PRIVATE_KEY }}" && /^umask 077\n/.test(s.run ?? ""));
+    before((s) => s.uses === "pulumi/actions@v6");
+    before((s) => s.run?.includes('pulumi config set --stack "$STACK" timetracker:sshPrivateKeyPath "$RUNNER_TEMP/timetracker-$STACK"') === true);
+    expect(pulumiCommand(job)).toBeUndefined();
+
+    // prod in the protected production environment (like its deploy), staging in staging;
+    // one deploy or rollback per stack at a time.
+    const environment = environmentName(job) as string;
+    expect(evaluate(environment, { event: "workflow_dispatch", inputs: { stack: "prod" } })).toBe("production");
+    expect(evaluate(environment, { event: "workflow_dispatch", inputs: { stack: "staging" } })).toBe("staging");
+    expect(job.concurrency).toEqual({ group: "deploy-${{ inputs.stack }}", "cancel-in-progress": false });
+    expect(job.permissions).toEqual({ contents: "read" });
+  });
+
+  it("the expression evaluator refuses what it does not know (negative control)", () => {
+    expect(() => evaluate("github.ref == 'refs/heads/main'", { event: "push" })).toThrow(/cannot evaluate/);
+    expect(evaluate("${{ inputs.stack != 'prod' }}", { event: "workflow_dispatch", inputs: { stack: "prod" } })).toBe(false);
   });
 
   it("the rules catch broken workflows (negative control)", () => {

@@ -62,36 +62,54 @@ export function websocketEcho(at: Endpoint, path: string, host: string, message:
   });
 }
 
+/** What a loop of requests saw: users' view of a deploy. */
+export interface Traffic {
+  sent: number;
+  failed: number;
+  failures: string[];
+  /** Slowest answer, in seconds. */
+  worst: number;
+  /** 99th percentile of answer times, in seconds. */
+  p99: number;
+  /** When the slowest request started, in seconds after the loop did. */
+  worstAt: number;
+}
+
 /**
- * Sends requests in a loop until stopped and counts the ones that did not answer 200:
- * what users would see during a redeploy.
+ * `clients` concurrent loops of requests until stopped, each pausing `intervalMs` between
+ * its requests; counts the answers other than 200 and times every request.
  */
-export function requestLoop(at: Endpoint, path: string, host: string, intervalMs = 100) {
-  let sent = 0;
-  let failed = 0;
+export function requestLoop(at: Endpoint, path: string, host: string, options: { clients?: number; intervalMs?: number } = {}) {
+  const { clients = 1, intervalMs = 100 } = options;
   const failures: string[] = [];
+  const times: number[] = [];
+  let worst = 0;
+  let worstAt = 0;
+  const loopStart = process.hrtime.bigint();
   let running = true;
-  const loop = (async () => {
+  const client = async () => {
     while (running) {
-      sent += 1;
+      const start = process.hrtime.bigint();
       try {
         const res = await httpRequest(at, path, host, { timeoutMs: 40_000 });
-        if (res.status !== 200) {
-          failed += 1;
-          failures.push(`${res.status} ${res.body.slice(0, 80)}`);
-        }
+        if (res.status !== 200) failures.push(`${res.status} ${res.body.slice(0, 80)}`);
       } catch (error) {
-        failed += 1;
         failures.push((error as Error).message);
       }
+      const took = Number(process.hrtime.bigint() - start) / 1e9;
+      if (took > worst) [worst, worstAt] = [took, Number(start - loopStart) / 1e9];
+      times.push(took);
       await new Promise((r) => setTimeout(r, intervalMs));
     }
-  })();
+  };
+  const loops = Array.from({ length: clients }, client);
   return {
-    async stop() {
+    async stop(): Promise<Traffic> {
       running = false;
-      await loop;
-      return { sent, failed, failures };
+      await Promise.all(loops);
+      const sorted = [...times].sort((a, b) => a - b);
+      const p99 = sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)] ?? 0;
+      return { sent: times.length, failed: failures.length, failures, worst, p99, worstAt };
     },
   };
 }

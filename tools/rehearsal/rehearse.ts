@@ -14,9 +14,10 @@ import { RehearsalEngine, type DeployProgress } from "./engine.js";
 import { startFirewallProxy } from "../machine/firewall-proxy.js";
 import { HostAccess, tcpOpen } from "./host-access.js";
 import { runRemote } from "./ssh.js";
-import { httpRequest, requestLoop, websocketEcho, type Endpoint } from "./http.js";
+import { httpRequest, requestLoop, websocketEcho, type Endpoint, type Traffic } from "./http.js";
 import { copySampleApp } from "./sample-app.js";
-import { localize, REHEARSAL_ADMIN_CIDR, withDefinition } from "./localize.js";
+import { localize, REHEARSAL_ADMIN_CIDR, SAMPLE_START_DELAY_SECONDS, withDefinition } from "./localize.js";
+import { releaseStateDir } from "../../infra/render/release.js";
 import { check, ProbeLog } from "./probes.js";
 import type { World } from "./world.js";
 
@@ -218,19 +219,25 @@ await probes.run("the backend refuses a Host it does not allow (TrustedHostMiddl
   check(res.stdout.trim() === "400", `answered ${res.stdout}`);
   return "400";
 });
-await probes.run("every container reports healthy", async () => {
-  const states = await Promise.all(Object.values(plan.containers).map(async (c) => [c.name, (await containerInfo(c.name)).State.Health?.Status] as const));
+await probes.run("every container reports healthy (a released one within its first Docker health interval)", async () => {
+  const status = async () => Promise.all(Object.values(plan.containers).map(async (c) => [c.name, (await containerInfo(c.name)).State.Health?.Status] as const));
+  let states = await status();
+  for (let waited = 0; waited < 30 && states.some(([, s]) => s === "starting"); waited += 1) {
+    await new Promise((r) => setTimeout(r, 1000));
+    states = await status();
+  }
   const unhealthy = states.filter(([, s]) => s !== "healthy");
   check(unhealthy.length === 0, unhealthy.map(([n, s]) => `${n}: ${s}`).join(", "));
   return states.map(([n]) => n).join(", ");
 });
-await probes.run("on the host, no app port listens off loopback (only Caddy's 80/443)", async () => {
+await probes.run("on the host, no app port listens off loopback (only Caddy's 80/443); one slot of each app service listens", async () => {
   const ports = Object.values(plan.containers).flatMap((c) => c.ports.map((p) => p.external));
   const listening = (await admin.ssh("ss -ltnH")).stdout.split("\n").map((l) => l.trim().split(/\s+/)[3] ?? "");
   const exposed = listening.filter((addr) => ports.some((p) => addr.endsWith(`:${p}`)) && !addr.startsWith("127.0.0.1:"));
   check(exposed.length === 0, `listening off loopback: ${exposed.join(", ")}`);
-  check(ports.every((p) => listening.includes(`127.0.0.1:${p}`)), `not all of ${ports.join(", ")} listen: ${listening.join(" ")}`);
-  return `ports ${ports.join(", ")} on 127.0.0.1 only`;
+  const live = Object.values(plan.containers).flatMap((c) => (c.release ? [c.release.slots.filter((p) => listening.includes(`127.0.0.1:${p}`))] : []));
+  check(live.every((slots) => slots.length === 1), `live slots: ${JSON.stringify(live)} (listening: ${listening.join(" ")})`);
+  return `listening on 127.0.0.1: ${live.flat().join(", ")}`;
 });
 await probes.run("no secret appears in any container's logs or command line", async () => {
   const entries = Object.values(JSON.parse(readFileSync(stateFile, "utf8")).entries) as { type: string; state: { result?: string } }[];
@@ -346,6 +353,132 @@ const readItems = async () => {
   return (JSON.parse(res.body) as { name: string }[]).map((i) => i.name);
 };
 
+say(`deploys that fail safe (the sample backend starts in ${SAMPLE_START_DELAY_SECONDS} s)`);
+const CLIENTS = 4;
+const swaps: Record<string, Traffic & { seconds: number }> = {};
+/** A deploy (or any action) while CLIENTS loop on `path` through Caddy. */
+async function underTraffic<T>(path: string, action: () => Promise<T>): Promise<{ result: T; traffic: Traffic; seconds: number }> {
+  const loop = requestLoop(web, path, host, { clients: CLIENTS });
+  const start = Date.now();
+  const result = await action();
+  const seconds = (Date.now() - start) / 1000;
+  return { result, traffic: await loop.stop(), seconds };
+}
+const trafficSummary = (t: Traffic) => `${t.sent} requests from ${CLIENTS} clients, ${t.failed} failed, worst ${t.worst.toFixed(3)} s (at +${t.worstAt.toFixed(1)} s), p99 ${t.p99.toFixed(3)} s`;
+const noGap = (t: Traffic) => {
+  check(t.failed === 0, `${t.failed} of ${t.sent} requests failed: ${t.failures.slice(0, 3).join("; ")}`);
+  check(t.worst <= 0.5, `the slowest request took ${t.worst.toFixed(3)} s at +${t.worstAt.toFixed(1)} s (limit 0.5 s)`);
+};
+const sql = async (query: string) =>
+  (await execOk("docker", ["exec", plan.containers.db.name, "psql", "-U", plan.database.user, "-d", plan.database.name, "-tAc", query], { env: daemonEnv() })).stdout.trim();
+const schemaRevision = () => sql("SELECT version_num FROM alembic_version");
+const itemColumns = () => sql("SELECT string_agg(column_name, ',' ORDER BY column_name) FROM information_schema.columns WHERE table_name = 'items'");
+const liveVersion = async () => JSON.parse((await httpRequest(web, "/api/version", host)).body) as { image: string; schema: string | null };
+const releaseHistory = async () => (await admin.ssh(`sudo -n cat ${releaseStateDir(plan)}/history`)).stdout.trim().split("\n");
+const candidateGone = async () => (await dockerApi("GET", `/containers/${plan.containers.backend.release?.candidateName}/json`)).status === 404;
+const migrations = join(appSource, "backend", "migrations", "versions");
+const migration = (revision: string, down: string, upgrade: string[]) =>
+  [`"""rehearsal: ${revision}"""`, "import sqlalchemy as sa", "from alembic import op", "", `revision = "${revision}"`, `down_revision = "${down}"`,
+    "branch_labels = None", "depends_on = None", "", "", "def upgrade() -> None:", ...upgrade.map((l) => `    ${l}`), "", "", "def downgrade() -> None:", "    pass", ""].join("\n");
+
+await probes.run("an image that builds but never becomes ready: refused twice (a re-run checks again), no failed request, live backend untouched, no candidate left", async () => {
+  const before = await backendId();
+  const main = join(appSource, "backend", "app", "main.py");
+  const source = readFileSync(main, "utf8");
+  const drifted = source.replace('_env("DB_HOST", "localhost")', '_env("DB_HOSTNAME", "localhost")');
+  check(drifted !== source, "the sample backend no longer reads DB_HOST as expected");
+  // A renamed setting: the process starts and /health answers, but the database is never found.
+  writeFileSync(main, drifted);
+  const { result: [first, again], traffic } = await underTraffic("/api/health", async () => [await deploy(local), await deploy(local)]);
+  copySampleApp(appSource);
+  for (const run of [first, again]) {
+    check(!run.ok, "the unready image went live");
+    check(/failed its check: GET \/api\/health with Host localhost answered 503/.test(run.error), `unexpected failure: ${run.error.slice(0, 300)}`);
+  }
+  check(/Its last log lines/.test(first.error), "the refusal shows no log lines of the candidate");
+  check((await backendId()) === before, "the live backend was replaced");
+  check(await candidateGone(), "a candidate was left behind");
+  check(traffic.failed === 0, `${traffic.failed} of ${traffic.sent} requests failed: ${traffic.failures.slice(0, 3).join("; ")}`);
+  await apiHealth();
+  return `${first.error.split("\n").find((l) => l.includes("failed its check"))?.slice(0, 200)}; ${trafficSummary(traffic)}`;
+});
+const headBefore = await schemaRevision().catch(() => "");
+await probes.run("a migration that fails: refused with its output, the schema unchanged, the live backend untouched", async () => {
+  check(headBefore !== "", "no alembic_version in the database: the release command never ran");
+  const columns = await itemColumns();
+  const before = await backendId();
+  writeFileSync(join(migrations, "9001_rehearsal_broken.py"), migration("9001", headBefore, ['op.add_column("items", sa.Column("half_done", sa.Text()))', 'op.execute("ALTER TABLE no_such_table ADD COLUMN x integer")']));
+  const { result, traffic } = await underTraffic("/api/health", () => deploy(local));
+  copySampleApp(appSource);
+  check(!result.ok, "the broken migration was deployed");
+  check(/the release command 'alembic upgrade head' failed/.test(result.error) && /no_such_table/.test(result.error), `unexpected failure: ${result.error.slice(0, 400)}`);
+  check((await schemaRevision()) === headBefore, `the schema moved to ${await schemaRevision()}`);
+  check((await itemColumns()) === columns, `the items table changed: ${await itemColumns()}`);
+  check((await backendId()) === before, "the live backend was replaced");
+  check(traffic.failed === 0, `${traffic.failed} of ${traffic.sent} requests failed`);
+  return `schema stays ${headBefore} (${columns}); ${trafficSummary(traffic)}`;
+});
+let previousImage = "";
+let migratedImage = "";
+await probes.run(`a good migration: applied exactly once, before the swap; the new backend serves; the pre-deploy dump holds the schema before it; no gap with ${CLIENTS} clients`, async () => {
+  previousImage = (await liveVersion()).image;
+  const dumpsBefore = (await admin.ssh(`sudo -n ls ${plan.backup.dumpDir}`)).stdout.split("\n");
+  writeFileSync(join(migrations, "9002_rehearsal_note.py"), migration("9002", headBefore, ['op.add_column("items", sa.Column("note", sa.Text(), nullable=True))']));
+  const { result, traffic, seconds } = await underTraffic("/api/health", () => deploy(local));
+  check(result.ok, result.error);
+  swaps.backend = { ...traffic, seconds };
+  noGap(traffic);
+  migratedImage = (await liveVersion()).image;
+  check(migratedImage !== previousImage, `still ${previousImage}`);
+  check((await schemaRevision()) === "9002" && (await itemColumns()).includes("note"), `schema ${await schemaRevision()}: ${await itemColumns()}`);
+  const again = await deploy(local);
+  check(again.ok, again.error);
+  const runs = (await releaseHistory()).filter((l) => l.includes(`release-command backend ${migratedImage}`));
+  check(runs.length === 1, `the release command ran ${runs.length} times for ${migratedImage}`);
+  const dumps = (await admin.ssh(`sudo -n ls ${plan.backup.dumpDir}`)).stdout.split("\n").filter((f) => f.includes("-predeploy-") && !dumpsBefore.includes(f));
+  check(dumps.length >= 1, "no new pre-deploy dump on the data disk");
+  const newest = dumps.sort().at(-1);
+  const schema = await admin.ssh(`sudo -n sh -c 'docker exec -i ${plan.containers.db.name} pg_restore --schema-only -f - < ${plan.backup.dumpDir}/${newest}'`);
+  check(/CREATE TABLE public\.items/.test(schema.stdout) && !/\bnote\b/.test(schema.stdout), `the dump's schema: ${schema.stdout.slice(0, 200)}`);
+  return `${migratedImage} live with schema 9002; ${newest} holds the schema before it; ${trafficSummary(traffic)}; ${seconds.toFixed(1)} s`;
+});
+await probes.run(`a frontend swap: no gap with ${CLIENTS} clients on /`, async () => {
+  const before = (await containerInfo(plan.containers.frontend.name)).Id;
+  appendFileSync(join(appSource, "frontend", "index.html"), `\n<!-- rehearsal ${runId} -->\n`);
+  const { result, traffic, seconds } = await underTraffic("/", () => deploy(local));
+  check(result.ok, result.error);
+  swaps.frontend = { ...traffic, seconds };
+  check((await containerInfo(plan.containers.frontend.name)).Id !== before, "the frontend was not released");
+  noGap(traffic);
+  return `${trafficSummary(traffic)}; ${seconds.toFixed(1)} s`;
+});
+const rollback = (...extra: string[]) =>
+  underTraffic("/api/health", async () =>
+    exec("npx", ["tsx", "infra/cli/rollback.ts", "--stack", stackName, "--host", world.staticIp, "--user", plan.host.sshUser, "--key", keyPath, "--host-key", await machineHostKey(), ...extra]),
+  );
+await probes.run("rollback in one command: the previous version serves again within 60 s, no gap, rows intact", async () => {
+  const { result, traffic, seconds } = await rollback();
+  check(result.code === 0, `rollback exited ${result.code}: ${result.stderr.trim().slice(-400)}`);
+  swaps.rollback = { ...traffic, seconds };
+  check(seconds < 60, `took ${seconds.toFixed(1)} s`);
+  check((await liveVersion()).image === previousImage, `live: ${(await liveVersion()).image}, expected ${previousImage}`);
+  noGap(traffic);
+  const names = await readItems();
+  check(items.every((i) => names.includes(i)), `rows lost: read ${names.join(", ")}`);
+  return `${migratedImage} -> ${previousImage} in ${seconds.toFixed(1)} s; ${trafficSummary(traffic)}; rows ${names.join(", ")}`;
+});
+await probes.run("after a rollback, a deploy that would bring the rolled-back image back is refused; a second rollback returns to it", async () => {
+  const refused = await deploy({ ...local, app: { ...local.app, extraEnv: { ...local.app?.extraEnv, REHEARSAL_EDIT: "1" } } });
+  check(!refused.ok && /was rolled back on this host/.test(refused.error), `the rolled-back image was deployed again: ${refused.error}`);
+  check((await liveVersion()).image === previousImage, "the live version changed");
+  const { result } = await rollback();
+  check(result.code === 0, `the second rollback exited ${result.code}: ${result.stderr.trim().slice(-300)}`);
+  check((await liveVersion()).image === migratedImage, `live: ${(await liveVersion()).image}`);
+  const deployed = await deploy(local);
+  check(deployed.ok, deployed.error);
+  return `refused: ${refused.error.split("\n").find((l) => l.includes("rolled back"))?.slice(0, 120)}; back on ${migratedImage}`;
+});
+
 say("everyday edits: each is safe, and the deploy names what it replaces and why");
 let current: EnvironmentDefinition = local;
 await probes.run("raise the dump keep-days: the instance is not replaced and the host has the new job", async () => {
@@ -393,17 +526,16 @@ await probes.run("a config change reaches the running service (a new domain: Cad
   return `${extra}: not routed before, backend healthy after (${result.changed.filter((c) => c.includes("app-")).join(", ")})`;
 });
 let failedDuringRedeploy = Number.NaN;
-await probes.run("redeploy with a changed backend image while requests flow through Caddy", async () => {
+await probes.run(`redeploy with a changed backend image while ${CLIENTS} clients loop through Caddy: no gap`, async () => {
   touchBackend(1);
-  const loop = requestLoop(web, "/api/health", host);
   const before = await backendId();
-  const result = await deploy(current);
-  const traffic = await loop.stop();
+  const { result, traffic, seconds } = await underTraffic("/api/health", () => deploy(current));
   failedDuringRedeploy = traffic.failed;
+  swaps.redeploy = { ...traffic, seconds };
   check(result.ok, result.error);
-  check((await backendId()) !== before, "the backend container was not replaced");
-  check(traffic.failed === 0, `${traffic.failed} of ${traffic.sent} requests failed: ${traffic.failures.slice(0, 3).join("; ")}`);
-  return `${traffic.sent} requests, ${traffic.failed} failed`;
+  check((await backendId()) !== before, "the backend was not released");
+  noGap(traffic);
+  return `${trafficSummary(traffic)}; ${seconds.toFixed(1)} s`;
 });
 await probes.run(`the database password survives ${redeploys} redeploys, rows intact`, async () => {
   const password = await envHash(backendName, "DB_PASSWORD");
@@ -505,6 +637,8 @@ seconds from start to all healthy (first deploy, machine boot included): ${secon
 seconds from Instance created to the ready check passing:               ${bootToReady.toFixed(1)}
 seconds from the bundle-grow 'up' to the site answering again:          ${growSeconds.toFixed(1)}
 requests failed during a backend redeploy:                              ${failedDuringRedeploy}
+swaps with ${CLIENTS} clients through Caddy, backend starting in ${SAMPLE_START_DELAY_SECONDS} s (requests, failed, worst, p99, deploy seconds):
+${Object.entries(swaps).map(([what, t]) => `  ${what.padEnd(9)} ${t.sent} requests, ${t.failed} failed, worst ${t.worst.toFixed(3)} s, p99 ${t.p99.toFixed(3)} s, ${t.seconds.toFixed(1)} s`).join("\n")}
 rehearsal wall time: ${elapsed()}
 `);
 const passed = probes.results.length - probes.failed;

@@ -4,17 +4,31 @@ A small FastAPI app shaped like the real TimeTracker backend, used when no real 
 configured. Importing this module needs no environment and no running database or Redis:
 connections are made lazily, so the process starts (and /health answers) while they are down.
 
+The app does not create or change its schema: the Alembic history in migrations/ owns it.
+Run the release command `alembic upgrade head` (in /srv, same DB_* environment) before the
+app serves a new schema; until the items table exists, the items endpoints answer 503
+"database schema not migrated: run the release command (alembic upgrade head)".
+
 Environment (all optional):
-  DB_USER DB_PASSWORD DB_HOST DB_PORT DB_NAME      PostgreSQL (asyncpg)
+  DB_USER DB_PASSWORD DB_HOST DB_PORT DB_NAME      PostgreSQL (asyncpg; migrations: psycopg2)
   REDIS_HOST REDIS_PORT REDIS_PASSWORD             Redis
   ALLOWED_HOSTS   JSON list of Host header values accepted (TrustedHostMiddleware)
   CORS_ORIGINS    JSON list of allowed CORS origins
   SECRET_KEY ENVIRONMENT DEBUG
+  TIMETRACKER_IMAGE           image reference reported by /api/version (default "unknown")
+  SAMPLE_START_DELAY_SECONDS  seconds (float, default 0) to sleep in the startup hook, before
+                              uvicorn binds its port: simulates a slow-starting app (the port
+                              refuses connections meanwhile)
+
+Files:
+  app/build_id.txt            optional; its stripped contents are /api/version's "build"
 
 Endpoints:
   GET  /health          liveness, no dependency checks -> {"status": "ok"}
   GET  /api/health      readiness: SELECT 1 on PostgreSQL and PING on Redis (200 or 503)
-  GET  /api/items       items ordered by id
+  GET  /api/version     {"image": .., "build": .. or null, "schema": alembic revision or null};
+                        200 even while the database is down (schema is null then)
+  GET  /api/items       items ordered by id (503 while the schema is not migrated)
   POST /api/items       {"name": "..."} -> 201 {"id": .., "name": ..}
   WS   /api/ws/echo     echoes every text message
 """
@@ -24,6 +38,7 @@ import asyncio
 import json
 import logging
 import os
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import asyncpg
@@ -38,6 +53,8 @@ log = logging.getLogger("timetracker")
 
 DEFAULT_ALLOWED_HOSTS = ["localhost", "127.0.0.1"]
 CHECK_TIMEOUT_S = 5.0
+BUILD_ID_FILE = Path(__file__).resolve().parent / "build_id.txt"
+NOT_MIGRATED = "database schema not migrated: run the release command (alembic upgrade head)"
 
 
 # --------------------------------------------------------------------------- settings
@@ -55,6 +72,21 @@ def _env_int(name: str, default: int) -> int:
     except ValueError:
         log.warning("%s=%r is not an integer; using %d", name, raw, default)
         return default
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = _env(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        log.warning("%s=%r is not a number; using %g", name, raw, default)
+        return default
+    if value != value or value < 0 or value == float("inf"):  # NaN, negative, infinite
+        log.warning("%s=%r is not a finite number >= 0; using %g", name, raw, default)
+        return default
+    return value
 
 
 def _env_bool(name: str, default: bool = False) -> bool:
@@ -97,6 +129,8 @@ class Settings:
         self.debug = _env_bool("DEBUG")
         self.allowed_hosts = _env_list("ALLOWED_HOSTS", DEFAULT_ALLOWED_HOSTS)
         self.cors_origins = _env_list("CORS_ORIGINS", [])
+        self.image = _env("TIMETRACKER_IMAGE", "unknown")
+        self.start_delay_s = _env_float("SAMPLE_START_DELAY_SECONDS", 0.0)
 
     def secrets(self) -> List[str]:
         return [s for s in (self.db_password, self.redis_password, self.secret_key) if s]
@@ -110,7 +144,8 @@ class Settings:
             f"redis={self.redis_host}:{self.redis_port} "
             f"redis_password={'set' if self.redis_password else 'unset'} "
             f"secret_key={'set' if self.secret_key else 'unset'} "
-            f"allowed_hosts={self.allowed_hosts} cors_origins={self.cors_origins}"
+            f"allowed_hosts={self.allowed_hosts} cors_origins={self.cors_origins} "
+            f"image={self.image} start_delay={self.start_delay_s:g}s"
         )
 
 
@@ -137,20 +172,21 @@ class _State:
     pool: Optional[asyncpg.pool.Pool] = None
     pool_lock: Optional[asyncio.Lock] = None
     redis: Optional[aioredis.Redis] = None
-    schema_ready: bool = False
-    schema_lock: Optional[asyncio.Lock] = None
-    schema_task: Optional["asyncio.Task[None]"] = None
 
 
 state = _State()
 
-SCHEMA_SQL = """
-CREATE TABLE IF NOT EXISTS items (
-    id serial PRIMARY KEY,
-    name text NOT NULL,
-    created_at timestamptz DEFAULT now()
-)
-"""
+
+def _read_build_id() -> Optional[str]:
+    """The stripped contents of app/build_id.txt; None when it is absent, unreadable or empty."""
+    try:
+        text = BUILD_ID_FILE.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return None
+    return text or None
+
+
+BUILD_ID = _read_build_id()
 
 
 async def get_pool() -> asyncpg.pool.Pool:
@@ -194,39 +230,6 @@ def get_redis() -> aioredis.Redis:
     return state.redis
 
 
-async def ensure_schema() -> None:
-    if state.schema_ready:
-        return
-    if state.schema_lock is None:
-        state.schema_lock = asyncio.Lock()
-    async with state.schema_lock:
-        if state.schema_ready:
-            return
-        pool = await get_pool()
-        try:
-            await pool.execute(SCHEMA_SQL)
-        except asyncpg.UniqueViolationError:
-            pass  # another replica created the table concurrently
-        state.schema_ready = True
-        log.info("table items is ready")
-
-
-async def _schema_loop() -> None:
-    """Create the schema in the background at startup, retrying while the DB is down."""
-    delay, attempt = 1.0, 0
-    while not state.schema_ready:
-        attempt += 1
-        try:
-            await ensure_schema()
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - keep retrying, the app must stay up
-            log.warning("database not ready (attempt %d): %s; retrying in %.0fs", attempt, _reason(exc), delay)
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 15.0)
-
-
 # --------------------------------------------------------------------------- app
 app = FastAPI(title="TimeTracker sample backend", version="0.1.0", debug=settings.debug)
 
@@ -244,13 +247,17 @@ if settings.cors_origins:
 @app.on_event("startup")
 async def _startup() -> None:
     log.info("starting TimeTracker sample backend: %s", settings.describe())
-    state.schema_task = asyncio.create_task(_schema_loop())
+    log.info("build=%s", BUILD_ID if BUILD_ID is not None else "none")
+    if settings.start_delay_s > 0:
+        # uvicorn runs the startup hooks before it binds the port: connections are refused
+        # for the whole delay, like a real app that is slow to start
+        log.info("start delay: %g s", settings.start_delay_s)
+        await asyncio.sleep(settings.start_delay_s)
+        log.info("start delay over; listening")
 
 
 @app.on_event("shutdown")
 async def _shutdown() -> None:
-    if state.schema_task is not None and not state.schema_task.done():
-        state.schema_task.cancel()
     if state.pool is not None:
         try:
             await asyncio.wait_for(state.pool.close(), timeout=CHECK_TIMEOUT_S)
@@ -295,6 +302,24 @@ async def _check_redis() -> str:
         return f"unhealthy: {_reason(exc)}"
 
 
+async def _schema_revision() -> Optional[str]:
+    """The Alembic revision the database is at; None when unknown (DB down, never migrated)."""
+    try:
+        pool = await asyncio.wait_for(get_pool(), timeout=CHECK_TIMEOUT_S)
+        value = await asyncio.wait_for(
+            pool.fetchval("SELECT version_num FROM alembic_version"), timeout=CHECK_TIMEOUT_S
+        )
+    except Exception as exc:  # noqa: BLE001
+        log.debug("schema revision unavailable: %s", _reason(exc))
+        return None
+    return str(value) if value is not None else None
+
+
+@app.get("/api/version")
+async def api_version() -> Dict[str, Optional[str]]:
+    return {"image": settings.image, "build": BUILD_ID, "schema": await _schema_revision()}
+
+
 @app.get("/api/health")
 async def api_health() -> JSONResponse:
     database, redis_status = await asyncio.gather(_check_database(), _check_redis())
@@ -314,10 +339,16 @@ class ItemIn(BaseModel):
 
 async def _db_or_503() -> asyncpg.pool.Pool:
     try:
-        await ensure_schema()
         return await get_pool()
     except Exception as exc:  # noqa: BLE001
         raise HTTPException(status_code=503, detail=f"database unavailable: {_reason(exc)}")
+
+
+def _query_error(exc: Exception) -> HTTPException:
+    if isinstance(exc, asyncpg.UndefinedTableError):
+        log.warning("%s (%s)", NOT_MIGRATED, _reason(exc))
+        return HTTPException(status_code=503, detail=NOT_MIGRATED)
+    return HTTPException(status_code=503, detail=f"database error: {_reason(exc)}")
 
 
 @app.post("/api/items", status_code=201)
@@ -326,7 +357,7 @@ async def create_item(item: ItemIn) -> Dict[str, Any]:
     try:
         row = await pool.fetchrow("INSERT INTO items (name) VALUES ($1) RETURNING id, name", item.name)
     except Exception as exc:  # noqa: BLE001
-        raise HTTPException(status_code=503, detail=f"database error: {_reason(exc)}")
+        raise _query_error(exc)
     return {"id": row["id"], "name": row["name"]}
 
 
@@ -336,7 +367,7 @@ async def list_items() -> List[Dict[str, Any]]:
     try:
         rows = await pool.fetch("SELECT id, name, created_at FROM items ORDER BY id")
     except Exception as exc:  # noqa: BLE001
-        raise HTTPException(status_code=503, detail=f"database error: {_reason(exc)}")
+        raise _query_error(exc)
     return [
         {
             "id": r["id"],

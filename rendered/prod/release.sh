@@ -1,0 +1,393 @@
+#!/bin/bash
+# Generated from the stack's Plan by `npm run render`. Do not edit.
+# Release tool for stack "prod", installed by host setup as /usr/local/bin/timetracker-release.
+# Usage: timetracker-release deploy <service> <image> <spec> | rollback <service> | dump <reason> | status
+set -euo pipefail
+
+network='timetracker-net'
+state_dir='/mnt/timetracker-data/state/releases'
+dump_dir='/mnt/timetracker-data/dumps'
+dump_keep=10
+db_container='timetracker-db'
+db_user='postgres'
+db_name='time_tracker'
+health_host='localhost'
+# Caddy sees a slot come or go within one health interval; nginx re-resolves the backend's name within its DNS cache time.
+caddy_interval=2
+drain_seconds=6
+stop_grace=30
+ready_grace=30
+
+say() { printf '%s\n' "$*"; }
+refuse() {
+  printf 'refused: %s\n' "$1" >&2
+  shift
+  for line in "$@"; do printf '%s\n' "$line" >&2; done
+  exit 1
+}
+
+service_spec() {
+  case "$1" in
+  backend)
+    name='timetracker-backend'
+    candidate='timetracker-backend-candidate'
+    previous='timetracker-backend-previous'
+    slots=(8080 18080)
+    internal=8080
+    ready_path='/api/health'
+    release_command='alembic upgrade head'
+    secret_keys=(DB_PASSWORD REDIS_PASSWORD SECRET_KEY)
+    plain_env=('ENVIRONMENT=production' 'DEBUG=false' 'DB_HOST=timetracker-db' 'DB_PORT=5432' 'DB_NAME=time_tracker' 'DB_USER=postgres' 'REDIS_HOST=timetracker-redis' 'REDIS_PORT=6379' 'ALLOWED_HOSTS=["timetracker.shaemarcus.com","localhost","127.0.0.1","timetracker-backend","backend"]' 'CORS_ORIGINS=["https://timetracker.shaemarcus.com"]')
+    spec=d38dae14d13e
+    wait_seconds=145
+    create_options=(
+      --network 'timetracker-net'
+      --restart unless-stopped
+      --health-cmd 'curl -fsS -o /dev/null -H '\''Host: localhost'\'' http://127.0.0.1:8080/health'
+      --health-interval 10s
+      --health-timeout 5s
+      --health-retries 5
+      --health-start-period 40s
+      --log-driver 'json-file'
+      --log-opt 'max-size=10m'
+      --log-opt 'max-file=3'
+      --label 'timetracker.stack=prod'
+      --label 'timetracker.service=backend'
+    )
+    ;;
+  frontend)
+    name='timetracker-frontend'
+    candidate='timetracker-frontend-candidate'
+    previous='timetracker-frontend-previous'
+    slots=(3000 13000)
+    internal=80
+    ready_path='/healthz'
+    release_command=''
+    secret_keys=()
+    plain_env=()
+    spec=15201d748c26
+    wait_seconds=115
+    create_options=(
+      --network 'timetracker-net'
+      --restart unless-stopped
+      --health-cmd 'wget -q -O /dev/null http://127.0.0.1:80/healthz || exit 1'
+      --health-interval 10s
+      --health-timeout 5s
+      --health-retries 5
+      --health-start-period 10s
+      --log-driver 'json-file'
+      --log-opt 'max-size=10m'
+      --log-opt 'max-file=3'
+      --label 'timetracker.stack=prod'
+      --label 'timetracker.service=frontend'
+    )
+    ;;
+  *) refuse "unknown service '$1': expected one of backend, frontend" ;;
+  esac
+}
+
+# Places the service's rendered files into a created container: put_files <service> <container>.
+put_files() {
+  local f
+  case "$1" in
+  frontend)
+    f=$(mktemp)
+    cat > "$f" <<'FILE_0'
+# Generated from the stack's Plan by `npm run render`. Do not edit.
+worker_processes auto;
+pid /tmp/nginx.pid;
+error_log /dev/stderr warn;
+
+events {
+    worker_connections 1024;
+}
+
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log /dev/stdout;
+    sendfile on;
+    server_tokens off;
+    client_body_temp_path /tmp/nginx-client-body;
+    proxy_temp_path /tmp/nginx-proxy;
+    fastcgi_temp_path /tmp/nginx-fastcgi;
+    uwsgi_temp_path /tmp/nginx-uwsgi;
+    scgi_temp_path /tmp/nginx-scgi;
+
+    map $http_upgrade $connection_upgrade {
+        default upgrade;
+        '' close;
+    }
+
+    # Docker's embedded DNS on user-defined networks; a swapped-in backend is found within the cache time.
+    resolver 127.0.0.11 valid=5s ipv6=off;
+
+    server {
+        listen 80;
+        root /usr/share/nginx/html;
+        index index.html;
+
+        location = /healthz {
+            access_log off;
+            default_type text/plain;
+            return 200 "ok\n";
+        }
+
+        location /api/ {
+            set $backend http://timetracker-backend:8080;
+            proxy_pass $backend;
+            proxy_http_version 1.1;
+            proxy_set_header Host timetracker-backend;
+            proxy_set_header X-Forwarded-Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_read_timeout 3600s;
+        }
+
+        location /assets/ {
+            expires 30d;
+            add_header Cache-Control "public, immutable";
+        }
+
+        location / {
+            try_files $uri $uri/ /index.html;
+        }
+    }
+}
+FILE_0
+    chmod 0644 "$f"
+    docker cp "$f" "$2:/etc/nginx/nginx.conf"
+    rm -f "$f"
+    ;;
+  *) ;;
+  esac
+}
+
+running() { [ "$(docker inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = "true" ]; }
+exists() { docker inspect "$1" >/dev/null 2>&1; }
+host_port() { docker inspect -f "{{with index .HostConfig.PortBindings \"$internal/tcp\"}}{{(index . 0).HostPort}}{{end}}" "$1" 2>/dev/null || true; }
+ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' -m 5 -H "Host: $health_host" "http://127.0.0.1:$1$ready_path" || true)" = "200" ]; }
+
+# The live version's environment, for a rollback: only the variables the service is given.
+live_env() {
+  local key line
+  for key in "${secret_keys[@]}"; do
+    line=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$name" | grep -m1 "^$key=" || true)
+    [ -n "$line" ] || refuse "the live $name has no $key: roll back by deploying instead"
+    printf '%s\n' "$line"
+  done
+}
+
+# Secrets from stdin, checked against the variables the service reads.
+stdin_env() {
+  local line key expected
+  while IFS= read -r line; do
+    [ -n "$line" ] || continue
+    key=${line%%=*}
+    expected=no
+    for k in "${secret_keys[@]}"; do [ "$k" = "$key" ] && expected=yes; done
+    [ "$expected" = yes ] || refuse "stdin names $key, which $name does not read"
+    printf '%s\n' "$line"
+  done
+}
+
+dump() {
+  local reason=$1 file
+  if ! running "$db_container"; then
+    say "no running database ($db_container): nothing to dump"
+    return 0
+  fi
+  install -d -m 0700 "$dump_dir"
+  file="$dump_dir/$db_name-$reason-$(date -u +%Y%m%dT%H%M%SZ).dump"
+  docker exec "$db_container" pg_dump -U "$db_user" -d "$db_name" --format=custom > "$file.partial"
+  mv "$file.partial" "$file"
+  say "dumped $db_name to $file ($(du -h "$file" | cut -f1))"
+  find "$dump_dir" -maxdepth 1 -name "$db_name-$reason-*.dump" | sort -r | tail -n "+$((dump_keep + 1))" | xargs -r rm -f
+}
+
+drain_rule=()
+unblock() {
+  if [ "${#drain_rule[@]}" -gt 0 ]; then
+    iptables -w -D OUTPUT "${drain_rule[@]}" 2>/dev/null || true
+  fi
+}
+
+# Runs the release command in a one-off container from the image, once per image.
+release_command() {
+  local image=$1 env_file=$2 done_file="$state_dir/$service.release-command" output status=0
+  [ -n "$release_command" ] || return 0
+  if [ "$(cat "$done_file" 2>/dev/null || true)" = "$image" ]; then
+    say "release command already ran for $image"
+    return 0
+  fi
+  say "release command: $release_command"
+  docker rm -f "$name-release" >/dev/null 2>&1 || true
+  output=$(docker run --rm --name "$name-release" --network "$network" --env-file "$env_file" --label "timetracker.service=$service-release" "$image" sh -c "$release_command" 2>&1) || status=$?
+  mapfile -t lines < <(printf '%s\n' "$output" | tail -n 40)
+  if [ "$status" -ne 0 ]; then
+    refuse "the release command '$release_command' failed (exit $status) in a one-off container from $image; $name keeps serving the live version." "Its last lines:" "${lines[@]}"
+  fi
+  printf '%s\n' "${lines[@]}"
+  printf '%s\n' "$image" > "$done_file"
+  printf '%s release-command %s %s\n' "$(date -u +%FT%TZ)" "$service" "$image" >> "$state_dir/history"
+}
+
+# Starts the image as the candidate on the free slot and waits until it is ready, or refuses.
+# Ready: its readiness path answers 200 twice in a row while Docker's health check has not
+# failed. Once it answers at all it has ready_grace seconds to answer 200.
+start_candidate() {
+  local image=$1 env_file=$2 slot=$3 deadline health code passes=0 answering=""
+  docker rm -f "$candidate" >/dev/null 2>&1 || true
+  docker create --name "$candidate" --env-file "$env_file" --env "TIMETRACKER_IMAGE=$image" \
+    --publish "127.0.0.1:$slot:$internal" --label "timetracker.spec=$spec" --label "timetracker.image=$image" --label "timetracker.env=$(env_hash)" \
+    "${create_options[@]}" "$image" >/dev/null
+  put_files "$service" "$candidate"
+  docker start "$candidate" >/dev/null
+  say "candidate $candidate started from $image on 127.0.0.1:$slot"
+  deadline=$((SECONDS + wait_seconds))
+  while :; do
+    sleep 1
+    health=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$candidate")
+    code=$(curl -s -o /dev/null -w '%{http_code}' -m 5 -H "Host: $health_host" "http://127.0.0.1:$slot$ready_path" || true)
+    if [ "$code" = 200 ] && [ "$health" != unhealthy ]; then
+      passes=$((passes + 1))
+      if [ "$passes" -ge 2 ]; then
+        say "candidate ready: GET $ready_path with Host $health_host answered 200 (Docker health: $health)"
+        return 0
+      fi
+      continue
+    fi
+    passes=0
+    if [ -z "$answering" ] && [ "$code" != 000 ]; then answering=$SECONDS; fi
+    local what=""
+    if ! running "$candidate"; then
+      what="it stopped ($(docker inspect -f '{{.State.Status}}, exit code {{.State.ExitCode}}' "$candidate"))"
+    elif [ "$health" = unhealthy ]; then
+      what="its Docker health check $(docker inspect -f '{{json .Config.Healthcheck.Test}}' "$candidate") failed"
+    elif [ -n "$answering" ] && [ $((SECONDS - answering)) -ge "$ready_grace" ]; then
+      what="GET $ready_path with Host $health_host answered $code for $ready_grace s: $(curl -s -m 5 -H "Host: $health_host" "http://127.0.0.1:$slot$ready_path" | head -c 300 || true)"
+    elif [ "$SECONDS" -ge "$deadline" ]; then
+      what="GET $ready_path did not answer within $wait_seconds s"
+    fi
+    if [ -n "$what" ]; then
+      mapfile -t logs < <(docker logs --tail 20 "$candidate" 2>&1 || true)
+      docker rm -f "$candidate" >/dev/null 2>&1 || true
+      refuse "the candidate $candidate from $image failed its check: $what. It was removed; $name was not touched." "Its last log lines:" "${logs[@]}"
+    fi
+  done
+}
+
+# The candidate takes the live name; the old version drains and is kept, stopped, for a rollback.
+swap() {
+  local image=$1 old_port=$2
+  docker rm -f "$previous" >/dev/null 2>&1 || true
+  if exists "$name"; then docker rename "$name" "$previous"; fi
+  docker rename "$candidate" "$name"
+  # Caddy's next check finds the new slot ready before the old one stops answering.
+  sleep $((caddy_interval + 1))
+  if exists "$previous"; then
+    if [ -n "$old_port" ]; then
+      drain_rule=(-o lo -p tcp --dport "$old_port" --syn -j REJECT --reject-with tcp-reset)
+      iptables -w -I OUTPUT "${drain_rule[@]}"
+    fi
+    # New connections to the old slot are refused (Caddy retries them on the new one) while
+    # its requests in flight finish; then it stops.
+    sleep "$drain_seconds"
+    docker stop -t "$stop_grace" "$previous" >/dev/null
+    unblock
+    drain_rule=()
+  fi
+  printf '%s\n' "$image" > "$state_dir/$service.live"
+  say "$service: $image is live as $name"
+}
+
+release() {
+  local image=$1 env_file=$2 old_port="" slot
+  if exists "$name"; then old_port=$(host_port "$name"); fi
+  slot=${slots[0]}
+  [ "$old_port" = "${slots[0]}" ] && slot=${slots[1]}
+  start_candidate "$image" "$env_file" "$slot"
+  swap "$image" "$old_port"
+}
+
+# The env file (secrets included) lives in /run, root-only, for the length of one run. Its hash
+# labels the container, so a new secret (a rotation) releases a new one.
+env_file=""
+trap 'rm -f "$env_file"; unblock' EXIT
+new_env_file() {
+  env_file=$(mktemp /run/timetracker-env.XXXXXX)
+  printf '%s
+' "${plain_env[@]}" > "$env_file"
+}
+env_hash() { sha256sum "$env_file" | cut -c1-16; }
+
+deploy() {
+  local image=$1 wanted=$2
+  [ "$wanted" = "$spec" ] || refuse "the release tool on this host was rendered for another definition of $service (spec $spec, the deploy sent $wanted): run the deploy again so host setup installs the new one"
+  if [ "$(cat "$state_dir/$service.rolled-back" 2>/dev/null || true)" = "$image" ]; then
+    refuse "$image was rolled back on this host (npm run rollback): deploy a fixed version, or run the rollback again to put it back first"
+  fi
+  new_env_file
+  stdin_env >> "$env_file"
+  if running "$name" && [ "$(docker inspect -f '{{index .Config.Labels "timetracker.image"}} {{index .Config.Labels "timetracker.spec"}} {{index .Config.Labels "timetracker.env"}}' "$name")" = "$image $spec $(env_hash)" ] \
+    && [ "$(docker inspect -f '{{.State.Health.Status}}' "$name")" != unhealthy ]; then
+    say "$service: $image is already live as $name"
+    return 0
+  fi
+  release_command "$image" "$env_file"
+  release "$image" "$env_file"
+  rm -f "$state_dir/$service.rolled-back"
+  printf '%s deploy %s %s\n' "$(date -u +%FT%TZ)" "$service" "$image" >> "$state_dir/history"
+}
+
+rollback() {
+  local image current
+  exists "$previous" || refuse "there is no previous version of $service on this host to roll back to"
+  running "$name" || refuse "$name is not running: deploy instead of rolling back"
+  image=$(docker inspect -f '{{.Config.Image}}' "$previous")
+  current=$(docker inspect -f '{{.Config.Image}}' "$name")
+  new_env_file
+  live_env >> "$env_file"
+  say "rolling $service back from $current to $image (the release command does not run: the schema stays as it is)"
+  if [ "$service" = backend ]; then dump rollback; fi
+  release "$image" "$env_file"
+  printf '%s\n' "$current" > "$state_dir/$service.rolled-back"
+  printf '%s rollback %s %s\n' "$(date -u +%FT%TZ)" "$service" "$image" >> "$state_dir/history"
+}
+
+status() {
+  local s
+  for s in backend frontend; do
+    service=$s
+    service_spec "$s"
+    printf '%s live:     %s\n' "$s" "$(docker inspect -f '{{.Config.Image}} on {{range $p, $b := .HostConfig.PortBindings}}{{(index $b 0).HostPort}}{{end}}, {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$name" 2>/dev/null || echo none)"
+    printf '%s previous: %s\n' "$s" "$(docker inspect -f '{{.Config.Image}}' "$previous" 2>/dev/null || echo none)"
+  done
+}
+
+install -d -m 0700 "$state_dir"
+exec 9> /run/lock/timetracker-release.lock
+flock -w 900 9 || refuse "another release is running on this host"
+command=${1:-}
+case "$command" in
+  deploy)
+    [ "$#" -eq 4 ] || refuse "usage: timetracker-release deploy <service> <image> <spec>"
+    service=$2
+    service_spec "$service"
+    deploy "$3" "$4"
+    ;;
+  rollback)
+    [ "$#" -eq 2 ] || refuse "usage: timetracker-release rollback <service>"
+    service=$2
+    service_spec "$service"
+    rollback
+    ;;
+  dump)
+    [ "$#" -eq 2 ] || refuse "usage: timetracker-release dump <reason>"
+    dump "$2"
+    ;;
+  status) status ;;
+  *) refuse "usage: timetracker-release deploy <service> <image> <spec> | rollback <service> | dump <reason> | status" ;;
+esac
