@@ -22,6 +22,12 @@ const CADDY_HEALTH_INTERVAL_SECONDS = 2;
 /** How long nginx keeps a resolved container address: a swapped backend is reached within it. */
 const NGINX_DNS_CACHE_SECONDS = 5;
 
+/**
+ * A released service is reached by its container name only: the candidate of a new version
+ * joins the network under its own name, and an alias would make it answer before its check.
+ */
+const RELEASED_ALIASES: string[] = [];
+
 const health = (test: string[], startPeriodSeconds: number): HealthCheck => ({
   test,
   intervalSeconds: 10,
@@ -101,7 +107,7 @@ function backendContainer(
     name: name("backend"),
     image: appImage(env.images.backend, name("backend")),
     network: "bridge",
-    aliases: BACKEND_ALIASES,
+    aliases: RELEASED_ALIASES,
     listenPort: BACKEND_PORT,
     env: {
       ...env.app.extraEnv,
@@ -139,7 +145,7 @@ function frontendContainer(env: ResolvedEnvironment, { name }: Names): Container
     name: name("frontend"),
     image: appImage(env.images.frontend, name("frontend")),
     network: "bridge",
-    aliases: ["frontend"],
+    aliases: RELEASED_ALIASES,
     listenPort: FRONTEND_PORT,
     env: {},
     ports,
@@ -196,8 +202,6 @@ function secretPlans(env: ResolvedEnvironment): SecretPlan[] {
   ];
 }
 
-const BACKEND_ALIASES = ["backend"];
-
 /** Resolves one environment into its Plan. Pure: same input, same Plan. */
 export function derive(env: ResolvedEnvironment): Plan {
   const prefix = env.containerPrefix ?? defaultContainerPrefix(env.name);
@@ -215,7 +219,7 @@ export function derive(env: ResolvedEnvironment): Plan {
   ) as Record<VolumeKey, string>;
   const names: Names = { name, volumes };
 
-  const allowedHosts = unique([...domains, HEALTH_HOST, LOOPBACK, name("backend"), ...BACKEND_ALIASES]);
+  const allowedHosts = unique([...domains, HEALTH_HOST, LOOPBACK, name("backend")]);
   const corsOrigins = domains.map((domain) => `${scheme}://${domain}`);
   const db = dbContainer(env, names);
   const redis = redisContainer(env, names);

@@ -84,6 +84,7 @@ function serviceBlock(plan: Plan, c: ContainerPlan): string {
     slots=(${release.slots.join(" ")})
     internal=${c.listenPort}
     ready_path=${q(release.readyPath)}
+    # shellcheck disable=SC2016 # the command is meant literally: it runs in the one-off container
     release_command=${q(release.command)}
     secret_keys=(${secretEnvNames(c).join(" ")})
     plain_env=(${plainEnv(c).map(q).join(" ")})

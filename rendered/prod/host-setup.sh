@@ -140,10 +140,11 @@ service_spec() {
     slots=(8080 18080)
     internal=8080
     ready_path='/api/health'
+    # shellcheck disable=SC2016 # the command is meant literally: it runs in the one-off container
     release_command='alembic upgrade head'
     secret_keys=(DB_PASSWORD REDIS_PASSWORD SECRET_KEY)
-    plain_env=('ENVIRONMENT=production' 'DEBUG=false' 'DB_HOST=timetracker-db' 'DB_PORT=5432' 'DB_NAME=time_tracker' 'DB_USER=postgres' 'REDIS_HOST=timetracker-redis' 'REDIS_PORT=6379' 'ALLOWED_HOSTS=["timetracker.shaemarcus.com","localhost","127.0.0.1","timetracker-backend","backend"]' 'CORS_ORIGINS=["https://timetracker.shaemarcus.com"]')
-    spec=d38dae14d13e
+    plain_env=('ENVIRONMENT=production' 'DEBUG=false' 'DB_HOST=timetracker-db' 'DB_PORT=5432' 'DB_NAME=time_tracker' 'DB_USER=postgres' 'REDIS_HOST=timetracker-redis' 'REDIS_PORT=6379' 'ALLOWED_HOSTS=["timetracker.shaemarcus.com","localhost","127.0.0.1","timetracker-backend"]' 'CORS_ORIGINS=["https://timetracker.shaemarcus.com"]')
+    spec=52cf8371f4fe
     wait_seconds=145
     create_options=(
       --network 'timetracker-net'
@@ -167,10 +168,11 @@ service_spec() {
     slots=(3000 13000)
     internal=80
     ready_path='/healthz'
+    # shellcheck disable=SC2016 # the command is meant literally: it runs in the one-off container
     release_command=''
     secret_keys=()
     plain_env=()
-    spec=15201d748c26
+    spec=6ec5fdf212f1
     wait_seconds=115
     create_options=(
       --network 'timetracker-net'

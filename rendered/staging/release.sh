@@ -35,10 +35,11 @@ service_spec() {
     slots=(8081 18081)
     internal=8080
     ready_path='/api/health'
+    # shellcheck disable=SC2016 # the command is meant literally: it runs in the one-off container
     release_command='alembic upgrade head'
     secret_keys=(DB_PASSWORD REDIS_PASSWORD SECRET_KEY)
-    plain_env=('ENVIRONMENT=staging' 'DEBUG=false' 'DB_HOST=timetracker-staging-db' 'DB_PORT=5432' 'DB_NAME=timetracker_v2_dev' 'DB_USER=timetracker' 'REDIS_HOST=timetracker-staging-redis' 'REDIS_PORT=6379' 'ALLOWED_HOSTS=["timetracker-staging.shaemarcus.com","localhost","127.0.0.1","timetracker-staging-backend","backend"]' 'CORS_ORIGINS=["https://timetracker-staging.shaemarcus.com"]')
-    spec=bc84b3a5f6cc
+    plain_env=('ENVIRONMENT=staging' 'DEBUG=false' 'DB_HOST=timetracker-staging-db' 'DB_PORT=5432' 'DB_NAME=timetracker_v2_dev' 'DB_USER=timetracker' 'REDIS_HOST=timetracker-staging-redis' 'REDIS_PORT=6379' 'ALLOWED_HOSTS=["timetracker-staging.shaemarcus.com","localhost","127.0.0.1","timetracker-staging-backend"]' 'CORS_ORIGINS=["https://timetracker-staging.shaemarcus.com"]')
+    spec=4514fdffc465
     wait_seconds=145
     create_options=(
       --network 'timetracker-staging-net'
@@ -62,10 +63,11 @@ service_spec() {
     slots=(3001 13001)
     internal=80
     ready_path='/healthz'
+    # shellcheck disable=SC2016 # the command is meant literally: it runs in the one-off container
     release_command=''
     secret_keys=()
     plain_env=()
-    spec=78971d496de4
+    spec=8d42e0750618
     wait_seconds=115
     create_options=(
       --network 'timetracker-staging-net'

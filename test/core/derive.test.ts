@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { allocatePorts } from "../../infra/model/catalog.js";
+import { allocatePorts, validateCatalog } from "../../infra/model/catalog.js";
 import { derive } from "../../infra/model/derive.js";
 import type { Plan, Service } from "../../infra/model/plan.js";
-import { EnvironmentSchema, type EnvironmentDefinition } from "../../infra/model/schema.js";
+import { formatProblem } from "../../infra/model/problems.js";
+import { EnvironmentSchema, STANDBY_PORT_OFFSET, type EnvironmentDefinition } from "../../infra/model/schema.js";
 import { catalog } from "../../stacks/catalog.js";
 import { prod as prodDefinition } from "../../stacks/prod.js";
 import { staging as stagingDefinition } from "../../stacks/staging.js";
@@ -11,6 +12,38 @@ import { allowedHostsEnv, planOf, plansOf, SECRET_NAMES, secretReferences } from
 const SERVICES: Service[] = ["db", "redis", "backend", "frontend", "caddy"];
 const names = (plan: Plan) => SERVICES.map((s) => plan.containers[s].name);
 const hostPort = (plan: Plan, service: "backend" | "frontend") => plan.containers[service].ports.map((p) => [p.ip, p.external]);
+
+describe("derive: every app service has two loopback slots", () => {
+  it.each(plansOf().map((p) => [p.stack, p] as const))("%s: the definition's port and the one STANDBY_PORT_OFFSET above, both for its release", (_stack, plan) => {
+    expect(STANDBY_PORT_OFFSET).toBe(10000);
+    for (const service of ["backend", "frontend"] as const) {
+      const c = plan.containers[service];
+      const [live, standby] = c.ports;
+      expect(c.ports).toHaveLength(2);
+      expect(standby).toEqual({ ...live, external: live!.external + STANDBY_PORT_OFFSET });
+      expect(live).toMatchObject({ internal: c.listenPort, ip: "127.0.0.1", origin: `ports.${service}` });
+      expect(c.release).toEqual({
+        slots: [live!.external, standby!.external],
+        candidateName: `${c.name}-candidate`,
+        previousName: `${c.name}-previous`,
+        readyPath: service === "backend" ? "/api/health" : "/healthz",
+        command: service === "backend" ? "alembic upgrade head" : "",
+      });
+      expect(plan.caddy.routes.filter((r) => r.service === service).map((r) => r.upstreams)).toEqual(
+        plan.caddy.routes.filter((r) => r.service === service).map(() => [`127.0.0.1:${live!.external}`, `127.0.0.1:${standby!.external}`]),
+      );
+    }
+    for (const service of ["db", "redis", "caddy"] as const) expect(plan.containers[service].release).toBeUndefined();
+  });
+
+  it("builds app images into a repository named after the container (the program tags them with the content hash)", () => {
+    const plan = planOf("staging");
+    for (const service of ["backend", "frontend"] as const) {
+      expect(plan.containers[service].image).toMatchObject({ source: "build", repository: plan.containers[service].name });
+      expect(plan.containers[service].image).not.toHaveProperty("tag");
+    }
+  });
+});
 
 describe("derive: production keeps today's conventions", () => {
   const prod = planOf("prod");
@@ -22,9 +55,9 @@ describe("derive: production keeps today's conventions", () => {
     expect(Object.keys(prod.containers).sort()).toEqual([...SERVICES].sort());
   });
 
-  it("publishes the frontend on 127.0.0.1:3000 and the backend on 127.0.0.1:8080, nothing else", () => {
-    expect(hostPort(prod, "frontend")).toEqual([["127.0.0.1", 3000]]);
-    expect(hostPort(prod, "backend")).toEqual([["127.0.0.1", 8080]]);
+  it("publishes the frontend on 127.0.0.1:3000 and the backend on 127.0.0.1:8080 (and their standby slots), nothing else", () => {
+    expect(hostPort(prod, "frontend")).toEqual([["127.0.0.1", 3000], ["127.0.0.1", 13000]]);
+    expect(hostPort(prod, "backend")).toEqual([["127.0.0.1", 8080], ["127.0.0.1", 18080]]);
     expect(prod.containers.db.ports).toEqual([]);
     expect(prod.containers.redis.ports).toEqual([]);
     expect(prod.containers.caddy.network).toBe("host");
@@ -49,9 +82,9 @@ describe("derive: staging sits beside production", () => {
   const staging = planOf("staging");
   const prod = planOf("prod");
 
-  it("publishes 3001 / 8081 on loopback", () => {
-    expect(hostPort(staging, "frontend")).toEqual([["127.0.0.1", 3001]]);
-    expect(hostPort(staging, "backend")).toEqual([["127.0.0.1", 8081]]);
+  it("publishes 3001 / 8081 (and 13001 / 18081 for a new version) on loopback", () => {
+    expect(hostPort(staging, "frontend")).toEqual([["127.0.0.1", 3001], ["127.0.0.1", 13001]]);
+    expect(hostPort(staging, "backend")).toEqual([["127.0.0.1", 8081], ["127.0.0.1", 18081]]);
   });
 
   it("uses database timetracker_v2_dev", () => {
@@ -76,12 +109,12 @@ describe("derive: hosts and secrets", () => {
   const plans = plansOf();
 
   it.each(plans.map((p) => [p.stack, p] as const))(
-    "%s: ALLOWED_HOSTS is the domains, localhost, 127.0.0.1, the backend container name and 'backend'",
+    "%s: ALLOWED_HOSTS is the domains, localhost, 127.0.0.1 and the backend container name (its only name on the network)",
     (_stack, plan) => {
-      const expected = [...plan.domains, "localhost", "127.0.0.1", plan.containers.backend.name, "backend"];
+      const expected = [...plan.domains, "localhost", "127.0.0.1", plan.containers.backend.name];
       expect(allowedHostsEnv(plan)).toEqual(expected);
       expect(plan.allowedHosts).toEqual(expected);
-      expect(plan.containers.backend.aliases).toContain("backend");
+      expect(plan.containers.backend.aliases).toEqual([]);
     },
   );
 
@@ -129,8 +162,19 @@ describe("derive: host ports for definitions that leave them out", () => {
 
   it("gives a new client the lowest free pair beside prod and staging", () => {
     const plan = planOf("client-a", [...catalog, bare("client-a")]);
-    expect(hostPort(plan, "frontend")).toEqual([["127.0.0.1", 3002]]);
-    expect(hostPort(plan, "backend")).toEqual([["127.0.0.1", 8082]]);
+    expect(hostPort(plan, "frontend")).toEqual([["127.0.0.1", 3002], ["127.0.0.1", 13002]]);
+    expect(hostPort(plan, "backend")).toEqual([["127.0.0.1", 8082], ["127.0.0.1", 18082]]);
+  });
+
+  it("gives a definition without ports a pair whose standby slots are free too", () => {
+    // 13002 and 18082 are the standby slots of the lowest free pair (3002 / 8082): another
+    // stack already has them, so the pair after it is the lowest that is free.
+    const written = { ...bare("written"), ports: { frontend: 13002, backend: 18082 } };
+    const result = validateCatalog([...catalog, written, bare("client-a")]);
+    expect(result.ok ? [] : result.problems.map(formatProblem)).toEqual([]);
+    const plan = planOf("client-a", [...catalog, written, bare("client-a")]);
+    expect(hostPort(plan, "frontend")).toEqual([["127.0.0.1", 3003], ["127.0.0.1", 13003]]);
+    expect(hostPort(plan, "backend")).toEqual([["127.0.0.1", 8083], ["127.0.0.1", 18083]]);
   });
 
   it("never moves written ports, even for a definition listed after an unported one", () => {

@@ -4,14 +4,17 @@ import { validateCatalog } from "../../infra/model/catalog.js";
 import { checkPlan, hostHeadersSent } from "../../infra/model/invariants.js";
 import type { Plan } from "../../infra/model/plan.js";
 import { formatProblem } from "../../infra/model/problems.js";
-import { BUNDLE_MEMORY_GB, type EnvironmentDefinition } from "../../infra/model/schema.js";
+import { BUNDLE_MEMORY_GB, STANDBY_PORT_OFFSET, type EnvironmentDefinition } from "../../infra/model/schema.js";
 
 const RESERVED = [22, 80, 443];
 const VOLUME_KEYS = ["database", "redis", "caddyData", "caddyConfig"] as const;
 type VolumeKey = (typeof VOLUME_KEYS)[number];
 
 const word = fc.stringMatching(/^[a-z]{1,8}$/);
-const hostPort = fc.integer({ min: 1, max: 65535 }).filter((p) => !RESERVED.includes(p));
+/** A port the schema accepts for an app service: its standby twin STANDBY_PORT_OFFSET above must exist too. */
+const hostPort = fc.integer({ min: 1, max: 65535 - STANDBY_PORT_OFFSET }).filter((p) => !RESERVED.includes(p));
+/** Written ports that no other written port's standby twin lands on (that would be a collision, not a valid catalog). */
+const twinsFree = (ports: number[]) => new Set([...ports, ...ports.map((p) => p + STANDBY_PORT_OFFSET)]).size === 2 * ports.length;
 
 const options = fc.record({
   writePorts: fc.boolean(),
@@ -33,7 +36,7 @@ const validCatalog = (minLength: number) =>
     fc
       .record({
         words: fc.array(word, { minLength: n, maxLength: n }),
-        ports: fc.uniqueArray(hostPort, { minLength: 2 * n, maxLength: 2 * n }),
+        ports: fc.uniqueArray(hostPort, { minLength: 2 * n, maxLength: 2 * n }).filter(twinsFree),
         options: fc.array(options, { minLength: n, maxLength: n }),
       })
       .map(({ words, ports, options }) =>
@@ -79,7 +82,7 @@ describe("property: every random valid catalog satisfies every invariant", () =>
           }
           for (const route of plan.caddy.routes) {
             const published = plan.containers[route.service].ports.map((p) => `${p.ip}:${p.external}`);
-            expect(published).toContain(route.upstream);
+            for (const upstream of route.upstreams) expect(published).toContain(upstream);
           }
           const backend = plan.containers.backend;
           expect(plan.frontendUpstream.container).toBe(backend.name);

@@ -55,7 +55,7 @@ describe("checkPlan rejects a drifted plan", () => {
 
   it("a Caddy route to a port nobody publishes", () => {
     const plan = copyOf(prod);
-    plan.caddy.routes[2]!.upstream = "127.0.0.1:3999";
+    plan.caddy.routes[2]!.upstreams = ["127.0.0.1:3000", "127.0.0.1:3999"];
     expect(checkPlan(plan)).toContainEqual(problemAt("prod.ports", "Caddy route /* goes to 127.0.0.1:3999"));
   });
 

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { Plan } from "../../infra/model/plan.js";
@@ -12,10 +12,13 @@ import { DISK_CHECK, renderHostSetup } from "../../infra/render/host-setup.js";
 import { renderLaunchScript } from "../../infra/render/launch-script.js";
 import { rotationStateFile } from "../../infra/render/db-credentials.js";
 import { renderNginxConf } from "../../infra/render/nginx-conf.js";
+import { renderReleaseTool } from "../../infra/render/release.js";
 import { renderTopology } from "../../infra/render/topology.js";
 import { prod as prodDefinition } from "../../stacks/prod.js";
 import { staging as stagingDefinition } from "../../stacks/staging.js";
-import { block, planFromDefinition, planOf, plansOf, run, SECRET_NAMES, secretReferences, tempDir } from "./helpers.js";
+import { mockConfig } from "../../tools/mock-config.js";
+import { runProgram } from "../../tools/mock-engine.js";
+import { block, planFromDefinition, planOf, plansOf, REPO_ROOT, run, SECRET_NAMES, secretReferences, tempDir } from "./helpers.js";
 
 const variant = (overrides: Partial<EnvironmentDefinition>): Plan => planFromDefinition({ ...stagingDefinition, ...overrides });
 
@@ -59,15 +62,15 @@ describe("Caddyfile", () => {
     for (const domain of plan.domains) expect(block(text, `${domain} {`)).toContain("import timetracker_routes");
   });
 
-  it("routes /api/ws/* and /api/* to the backend's loopback port, keeping the path", () => {
+  it("routes /api/ws/* and /api/* to both of the backend's loopback slots, keeping the path", () => {
     for (const path of ["/api/ws/*", "/api/*"]) {
-      expect(block(routes, `handle ${path} {`)).toContain("reverse_proxy 127.0.0.1:8080 {");
+      expect(block(routes, `handle ${path} {`)).toContain("reverse_proxy 127.0.0.1:8080 127.0.0.1:18080 {");
     }
     expect(caddyfile).not.toMatch(/handle_path|strip_prefix|uri strip/);
   });
 
-  it("routes everything else to the frontend's loopback port", () => {
-    expect(block(routes, "handle {")).toContain("reverse_proxy 127.0.0.1:3000 {");
+  it("routes everything else to both of the frontend's loopback slots", () => {
+    expect(block(routes, "handle {")).toContain("reverse_proxy 127.0.0.1:3000 127.0.0.1:13000 {");
     expect(routes.match(/reverse_proxy /g)).toHaveLength(3);
   });
 
@@ -77,8 +80,21 @@ describe("Caddyfile", () => {
       expect(proxy).toMatch(/\blb_try_duration \d+s\b/);
       expect(block(proxy, "health_headers {")).toMatch(/^\s*Host localhost$/m);
     }
-    expect(block(routes, "handle /api/* {")).toContain("health_uri /health");
+    // Readiness, not liveness: a slot takes traffic only once the database and Redis answer.
+    expect(block(routes, "handle /api/* {")).toContain("health_uri /api/health");
     expect(block(routes, "handle {")).toContain("health_uri /healthz");
+  });
+
+  it("takes the first healthy slot, retries a refused one at once, and checks each slot every 2s", () => {
+    expect(prod.caddy.healthIntervalSeconds).toBe(2);
+    for (const header of ["handle /api/ws/* {", "handle /api/* {", "handle {"]) {
+      const proxy = block(routes, header);
+      expect(proxy).toMatch(/^\s*lb_policy first$/m);
+      expect(proxy).toMatch(/^\s*lb_try_duration 30s$/m);
+      expect(proxy).toMatch(/^\s*lb_try_interval 50ms$/m);
+      expect(proxy).toMatch(new RegExp(`^\\s*health_interval ${prod.caddy.healthIntervalSeconds}s$`, "m"));
+      expect(proxy).toMatch(new RegExp(`^\\s*health_timeout ${prod.caddy.healthIntervalSeconds}s$`, "m"));
+    }
   });
 
   it("acme: bare domain site addresses and the contact email, no local certs", () => {
@@ -113,7 +129,9 @@ describe("nginx.conf", () => {
   it.each(plansOf().map((p) => [p.stack, p] as const))("%s: resolves the backend by its container name per request", (_stack, plan) => {
     const conf = renderNginxConf(plan);
     const api = block(conf, "location /api/ {");
-    expect(conf).toMatch(/^\s*resolver 127\.0\.0\.11\b/m);
+    // A swapped-in backend (same name, new container) is found within the DNS cache time.
+    expect(conf).toMatch(new RegExp(`^\\s*resolver 127\\.0\\.0\\.11 valid=${plan.frontendUpstream.dnsCacheSeconds}s\\b`, "m"));
+    expect(plan.frontendUpstream.dnsCacheSeconds).toBe(5);
     expect(api).toContain(`set $backend http://${plan.containers.backend.name}:8080;`);
     expect(conf.match(/proxy_pass [^;]*;/g)).toEqual(["proxy_pass $backend;"]);
   });
@@ -170,10 +188,17 @@ describe("host-setup.sh", () => {
     expect(script.includes("/swapfile")).toBe(size === "nano" || size === "micro");
   });
 
-  it("holds no secret and no password", () => {
+  it("holds no secret and no password outside the release tool, which names secret variables only", () => {
     for (const plan of plansOf()) {
-      expect(renderHostSetup(plan)).not.toMatch(/secret|password|SECRET_KEY/i);
+      const setup = renderHostSetup(plan);
+      const tool = renderReleaseTool(plan);
+      expect(setup).toContain(tool);
+      // Host setup itself handles no secret: only the tool it installs reads them, by name, from stdin.
+      expect(setup.replace(tool, "")).not.toMatch(/secret|password|SECRET_KEY/i);
       expect(renderLaunchScript()).not.toMatch(/secret|password|SECRET_KEY/i);
+      // The variable names, upper case, once; the tool's own code says secret_keys, never a value.
+      const naming = tool.split("\n").filter((line) => /PASSWORD|SECRET_KEY/.test(line));
+      expect(naming.map((line) => line.trim())).toEqual(["secret_keys=(DB_PASSWORD REDIS_PASSWORD SECRET_KEY)"]);
     }
   });
 
@@ -183,10 +208,10 @@ describe("host-setup.sh", () => {
     expect(script).toContain('need_gb="${1:-9}"');
   });
 
-  it("passes bash -n for prod, staging and a nano host", async () => {
+  it("passes bash -n for prod, staging and a nano host (host setup, the release tool, the launch script)", async () => {
     const plans = [...plansOf(), variant({ name: "tiny", containerPrefix: "tiny", host: { bundle: "nano_3_0" } })];
     for (const plan of plans) {
-      for (const [name, text] of [["setup", renderHostSetup(plan)], ["launch", renderLaunchScript()]] as const) {
+      for (const [name, text] of [["setup", renderHostSetup(plan)], ["release", renderReleaseTool(plan)], ["launch", renderLaunchScript()]] as const) {
         const file = join(dir, `${plan.stack}-${name}.sh`);
         writeFileSync(file, text);
         const result = await run("bash", ["-n", file]);
@@ -203,7 +228,7 @@ describe("topology.md", () => {
     const mermaid = doc.match(/```mermaid\n([\s\S]*?)\n```/)?.[1];
     expect(mermaid, "a ```mermaid block").toBeDefined();
     for (const container of Object.values(plan.containers)) expect(mermaid).toContain(`"${container.name}"`);
-    for (const route of plan.caddy.routes) expect(mermaid).toContain(`${route.path} → ${route.upstream}`);
+    for (const route of plan.caddy.routes) expect(mermaid).toContain(`${route.path} → ${route.upstreams.join(" or ")}`);
     for (const volume of Object.values(plan.volumes)) expect(doc).toContain(`\`${volume}\``);
   });
 });
@@ -226,9 +251,26 @@ describe("no secret value reaches a generated file", () => {
       const files = renderAll(plan);
       const refs = files["plan.json"].match(/"secret": "[^"]*"/g) ?? [];
       expect(files["plan.json"].match(/"secret"/g)?.length).toBe(refs.length);
-      for (const name of ["Caddyfile", "nginx.conf", "launch.sh", "host-setup.sh"] as const) expect(files[name]).not.toMatch(/\{\s*"?secret/);
+      const others = Object.keys(files).filter((name) => name !== "plan.json");
+      expect(others.sort()).toEqual(["Caddyfile", "host-setup.sh", "launch.sh", "nginx.conf", "release.sh", "topology.md"]);
+      // No `{secret: ...}` reference in any other file (the release tool's "${secret_keys[@]}" is a bash array).
+      for (const name of others) expect(files[name as keyof typeof files], name).not.toMatch(/\{\s*"?secret"?\s*:/);
     }
   });
+
+  it.each(plansOf().map((p) => [p.stack, p] as const))(
+    "%s: none of the secret values the program handles (under Pulumi mocks) is in a rendered or committed file",
+    async (stack, plan) => {
+      const { config, secretKeys } = mockConfig(plan);
+      const program = await runProgram(stack, config, secretKeys);
+      // The generated passwords, the adopted one and the SSH private key.
+      expect(program.secretValues.length).toBeGreaterThanOrEqual(3);
+      const committed = readdirSync(join(REPO_ROOT, "rendered", stack)).map((name) => [`rendered/${stack}/${name}`, readFileSync(join(REPO_ROOT, "rendered", stack, name), "utf8")]);
+      for (const [name, text] of [...Object.entries(renderAll(plan)), ...committed] as [string, string][]) {
+        for (const secret of program.secretValues) expect(text.includes(secret), `${name} holds a secret value`).toBe(false);
+      }
+    },
+  );
 
   it("a password typed into extraEnv under a secret's name is refused, and even unvalidated never rendered", () => {
     const fake = randomBytes(24).toString("base64url");

@@ -39,6 +39,20 @@ describe("EnvironmentSchema defaults", () => {
     expect(parsed.database.password).toEqual({ rotation: 0 });
   });
 
+  it("migrates with `alembic upgrade head` before a new backend takes traffic, and keeps ten pre-deploy dumps", () => {
+    expect(parsed.app.releaseCommand).toBe("alembic upgrade head");
+    expect(parsed.backup.preDeployDumpKeep).toBe(10);
+  });
+
+  it("accepts an empty release command (none runs) and trims one written with spaces around it", () => {
+    expect(EnvironmentSchema.parse({ ...minimal, app: { releaseCommand: "" } }).app.releaseCommand).toBe("");
+    expect(EnvironmentSchema.parse({ ...minimal, app: { releaseCommand: "  flask db upgrade \n" } }).app.releaseCommand).toBe("flask db upgrade");
+  });
+
+  it("accepts app ports up to 55535, whose standby twin is the last port", () => {
+    expect(EnvironmentSchema.safeParse({ ...minimal, ports: { frontend: 55534, backend: 55535 } }).success).toBe(true);
+  });
+
   it("listens on Caddy's standard ports 80 and 443", () => {
     expect(parsed.caddy).toEqual({ httpPort: 80, httpsPort: 443 });
   });
@@ -56,6 +70,23 @@ describe("EnvironmentSchema rejections name the field and the reason", () => {
     { title: "port 0", definition: { ...minimal, ports: { frontend: 0, backend: 8090 } }, path: "acme.ports.frontend", reason: ">=1" },
     { title: "port 70000", definition: { ...minimal, ports: { frontend: 3005, backend: 70000 } }, path: "acme.ports.backend", reason: "<=65535" },
     { title: "a fractional port", definition: { ...minimal, ports: { frontend: 3005.5, backend: 8090 } }, path: "acme.ports.frontend", reason: /int/i },
+    {
+      title: "a backend port whose standby twin does not exist",
+      definition: { ...minimal, ports: { frontend: 3005, backend: 60000 } },
+      path: "acme.ports.backend",
+      reason: "must be at most 55535: a new version starts on the port 10000 above it",
+    },
+    {
+      title: "a frontend port one above the last with a standby twin",
+      definition: { ...minimal, ports: { frontend: 55536, backend: 8090 } },
+      path: "acme.ports.frontend",
+      reason: "must be at most 55535",
+    },
+    { title: "a release command over two lines", definition: { ...minimal, app: { releaseCommand: "alembic upgrade head\nrm -rf /" } }, path: "acme.app.releaseCommand", reason: "must be one line" },
+    { title: "a release command with a carriage return", definition: { ...minimal, app: { releaseCommand: "alembic upgrade head\rtrue" } }, path: "acme.app.releaseCommand", reason: "must be one line" },
+    { title: "a release command over 500 characters", definition: { ...minimal, app: { releaseCommand: `echo ${"x".repeat(500)}` } }, path: "acme.app.releaseCommand", reason: "<=500" },
+    { title: "no pre-deploy dump kept", definition: { ...minimal, backup: { preDeployDumpKeep: 0 } }, path: "acme.backup.preDeployDumpKeep", reason: ">=1" },
+    { title: "101 pre-deploy dumps kept", definition: { ...minimal, backup: { preDeployDumpKeep: 101 } }, path: "acme.backup.preDeployDumpKeep", reason: "<=100" },
     { title: "postgres 16", definition: { ...minimal, images: { postgres: "postgres:16" } }, path: "acme.images.postgres", reason: "postgres 15.x" },
     { title: "postgres:latest", definition: { ...minimal, images: { postgres: "postgres:latest" } }, path: "acme.images.postgres", reason: "'latest'" },
     { title: "an untagged redis", definition: { ...minimal, images: { redis: "redis" } }, path: "acme.images.redis", reason: "tag or digest" },

@@ -176,6 +176,8 @@ const scriptPlans: Plan[] = [
   ...plansOf(),
   planFromDefinition({ ...stagingDefinition, name: "nano-dns", host: { ...stagingDefinition.host, bundle: "nano_3_0", dns: "lightsail" } }),
   planFromDefinition({ ...stagingDefinition, name: "tls-off", tls: { mode: "off" }, caddy: { bind: "127.0.0.1", httpPort: 18080, httpsPort: 18443 } }),
+  // The release tool quotes the release command into a bash assignment.
+  planFromDefinition({ ...stagingDefinition, name: "quoted-release", app: { ...stagingDefinition.app, releaseCommand: "echo 'it''s' && flask db upgrade" } }),
 ];
 
 /** A renderer that cannot be called as (plan, 1) fails its case instead of going unchecked. */
@@ -232,9 +234,9 @@ describe("shellcheck passes every shell script we render", () => {
     expect(result.code, result.stderr).toBe(0);
   });
 
-  it("finds the scripts: renderAll's launch and host setup, the credential script and the disk check", () => {
+  it("finds the scripts: renderAll's launch, host setup and release tool, the credential script and the disk check", () => {
     const names = renderedOrFailed.map((s) => s.origin);
-    for (const expected of ["launch.sh", "host-setup.sh", "renderDbCredentialsScript", "renderDiskCheck"]) {
+    for (const expected of ["launch.sh", "host-setup.sh", "release.sh", "renderReleaseTool", "renderDbCredentialsScript", "renderDiskCheck"]) {
       expect(names.some((n) => n.includes(expected)), `${expected} in ${names.join(", ")}`).toBe(true);
     }
   });

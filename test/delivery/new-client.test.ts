@@ -123,9 +123,11 @@ describe("new-client: success", () => {
     expect(plan.stack).toBe("acme");
     expect(plan.domains).toEqual(["timetracker.acme.example"]);
     expect(plan.containers.backend?.name).toBe("timetracker-acme-backend");
-    expect(plan.containers.frontend?.ports.map((p) => p.external)).toEqual([3002]);
-    expect(plan.containers.backend?.ports.map((p) => p.external)).toEqual([8082]);
-    for (const file of ["Caddyfile", "nginx.conf", "launch.sh", "topology.md"]) {
+    expect(readFileSync(join(root, "rendered/acme/release.sh"), "utf8")).toContain('Release tool for stack "acme"');
+    // Each app service on its port and the standby twin 10000 above it, where a new version starts.
+    expect(plan.containers.frontend?.ports.map((p) => p.external)).toEqual([3002, 13002]);
+    expect(plan.containers.backend?.ports.map((p) => p.external)).toEqual([8082, 18082]);
+    for (const file of ["Caddyfile", "nginx.conf", "launch.sh", "host-setup.sh", "release.sh", "topology.md"]) {
       expect(existsSync(join(root, "rendered/acme", file)), file).toBe(true);
     }
   });

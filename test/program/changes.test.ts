@@ -26,7 +26,7 @@ vi.mock("../../stacks/catalog.js", async (importOriginal) => {
   return { catalog: [...original.catalog, client] };
 });
 
-const { EnvironmentSchema, BUNDLE_MEMORY_GB, bundleSize } = await import("../../infra/model/schema.js");
+const { EnvironmentSchema, BUNDLE_MEMORY_GB, bundleSize, STANDBY_PORT_OFFSET } = await import("../../infra/model/schema.js");
 const { planFor, validateCatalog } = await import("../../infra/model/catalog.js");
 const { catalog } = await import("../../stacks/catalog.js");
 const { runProgram } = await import("../../tools/mock-engine.js");
@@ -133,7 +133,9 @@ const portsOf = (stack: string) => {
   const plan = planFor(catalog, stack);
   return { frontend: plan.containers.frontend.ports[0]?.external, backend: plan.containers.backend.ports[0]?.external };
 };
-const freePort = (from: number) => Array.from({ length: 500 }, (_, i) => from + i).find((p) => !usedPorts().includes(p)) as number;
+/** The lowest port from `from` that is free with its standby twin (a new version starts there). */
+const freePort = (from: number) =>
+  Array.from({ length: 500 }, (_, i) => from + i).find((p) => !usedPorts().includes(p) && !usedPorts().includes(p + STANDBY_PORT_OFFSET)) as number;
 
 const scratch = mkdtempSync(join(tmpdir(), "changes-test-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -158,6 +160,9 @@ const EXPLICIT: Edit[] = [
   },
   { field: "extraDomains", name: "another domain", definition: (d, p) => set(d, "extraDomains", [...(p.extraDomains as string[]), `extra.${String(p.domain)}`]) },
   { field: "app.extraEnv", name: "an extra backend variable", definition: (d, p) => set(d, "app.extraEnv", { ...(get(p, "app.extraEnv") as object), FEATURE_X: "on" }) },
+  // A new release command runs with the next release, after a fresh pre-deploy dump.
+  { field: "app.releaseCommand", name: "another release command", definition: (d) => set(d, "app.releaseCommand", "alembic upgrade head && python -m app.seed") },
+  { field: "app.releaseCommand", name: "no release command", definition: (d) => set(d, "app.releaseCommand", "") },
   ...(["postgres", "redis", "caddy"] as const).map(
     (image): Edit => ({ field: `images.${image}`, name: `a patch bump of ${image}`, definition: (d, p) => set(d, `images.${image}`, bumpPatch(String(get(p, `images.${image}`)))) }),
   ),
@@ -241,7 +246,7 @@ describe("the ordinary edits cover the schema under Pulumi mocks", () => {
 
   it("derives the backup, host and rotation edits from the schema", () => {
     const generated = GENERATED.map((e) => e.field);
-    for (const field of ["backup.snapshotTimeUtc", "backup.databaseDumpTimeUtc", "backup.databaseDumpKeepDays", "host.minFreeDiskGb", "database.password.rotation", "secrets.redisPasswordRotation", "secrets.appSecretKeyRotation"]) {
+    for (const field of ["backup.snapshotTimeUtc", "backup.databaseDumpTimeUtc", "backup.databaseDumpKeepDays", "backup.preDeployDumpKeep", "app.healthCheckIntervalSeconds", "host.minFreeDiskGb", "database.password.rotation", "secrets.redisPasswordRotation", "secrets.appSecretKeyRotation"]) {
       expect(generated).toContain(field);
     }
     expect(oneSizeUp("small_3_0")).toBe("medium_3_0");

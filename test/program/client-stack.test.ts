@@ -44,7 +44,11 @@ describe("a client-shaped stack under Pulumi mocks (no Pulumi CLI here)", () => 
     expect(plan.containers.backend.ports[0]?.external).toBe(lowestFree(8080));
     const result = await run("test-client");
     await expectWellFormedStack(plan, result);
-    expect(result.one(CONTAINER, "app-backend").inputs.name).toBe("timetracker-test-client-backend");
+    expect(String(result.one("command:remote:Command", "app-release-backend").inputs.create)).toMatch(
+      /^sudo -n \/usr\/local\/bin\/timetracker-release deploy backend timetracker-test-client-backend:[0-9a-f]{12} [0-9a-f]{12}$/,
+    );
+    expect((result.outputs.containers as { service: string; name: string }[]).find((c) => c.service === "backend")?.name).toBe("timetracker-test-client-backend");
+    expect(result.one(CONTAINER, "app-db").inputs.name).toBe("timetracker-test-client-db");
     // A client's data is production data: protected by default.
     expect(plan.protect).toBe(true);
   });

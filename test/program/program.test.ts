@@ -4,8 +4,10 @@ import { planFor } from "../../infra/model/catalog.js";
 import { catalog } from "../../stacks/catalog.js";
 import { runProgram } from "../../tools/mock-engine.js";
 import { mockConfig, MOCK_ADOPTED_PASSWORD } from "../../tools/mock-config.js";
+import { RELEASE_TOOL, RELEASED_SERVICES, releaseSpec } from "../../infra/render/release.js";
+import { MOCK_HOST_KEY } from "../../tools/mock-engine.js";
 import { renderResourceList } from "../../tools/resource-list.js";
-import { CONTAINER, expectWellFormedStack } from "./expectations.js";
+import { COMMAND, CONTAINER, expectWellFormedStack, IMAGE, imageRefFor, releaseFor, secretLinesOf, secretValueOf } from "./expectations.js";
 
 const run = (stack: string, override: Record<string, string> = {}) => {
   const { config, secretKeys } = mockConfig(planFor(catalog, stack));
@@ -20,11 +22,91 @@ describe.each(catalog.map((d) => d.name))("the program for %s under Pulumi mocks
     await expectWellFormedStack(plan, await run(stack));
   });
 
-  it("places the committed rendered Caddyfile and nginx.conf into their containers", async () => {
+  it("places the committed rendered Caddyfile into Caddy, and installs the committed release tool that places nginx.conf", async () => {
     const result = await run(stack);
-    const content = (service: string) => (result.one(CONTAINER, `app-${service}`).inputs.uploads as { content: string }[])[0]?.content;
-    expect(content("caddy")).toBe(readFileSync(`rendered/${stack}/Caddyfile`, "utf8"));
-    expect(content("frontend")).toBe(readFileSync(`rendered/${stack}/nginx.conf`, "utf8"));
+    const committed = (name: string) => readFileSync(`rendered/${stack}/${name}`, "utf8");
+    const uploads = result.one(CONTAINER, "app-caddy").inputs.uploads as { file: string; content: string }[];
+    expect(uploads).toEqual([{ file: "/etc/caddy/Caddyfile", content: committed("Caddyfile") }]);
+    // Host setup (sent as the host-setup command's stdin) installs the tool; the tool writes nginx.conf into each frontend it starts.
+    const setup = String(result.one(COMMAND, "host-setup").inputs.stdin);
+    expect(setup).toBe(committed("host-setup.sh"));
+    expect(setup).toContain(`put ${RELEASE_TOOL} 0755 <<'SH' || true\n${committed("release.sh")}SH\n`);
+    expect(committed("release.sh")).toContain(`cat > "$f" <<'FILE_0'\n${committed("nginx.conf")}FILE_0\n    chmod 0644 "$f"\n    docker cp "$f" "$2:/etc/nginx/nginx.conf"\n`);
+    // Each deploy sends the spec of the committed tool: a host with another tool refuses it.
+    for (const service of RELEASED_SERVICES) {
+      const spec = String(releaseFor(result, service).inputs.create).split(" ").at(-1);
+      expect(committed("release.sh")).toContain(`\n  ${service})\n    name='${plan.containers[service].name}'\n`);
+      expect(committed("release.sh").slice(committed("release.sh").indexOf(`\n  ${service})\n`))).toMatch(new RegExp(`^    spec=${spec}$`, "m"));
+    }
+  });
+
+  it("releases the backend and the frontend through the release tool, each with its image, spec and secrets", async () => {
+    const result = await run(stack);
+    expect(result.byType(CONTAINER).map((c) => c.name).sort()).toEqual(["app-caddy", "app-db", "app-redis"]);
+    for (const service of RELEASED_SERVICES) {
+      const release = releaseFor(result, service);
+      const ref = imageRefFor(plan, result, service);
+      expect(release.inputs.create).toBe(`sudo -n /usr/local/bin/timetracker-release deploy ${service} ${ref} ${releaseSpec(plan, service)}`);
+      // The SSH key in the connection, and the secrets on stdin: nothing else.
+      expect([...release.secretPaths].sort()).toEqual(["connection", "stdin"]);
+      expect(release.options.dependsOn).toEqual(expect.arrayContaining(["host-setup", "app-network", `app-image-${service}`, "app-caddy"]));
+      expect(release.options.deleteBeforeReplace).toBeFalsy();
+    }
+    const backend = releaseFor(result, "backend");
+    expect(backend.inputs.stdin).toBe(
+      [
+        `DB_PASSWORD=${secretValueOf(plan, result, "dbPassword")}`,
+        `REDIS_PASSWORD=${secretValueOf(plan, result, "redisPassword")}`,
+        `SECRET_KEY=${secretValueOf(plan, result, "appSecretKey")}`,
+        "",
+      ].join("\n"),
+    );
+    expect(backend.inputs.stdin).toBe(secretLinesOf(plan, result, "backend"));
+    // The same values the database and Redis get.
+    expect(result.one(CONTAINER, "app-db").inputs.envs).toContain(`POSTGRES_PASSWORD=${secretValueOf(plan, result, "dbPassword")}`);
+    expect(result.one(CONTAINER, "app-redis").inputs.envs).toContain(`REDIS_PASSWORD=${secretValueOf(plan, result, "redisPassword")}`);
+    expect(backend.options.dependsOn).toEqual(expect.arrayContaining(["app-redis", "app-db-credentials", "app-predeploy-dump"]));
+    expect(releaseFor(result, "frontend").inputs.stdin).toBe("");
+    // The caddy container goes first: its routes name both slots before a release drains one.
+    for (const service of RELEASED_SERVICES) expect(result.one(CONTAINER, "app-caddy").options.dependsOn).not.toContain(`app-release-${service}`);
+  });
+
+  it("names built images <repository>:<12 hex of the build context hash>, the ref the release command deploys", async () => {
+    const result = await run(stack);
+    for (const service of RELEASED_SERVICES) {
+      const image = plan.containers[service].image;
+      const declared = result.one(IMAGE, `app-image-${service}`);
+      if (image.source === "build") {
+        expect(image.repository).toBe(plan.containers[service].name);
+        expect(declared.inputs.name).toMatch(new RegExp(`^${image.repository}:[0-9a-f]{12}$`));
+        expect(declared.inputs.name).toBe(`${image.repository}:${(declared.inputs.triggers as { contextHash: string }).contextHash.slice(0, 12)}`);
+      }
+      const [, , tool, verb, named, ref] = String(releaseFor(result, service).inputs.create).split(" ");
+      expect([tool, verb, named, ref]).toEqual([RELEASE_TOOL, "deploy", service, declared.inputs.name]);
+    }
+  });
+
+  it("dumps the database before the database image, the backend image or its release command changes", async () => {
+    const result = await run(stack);
+    const dump = result.one(COMMAND, "app-predeploy-dump");
+    expect(dump.inputs.create).toBe("sudo -n /usr/local/bin/timetracker-release dump predeploy");
+    expect(dump.inputs.triggers).toEqual([plan.containers.db.image.source === "registry" ? plan.containers.db.image.ref : "", imageRefFor(plan, result, "backend"), "alembic upgrade head"]);
+    expect(dump.options.dependsOn).toContain("host-setup");
+    expect(result.one(CONTAINER, "app-db").options.dependsOn).toContain("app-predeploy-dump");
+    expect(releaseFor(result, "backend").options.dependsOn).toContain("app-predeploy-dump");
+  });
+
+  it("outputs the SSH user, the pinned host key and the released images", async () => {
+    const result = await run(stack);
+    expect(result.outputs.sshUser).toBe(plan.host.sshUser);
+    expect(result.outputs.hostKey).toBe(MOCK_HOST_KEY);
+    expect(result.outputs.releasedImages).toEqual({ backend: imageRefFor(plan, result, "backend"), frontend: imageRefFor(plan, result, "frontend") });
+    const containers = result.outputs.containers as { service: string; name: string; published: string }[];
+    expect(containers.find((c) => c.service === "backend")).toEqual({
+      service: "backend",
+      name: plan.containers.backend.name,
+      published: plan.containers.backend.ports.map((p) => `127.0.0.1:${p.external}->${p.internal}`).join(", "),
+    });
   });
 
   it("gives identical inputs for every resource on two runs", async () => {
