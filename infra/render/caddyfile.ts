@@ -11,6 +11,9 @@ function globalOptions(plan: Plan): string[] {
   if (tls.mode === "acme" && tls.email) options.push(`email ${tls.email}`);
   if (tls.mode === "internal") options.push("local_certs");
   if (tls.mode === "off") options.push("auto_https off");
+  // The standby slot is empty between deploys and fails every active check, which Caddy
+  // logs at each interval: keep those lines out of the log (the release tool checks slots).
+  options.push("log default {", "\texclude http.handlers.reverse_proxy.health_checker.active", "}");
   return options;
 }
 

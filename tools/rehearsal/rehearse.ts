@@ -239,6 +239,12 @@ await probes.run("on the host, no app port listens off loopback (only Caddy's 80
   check(live.every((slots) => slots.length === 1), `live slots: ${JSON.stringify(live)} (listening: ${listening.join(" ")})`);
   return `listening on 127.0.0.1: ${live.flat().join(", ")}`;
 });
+await probes.run("Caddy's log stays quiet about the empty standby slots it checks every 2 s", async () => {
+  const logs = await exec("docker", ["logs", "--since", "20s", plan.containers.caddy.name], { env: daemonEnv() });
+  const lines = `${logs.stdout}${logs.stderr}`.split("\n").filter((l) => l.includes("health_checker"));
+  check(lines.length === 0, `${lines.length} health-check lines in 20 s: ${lines[0]?.slice(0, 200)}`);
+  return "no health-check line in the last 20 s";
+});
 await probes.run("no secret appears in any container's logs or command line", async () => {
   const entries = Object.values(JSON.parse(readFileSync(stateFile, "utf8")).entries) as { type: string; state: { result?: string } }[];
   const secrets = entries.filter((e) => e.type === "random:index/randomPassword:RandomPassword").map((e) => String(e.state.result));
