@@ -1,0 +1,422 @@
+import { spawn } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { RELEASE_TOOL } from "../../infra/render/release.js";
+import { planOf, REPO_ROOT } from "./helpers.js";
+
+/**
+ * `npm run ops` as a user runs it, against a fake `ssh` first on PATH. The fake records
+ * its arguments (NUL-separated: a remote script spans lines), then either prints a canned
+ * remote output (FAKE_SSH_STDOUT), or runs the remote command with bash as the host's login
+ * shell would (FAKE_SSH_RUN), where fake `docker`, `curl`, `df` and `sudo` answer, or
+ * prints one line; it exits with FAKE_SSH_EXIT when set.
+ */
+
+const scratch = mkdtempSync(join(tmpdir(), "tt-ops-cli-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const HOST = "198.51.100.7";
+const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyPinnedForTheOpsCliTest0123456789abc";
+const KEY = join(scratch, "id_ed25519");
+writeFileSync(KEY, "not a real key\n", { mode: 0o600 });
+const DEST = `ubuntu@${HOST}`;
+
+const plan = planOf("staging");
+const names = {
+  db: plan.containers.db.name,
+  redis: plan.containers.redis.name,
+  backend: plan.containers.backend.name,
+  frontend: plan.containers.frontend.name,
+  caddy: plan.containers.caddy.name,
+};
+
+const bin = join(scratch, "bin");
+mkdirSync(bin);
+function script(name: string, text: string) {
+  writeFileSync(join(bin, name), text);
+  chmodSync(join(bin, name), 0o755);
+}
+
+script(
+  "ssh",
+  `#!/bin/bash
+printf '%s\\0' "$@" > "$FAKE_OUT/ssh-argv"
+if [ -n "\${FAKE_SSH_STDOUT:-}" ]; then printf '%s\\n' "$FAKE_SSH_STDOUT"; exit "\${FAKE_SSH_EXIT:-0}"; fi
+if [ -n "\${FAKE_SSH_RUN:-}" ]; then
+  while [ "$#" -gt 0 ] && [ "$1" != "${DEST}" ]; do shift; done
+  shift
+  bash -c "$*"
+  code=$?
+  exit "\${FAKE_SSH_EXIT:-$code}"
+fi
+echo "fake ssh: remote output"
+exit "\${FAKE_SSH_EXIT:-0}"
+`,
+);
+
+script(
+  "docker",
+  `#!/bin/bash
+echo "docker $*" >> "$FAKE_OUT/docker-calls"
+case "$1" in
+  logs) echo "a line of \${@: -1}"; echo "another line of \${@: -1}" ;;
+  inspect)
+    name=\${@: -1}
+    case " \${FAKE_UNHEALTHY:-} " in *" $name "*) echo "running unhealthy"; exit 0 ;; esac
+    case " \${FAKE_MISSING:-} " in *" $name "*) echo "Error: No such object: $name" >&2; exit 1 ;; esac
+    echo "running healthy" ;;
+  exec)
+    shift
+    while [ "\${1#-}" != "$1" ]; do shift; done
+    name=$1; shift
+    if [ "$1 $2" = "cat /etc/caddy/Caddyfile" ]; then
+      [ -n "\${FAKE_CADDYFILE:-}" ] || { echo "no such container" >&2; exit 1; }
+      printf '%s\\n' "$FAKE_CADDYFILE"; exit 0
+    fi
+    echo "in $name:"
+    printf '[%s]\\n' "$@"
+    if [ "$1" = psql ]; then echo "stdin: $(cat)"; fi
+    exit "\${FAKE_EXEC_EXIT:-0}" ;;
+  *) echo "unexpected docker $*" >&2; exit 2 ;;
+esac
+`,
+);
+
+script(
+  "curl",
+  `#!/bin/bash
+printf '%s\\0' "$@" > "$FAKE_OUT/curl-argv"
+if [ -n "\${FAKE_API_BODY+set}" ]; then body=$FAKE_API_BODY; else body='{"status":"healthy"}'; fi
+printf '%s\\n%s' "$body" "\${FAKE_API_CODE:-200}"
+`,
+);
+
+script(
+  "df",
+  `#!/bin/bash
+path=\${@: -1}
+on=$path
+if [ -n "\${FAKE_UNMOUNTED:-}" ]; then on=/; fi
+echo "Filesystem      Size  Used Avail Use% Mounted on"
+echo "/dev/fake        39G  7.6G   31G  20% $on"
+`,
+);
+
+script(
+  "sudo",
+  `#!/bin/bash
+[ "$1" = -n ] && shift
+case "$1" in
+  ls) printf '%s\\n' "\${FAKE_DUMPS-notes.txt
+timetracker_v2_dev-20250101T0300.dump
+older.dump}" ;;
+  stat) echo "$(( $(date +%s) - 7500 )) 1572864" ;;
+  *) echo "unexpected sudo $*" >&2; exit 1 ;;
+esac
+`,
+);
+
+script(
+  "pulumi",
+  `#!/bin/sh
+printf '%s\\n' "$*" >> "$FAKE_OUT/pulumi-calls"
+case "$1 $2" in
+  "stack output") printf '%s\\n' "$FAKE_PULUMI_OUTPUTS" ;;
+  "config get") printf '%s\\n' "$FAKE_PULUMI_KEY" ;;
+  *) echo "unexpected pulumi call: $*" >&2; exit 2 ;;
+esac
+`,
+);
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** ssh's arguments, or undefined when ssh never ran. */
+  sshArgv?: string[];
+  curlArgv?: string[];
+  dockerCalls: string[];
+  pulumiCalls: string[];
+}
+
+let runs = 0;
+/** Runs the CLI from the repository root as `npx tsx` does, stdin not a terminal unless `wrap` gives it one. */
+function ops(args: string[], env: Record<string, string> = {}, input?: string, wrap?: (argv: string[]) => [string, string[]]): Promise<Run> {
+  const out = join(scratch, `run-${++runs}`);
+  mkdirSync(out);
+  const read = (name: string) => (existsSync(join(out, name)) ? readFileSync(join(out, name), "utf8") : undefined);
+  // node with tsx's loader: npx and tsx's own wrapper process would double each run's time.
+  const argv = ["--import", "tsx", "infra/cli/ops.ts", ...args];
+  const [file, fileArgs] = wrap ? wrap([process.execPath, ...argv]) : [process.execPath, argv];
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, fileArgs, {
+      cwd: REPO_ROOT,
+      env: { ...process.env, PATH: `${bin}:${dirname(process.execPath)}:/usr/bin:/bin`, FAKE_OUT: out, NO_COLOR: "1", ...env },
+      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+      timeout: 30_000,
+    });
+    if (input !== undefined) child.stdin?.end(input);
+    let stdout = "";
+    let stderr = "";
+    child.stdout?.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr?.on("data", (c: Buffer) => (stderr += c.toString()));
+    child.on("error", reject);
+    child.on("close", (code) =>
+      resolve({
+        code,
+        stdout,
+        stderr: stderr
+          .split("\n")
+          .filter((line) => !line.startsWith("npm warn"))
+          .join("\n"),
+        sshArgv: read("ssh-argv")?.replace(/\0$/, "").split("\0"),
+        curlArgv: read("curl-argv")?.replace(/\0$/, "").split("\0"),
+        dockerCalls: (read("docker-calls") ?? "").split("\n").filter(Boolean),
+        pulumiCalls: (read("pulumi-calls") ?? "").split("\n").filter(Boolean),
+      }),
+    );
+  });
+}
+
+const explicit = ["--host", HOST, "--user", "ubuntu", "--key", KEY, "--host-key", HOST_KEY];
+const staging = ["--stack", "staging", ...explicit];
+
+/** The ssh options before the destination, and the remote command (one shell line or script). */
+function session(run: Run): { options: string[]; remote: string } {
+  const argv = run.sshArgv ?? [];
+  const at = argv.indexOf(DEST);
+  expect(at, `ssh ran with ${DEST}`).toBeGreaterThan(0);
+  expect(argv.length, "one remote command string").toBe(at + 2);
+  return { options: argv.slice(0, at), remote: argv[at + 1] as string };
+}
+
+function expectRefusal(run: Run, message: string | RegExp) {
+  expect(run.code).toBe(1);
+  expect(run.stderr).toMatch(typeof message === "string" ? new RegExp(message.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")) : message);
+  expect(run.stderr).toContain("usage: npm run ops -- --stack <name> <command>");
+  expect(run.stderr).not.toMatch(/^\s+at /m);
+  expect(run.stderr).not.toContain("node:internal");
+  expect(run.sshArgv, "ssh must not run").toBeUndefined();
+}
+
+const PS_LINES = [
+  { Names: names.caddy, Image: "caddy:2.8.4-alpine", Status: "Up 3 hours (healthy)", Ports: "" },
+  { Names: `${names.backend}-previous`, Image: "timetracker-staging-backend:aaa111", Status: "Exited (0) 2 hours ago", Ports: "" },
+  { Names: names.backend, Image: "timetracker-staging-backend:bbb222", Status: "Up 2 hours (healthy)", Ports: "127.0.0.1:18081->8080/tcp" },
+  { Names: names.db, Image: "postgres:15.10-bookworm", Status: "Up 3 hours (healthy)", Ports: "5432/tcp" },
+  { Names: names.frontend, Image: "timetracker-staging-frontend:ccc333", Status: "Up 2 hours (healthy)", Ports: "127.0.0.1:3001->80/tcp" },
+].map((e) => JSON.stringify(e));
+
+describe.concurrent("ops CLI", () => {
+  it("ps: lists the stack's containers by label, the previous versions marked, then the release tool's status", async () => {
+    const release = ["backend live:     timetracker-staging-backend:bbb222 on 18081, running healthy", "backend previous: timetracker-staging-backend:aaa111"];
+    const run = await ops([...staging, "ps"], { FAKE_SSH_STDOUT: ["@@ containers", ...PS_LINES, "@@ release", ...release].join("\n") });
+    expect(run.code, run.stderr).toBe(0);
+    const { options, remote } = session(run);
+    expect(options).toContain("-n");
+    expect(options).not.toContain("-t");
+    expect(options.some((o, i) => o === "StrictHostKeyChecking=yes" && options[i - 1] === "-o")).toBe(true);
+    expect(remote).toBe(
+      [
+        "echo '@@ containers'",
+        "docker ps -a --filter label=timetracker.stack=staging --format '{{json .}}' || exit",
+        `if [ -x ${RELEASE_TOOL} ]; then`,
+        "  echo '@@ release'",
+        `  timeout 10 sudo -n ${RELEASE_TOOL} status 2>&1`,
+        "  s=$?",
+        `  if [ "$s" -eq 124 ]; then echo "(no status within 10 s: a release holds the tool's lock)"; elif [ "$s" -ne 0 ]; then echo "(no status: exit $s)"; fi`,
+        "fi",
+      ].join("\n"),
+    );
+    const lines = run.stdout.split("\n");
+    expect(lines[0]).toMatch(/^NAME +IMAGE +STATUS +PORTS$/);
+    // The Plan's order: db, (redis), backend, backend-previous, frontend, caddy.
+    const order = [names.db, names.backend, `${names.backend}-previous`, names.frontend, names.caddy];
+    expect(lines.slice(1, 6).map((l) => l.split(/\s+/)[0])).toEqual(order);
+    expect(lines.find((l) => l.startsWith(`${names.backend} `))).toMatch(/bbb222 +Up 2 hours \(healthy\) +127\.0\.0\.1:18081->8080\/tcp$/);
+    expect(lines.find((l) => l.startsWith(`${names.backend}-previous `))).toMatch(
+      /Exited \(0\) 2 hours ago +- +<- previous backend: what npm run rollback -- --stack staging --service backend brings back$/,
+    );
+    expect(lines).toContain(`missing: ${names.redis} (the redis of the Plan is not on the host)`);
+    expect(run.stdout).toContain(`release tool (sudo -n ${RELEASE_TOOL} status):\n${release.join("\n")}\n`);
+  });
+
+  it("logs <service> --tail N: docker logs of the Plan's container, no terminal, no input", async () => {
+    const [run, prod] = await Promise.all([ops([...staging, "logs", "backend", "--tail", "20"]), ops(["--stack", "prod", ...explicit, "logs", "caddy", "-f"])]);
+    expect(run.code, run.stderr).toBe(0);
+    const { options, remote } = session(run);
+    expect(remote).toBe(`docker logs --tail 20 ${names.backend}`);
+    expect(options).toContain("-n");
+    expect(options).not.toContain("-t");
+    expect(run.stdout).toContain("fake ssh: remote output");
+    expect(session(prod).remote).toBe(`docker logs -f --tail 200 ${planOf("prod").containers.caddy.name}`);
+  });
+
+  it("logs without a service: the last lines of each service, prefixed with its name; -f follows them all", async () => {
+    const run = await ops([...staging, "logs"], { FAKE_SSH_RUN: "1" });
+    expect(run.code, run.stderr).toBe(0);
+    expect(session(run).remote).toBe(
+      (["db", "redis", "backend", "frontend", "caddy"] as const)
+        .map((s) => `docker logs --tail 20 ${names[s]} 2>&1 | sed 's/^/${s.padEnd(8)} | /'`)
+        .join("\n"),
+    );
+    for (const s of ["db", "redis", "backend", "frontend", "caddy"] as const) {
+      expect(run.stdout).toContain(`${s.padEnd(8)} | a line of ${names[s]}\n${s.padEnd(8)} | another line of ${names[s]}\n`);
+    }
+    const follow = await ops([...staging, "logs", "-f", "--tail", "5"], { FAKE_SSH_RUN: "1" });
+    expect(follow.code, follow.stderr).toBe(0);
+    expect(session(follow).remote).toContain(`docker logs -f --tail 5 ${names.db} 2>&1 | sed -u 's/^/db       | /' &\n`);
+    expect(session(follow).remote.endsWith("&\nwait")).toBe(true);
+    expect(follow.dockerCalls).toHaveLength(5);
+    expect(follow.stdout).toContain(`frontend | a line of ${names.frontend}`);
+  });
+
+  it("exec: docker exec -i in the service's container, the command quoted for the remote shell, its exit code passed on", async () => {
+    const tricky = `echo "a  b" it's $HOME; true`;
+    const run = await ops([...staging, "exec", "backend", "--", "sh", "-c", tricky, ""], { FAKE_SSH_RUN: "1", FAKE_EXEC_EXIT: "3" });
+    const { options, remote } = session(run);
+    expect(remote).toBe(`docker exec -i ${names.backend} sh -c 'echo "a  b" it'\\''s $HOME; true' ''`);
+    expect(options, "no terminal when stdin is not one").not.toContain("-t");
+    expect(options).not.toContain("-n");
+    // Through a real shell, the container gets each argument intact.
+    expect(run.stdout).toContain(`in ${names.backend}:\n[sh]\n[-c]\n[${tricky}]\n[]\n`);
+    expect(run.code).toBe(3);
+    expect(run.stderr).not.toContain("could not reach");
+  });
+
+  // util-linux's script(1) gives the CLI a terminal as stdin.
+  it.skipIf(!existsSync("/usr/bin/script"))("exec adds -t for ssh and docker when stdin is a terminal", async () => {
+    const inPty = (argv: string[]): [string, string[]] => ["script", ["-qec", argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" "), "/dev/null"]];
+    const run = await ops([...staging, "exec", "frontend", "--", "sh"], {}, undefined, inPty);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const { options, remote } = session(run);
+    expect(options).toContain("-t");
+    expect(remote).toBe(`docker exec -i -t ${names.frontend} sh`);
+  });
+
+  it("psql: the Plan's database and user in the db container, SQL passed through stdin", async () => {
+    const run = await ops([...staging, "psql"], { FAKE_SSH_RUN: "1" }, "select 1;\n");
+    expect(run.code, run.stderr).toBe(0);
+    const { options, remote } = session(run);
+    expect(remote).toBe(`docker exec -i ${names.db} psql -U timetracker -d timetracker_v2_dev`);
+    expect(options).not.toContain("-t");
+    expect(run.stdout).toContain("stdin: select 1;");
+    const extra = await ops(["--stack", "prod", ...explicit, "psql", "--", "-c", "select count(*) from users"]);
+    const prod = planOf("prod");
+    expect(session(extra).remote).toBe(`docker exec -i ${prod.containers.db.name} psql -U ${prod.database.user} -d ${prod.database.name} -c 'select count(*) from users'`);
+  });
+
+  it("health: each container's health, /api/health through Caddy with the host's site, disks, the newest dump; exit 0", async () => {
+    const caddyfile = ["{", "\tadmin localhost:2019", "\tauto_https off", "}", "", "(timetracker_routes) {", "\thandle {", "\t}", "}", "", "http://staging.rehearsal.localhost {", "\timport timetracker_routes", "}"];
+    const run = await ops([...staging, "health"], { FAKE_SSH_RUN: "1", FAKE_CADDYFILE: caddyfile.join("\n") });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const { options } = session(run);
+    expect(options).toContain("-n");
+    const lines = run.stdout.split("\n");
+    expect(lines.slice(0, 6)).toEqual([
+      `${names.db}: healthy`,
+      `${names.redis}: healthy`,
+      `${names.backend}: healthy`,
+      `${names.frontend}: healthy`,
+      `${names.caddy}: healthy`,
+      "api: 200",
+    ]);
+    // The host runs the rehearsal's definition (its own domain, no TLS): its Caddyfile wins.
+    expect(run.curlArgv).toEqual(["-sS", "-m", "10", "-w", "\\n%{http_code}", "-H", "Host: staging.rehearsal.localhost", "http://127.0.0.1:80/api/health"]);
+    expect(lines[6]).toBe(
+      `  http://127.0.0.1:80/api/health Host staging.rehearsal.localhost (the host's Caddyfile serves staging.rehearsal.localhost; the checkout's Plan says ${plan.domains[0]}: the host runs another definition): {"status":"healthy"}`,
+    );
+    expect(lines).toContain("disk /: 31G free of 39G (20% used)");
+    expect(lines).toContain(`disk ${plan.host.dataDisk.mount}: 31G free of 39G (20% used)`);
+    expect(run.stdout).toMatch(new RegExp(`newest dump: ${plan.backup.dumpDir}/timetracker_v2_dev-20250101T0300\\.dump, 2 h 5 min old, 1\\.5 MB\\n`));
+    expect(lines).toContain("health: ok");
+    expect(run.dockerCalls).toContain(`docker inspect -f {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} ${names.backend}`);
+  });
+
+  it("health: the Plan's TLS site when the Caddyfile cannot be read; exit 1 on an unhealthy container or an api answer other than 200", async () => {
+    const run = await ops([...staging, "health"], { FAKE_SSH_RUN: "1", FAKE_UNHEALTHY: names.backend, FAKE_MISSING: names.redis, FAKE_API_CODE: "502", FAKE_API_BODY: "" });
+    expect(run.code).toBe(1);
+    const domain = plan.domains[0] as string;
+    expect(plan.tls.mode).toBe("acme");
+    expect(run.curlArgv).toEqual(["-sS", "-m", "10", "-w", "\\n%{http_code}", "--resolve", `${domain}:443:127.0.0.1`, `https://${domain}:443/api/health`]);
+    expect(run.stdout).toContain(`${names.backend}: unhealthy\n`);
+    expect(run.stdout).toContain(`${names.redis}: missing (no such container on the host)\n`);
+    expect(run.stdout).toContain(`api: 502\n  https://${domain}:443/api/health Host ${domain}: (empty)\n`);
+    expect(run.stdout).toContain(`health: FAILED (${names.redis} missing, ${names.backend} unhealthy, api 502)`);
+
+    const api = await ops([...staging, "health"], { FAKE_SSH_RUN: "1", FAKE_API_CODE: "000", FAKE_API_BODY: "curl: (7) Failed to connect", FAKE_UNMOUNTED: "1", FAKE_DUMPS: "" });
+    expect(api.code).toBe(1);
+    expect(api.stdout).toContain("api: 000\n");
+    expect(api.stdout).toContain(`disk ${plan.host.dataDisk.mount}: NOT MOUNTED (a folder on /`);
+    expect(api.stdout).toContain(`newest dump: none in ${plan.backup.dumpDir}`);
+    expect(api.stdout).toContain("health: FAILED (api 000)");
+  });
+
+  it("health: prints the host's disk warning first and prominently", async () => {
+    const remote = [
+      ...Object.values(names).flatMap((n) => [`@@ container ${n}`, "running healthy"]),
+      "@@ api-url plan timetracker-staging.shaemarcus.com https://timetracker-staging.shaemarcus.com:443/api/health",
+      "@@ api 200",
+      '{"status":"healthy"}',
+      "@@ df /",
+      "Filesystem Size Used Avail Use% Mounted on",
+      "/dev/root 39G 37G 2G 95% /",
+      "@@ disk-warning",
+      "only 2 GB free on /",
+      "docker system df: 30 GB of images",
+      "@@ end",
+    ];
+    const run = await ops([...staging, "health"], { FAKE_SSH_STDOUT: remote.join("\n") });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout.startsWith("!!! DISK WARNING (/var/lib/timetracker/disk-warning):\n!!!   only 2 GB free on /\n!!!   docker system df: 30 GB of images\n\n")).toBe(true);
+    expect(run.stdout).toContain("disk /: 2G free of 39G (95% used)");
+    expect(run.stdout).toContain(`disk ${plan.host.dataDisk.mount}: unknown (no answer)`);
+    expect(run.stdout).toContain("health: ok, but see the DISK WARNING above");
+  });
+
+  it("explains an unreachable host (ssh exit 255): the address and port 22 open only to host.adminCidrs", async () => {
+    // Both ways a session runs: output read back (ps, health) and streamed (logs, exec, psql).
+    const runs = await Promise.all([["health"], ["logs", "db"]].map((command) => ops([...staging, ...command], { FAKE_SSH_EXIT: "255" })));
+    for (const run of runs) {
+      expect(run.code).toBe(255);
+      expect(run.stderr).toContain(`could not reach ubuntu@${HOST} on port 22`);
+      expect(run.stderr).toContain("open only to host.adminCidrs (203.0.113.10/32)");
+      expect(run.stderr).not.toMatch(/^\s+at /m);
+      expect(run.stdout).not.toContain("health:");
+    }
+  });
+
+  it("reads the address, user, host key and key path from the stack when they are not given, as rollback does", async () => {
+    const outputs = JSON.stringify({ staticIp: HOST, sshUser: "ubuntu", hostKey: HOST_KEY });
+    const run = await ops(["--stack", "prod", "logs", "db", "--tail", "all"], { FAKE_PULUMI_OUTPUTS: outputs, FAKE_PULUMI_KEY: KEY });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.pulumiCalls).toEqual(["stack output --json --show-secrets=false --stack prod", "config get --stack prod timetracker:sshPrivateKeyPath"]);
+    expect(session(run).remote).toBe(`docker logs --tail all ${planOf("prod").containers.db.name}`);
+    expect(run.sshArgv?.[(run.sshArgv?.indexOf("-i") ?? 0) + 1]).toBe(KEY);
+  });
+
+  it("prints the usage with --help and exits 0", async () => {
+    const run = await ops(["--help"]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain("usage: npm run ops -- --stack <name> <command>");
+    for (const command of ["ps", "logs [<service>] [-f] [--tail N|all]", "exec <service> -- <command>", "psql", "health"]) expect(run.stdout).toContain(command);
+    expect(run.sshArgv).toBeUndefined();
+  });
+
+  it("refuses unknown commands and services, stray arguments, misplaced options and stacks outside the catalog", async () => {
+    const cases: [string[], string][] = [
+      [["frob"], 'unknown command "frob": one of ps, logs, exec, psql, health'],
+      [["logs", "web"], 'logs: "web" is not a service: one of db, redis, backend, frontend, caddy'],
+      [["exec", "nginx", "--", "sh"], 'exec: "nginx" is not a service'],
+      [["exec", "backend", "ls"], "unexpected argument: ls (the command goes after --: exec <service> -- <command>)"],
+      [["ps", "backend"], "unexpected argument: backend"],
+      [["ps", "-f"], "-f applies to logs only"],
+      [["logs", "--tail", "ten"], '--tail: "ten" is not a number of lines (or all)'],
+    ];
+    const runs = await Promise.all([...cases.map(([args]) => ops([...staging, ...args])), ops(["--stack", "nope", ...explicit, "ps"])]);
+    cases.push([[], '--stack: "nope" is not a stack of stacks/catalog.ts (prod, staging)']);
+    runs.forEach((run, i) => expectRefusal(run, (cases[i] as [string[], string])[1]));
+  });
+});
