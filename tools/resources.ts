@@ -1,21 +1,37 @@
 import { mkdirSync, writeFileSync } from "node:fs";
-import { validateCatalog } from "../infra/model/catalog.js";
+import { CatalogError, validateCatalog } from "../infra/model/catalog.js";
+import { knownStack, runCli } from "../infra/cli/run.js";
 import { catalog } from "../stacks/catalog.js";
-import { runProgram } from "./mock-engine.js";
-import { mockConfig } from "./mock-config.js";
-import { renderResourceList } from "./resource-list.js";
 
-/** Writes resources/<stack>.md for every stack (or those named on the command line). */
-const result = validateCatalog(catalog);
-if (!result.ok) {
-  for (const p of result.problems) console.error(`${p.path}: ${p.message}`);
-  process.exit(1);
-}
-const wanted = process.argv.slice(2);
-mkdirSync("resources", { recursive: true });
-for (const plan of result.plans.filter((p) => wanted.length === 0 || wanted.includes(p.stack))) {
-  const { config, secretKeys } = mockConfig(plan);
-  const run = await runProgram(plan.stack, config, secretKeys);
-  writeFileSync(`resources/${plan.stack}.md`, renderResourceList(plan.stack, run.resources, run.secretValues));
-  console.log(`wrote resources/${plan.stack}.md (${run.resources.length} resources)`);
-}
+const USAGE = `usage: npm run resources -- [--stack <name>]...
+Writes resources/<stack>.md: the resources the program declares for the stack under Pulumi
+mocks, with their inputs (secrets redacted). Part of \`npm run generate\`; commit the result.
+options:
+  --stack <name>   only this stack of stacks/catalog.ts (repeat for several); default: every stack
+  -h, --help       print this and exit
+The whole catalog is validated first: nothing is written when any stack has a problem.`;
+
+const stacks = catalog.map((env) => env.name);
+
+await runCli(
+  USAGE,
+  { stack: { type: "string", multiple: true } },
+  async (values) => {
+    const wanted = ((values.stack as string[] | undefined) ?? []).map((name) => knownStack(name, stacks));
+    const result = validateCatalog(catalog);
+    if (!result.ok) throw new CatalogError(result.problems);
+    // The Pulumi runtime is loaded only for real work: --help and a mistake stay fast.
+    const { runProgram } = await import("./mock-engine.js");
+    const { mockConfig } = await import("./mock-config.js");
+    const { renderResourceList } = await import("./resource-list.js");
+    mkdirSync("resources", { recursive: true });
+    for (const plan of result.plans.filter((p) => wanted.length === 0 || wanted.includes(p.stack))) {
+      const { config, secretKeys } = mockConfig(plan);
+      const run = await runProgram(plan.stack, config, secretKeys);
+      writeFileSync(`resources/${plan.stack}.md`, renderResourceList(plan.stack, run.resources, run.secretValues));
+      console.log(`wrote resources/${plan.stack}.md (${run.resources.length} resources)`);
+    }
+    return 0;
+  },
+  { positionals: false, stacks },
+);

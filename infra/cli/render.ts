@@ -3,10 +3,24 @@ import { join } from "node:path";
 import { planFor, validateCatalog, CatalogError } from "../model/catalog.js";
 import { renderAll } from "../render/index.js";
 import { catalog } from "../../stacks/catalog.js";
-import { runCli, UsageError } from "./run.js";
+import { loadDefinitionFile } from "./load-definition.js";
+import { knownStack, runCli, UsageError } from "./run.js";
 
-const USAGE = `usage: npm run render -- --stack <name> --out <dir>   write one stack's generated files
-       npm run render -- --all                         refresh rendered/<stack>/ for every stack`;
+const USAGE = `usage: npm run render -- --stack <name> --out <dir>
+           write one stack's generated files (Caddyfile, nginx.conf, launch.sh, host-setup.sh,
+           release.sh, topology.md, plan.json) to <dir>
+       npm run render -- --file <path> --out <dir>
+           the same for a definition file (JSON or YAML), validated with the catalog as
+           npm run validate -- --file does: it replaces the catalog's stack of its name or joins it
+       npm run render:all      (npm run render -- --all)
+           refresh rendered/<stack>/ for every stack of stacks/catalog.ts (commit the result)
+options:
+  --stack <name>   a stack of stacks/catalog.ts
+  --file <path>    a definition file instead of a catalog stack (--stack, if given, must be its name)
+  --out <dir>      where one stack's files are written (created if missing)
+  --all            every stack, each into rendered/<stack>/; takes no other option
+  -h, --help       print this and exit
+The whole catalog is validated first: nothing is written when any stack has a problem.`;
 
 function write(dir: string, files: Record<string, string>): void {
   mkdirSync(dir, { recursive: true });
@@ -14,16 +28,36 @@ function write(dir: string, files: Record<string, string>): void {
   console.log(`wrote ${Object.keys(files).join(", ")} to ${dir}`);
 }
 
-await runCli(USAGE, { stack: { type: "string" }, out: { type: "string" }, all: { type: "boolean" } }, (values) => {
-  if (values.all) {
-    const result = validateCatalog(catalog);
-    if (!result.ok) throw new CatalogError(result.problems);
-    for (const plan of result.plans) write(join("rendered", plan.stack), renderAll(plan));
+const stacks = catalog.map((env) => env.name);
+
+await runCli(
+  USAGE,
+  { stack: { type: "string" }, file: { type: "string" }, out: { type: "string" }, all: { type: "boolean" } },
+  (values) => {
+    const out = values.out as string | undefined;
+    const file = values.file as string | undefined;
+    if (values.all) {
+      const extra = (["stack", "file", "out"] as const).filter((name) => values[name] !== undefined);
+      if (extra.length > 0) throw new UsageError(`--all writes every stack into rendered/<stack>/: it takes no ${extra.map((n) => `--${n}`).join(" or ")}`);
+      const result = validateCatalog(catalog);
+      if (!result.ok) throw new CatalogError(result.problems);
+      for (const plan of result.plans) write(join("rendered", plan.stack), renderAll(plan));
+      return 0;
+    }
+    if (file) {
+      if (!out) throw new UsageError("--out is required: where the stack's files are written");
+      const definition = loadDefinitionFile(file);
+      const name = (definition as { name?: unknown }).name;
+      if (typeof name !== "string" || name === "") throw new UsageError(`${file}: the definition has no name, so it names no stack`);
+      if (values.stack !== undefined && values.stack !== name) throw new UsageError(`--stack ${String(values.stack)}: --file ${file} defines stack "${name}"`);
+      const definitions = [...catalog.filter((env) => env.name !== name), definition];
+      write(out, renderAll(planFor(definitions, name)));
+      return 0;
+    }
+    if (values.stack === undefined || !out) throw new UsageError("both --stack and --out are required (or --all)");
+    const stack = knownStack(values.stack, stacks);
+    write(out, renderAll(planFor(catalog, stack)));
     return 0;
-  }
-  const stack = values.stack as string | undefined;
-  const out = values.out as string | undefined;
-  if (!stack || !out) throw new UsageError("both --stack and --out are required");
-  write(out, renderAll(planFor(catalog, stack)));
-  return 0;
-});
+  },
+  { positionals: false, stacks },
+);

@@ -7,12 +7,24 @@ import { formatProblem, type Problem } from "../model/problems.js";
 import { EnvironmentSchema } from "../model/schema.js";
 import { catalog } from "../../stacks/catalog.js";
 import { loadDefinitionFile } from "./load-definition.js";
-import { runCli, UsageError } from "./run.js";
+import { knownStack, runCli, UsageError } from "./run.js";
 
-const USAGE = `usage: npm run validate                      validate every stack in stacks/catalog.ts
-       npm run validate -- --file <path>     validate one definition (JSON or YAML) against the catalog
-       --base <git-ref>                      where the deployed identity of each stack is read: its committed
-                                             rendered/<stack>/plan.json (default: main); changing it is refused`;
+const USAGE = `usage: npm run validate -- [--stack <name>] [--file <path>] [--base <git-ref>]
+Checks the stacks of stacks/catalog.ts together (ports, names and domains are only valid
+against each other), and each stack's identity against the plan committed at --base.
+Prints "valid: <stacks>" and exits 0, or every problem as "<path>: <reason>" and exits 1.
+options:
+  --stack <name>     validate the whole catalog, then report only <name>: its problems
+                     (a clash with another stack included), its identity lock, and a
+                     summary of its plan. A problem in another stack still fails (exit 1),
+                     counted in one line; \`npm run validate\` lists it
+  --file <path>      one definition (JSON or YAML, the shape of stacks/*.ts) that replaces
+                     the catalog's stack of the same name, or joins the catalog as a new
+                     one; the file's stack is reported, unless --stack names another
+  --base <git-ref>   where each stack's deployed identity is read: its committed
+                     rendered/<stack>/plan.json (default: main); changing it is refused
+                     unless the definition carries a matching dataMove (docs/move-data.md)
+  -h, --help         print this and exit`;
 
 /** rendered/ is read from the repository this package lives in, whatever the caller's folder. */
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -73,31 +85,83 @@ function identityCheck(base: string, plans: Plan[], definitions: readonly unknow
   return { problems, notes };
 }
 
-function report(problems: Problem[]): number {
+function report(problems: Problem[], elsewhere = ""): number {
   for (const problem of problems) console.error(formatProblem(problem));
-  console.error(`\n${problems.length} problem${problems.length === 1 ? "" : "s"} found.`);
+  if (elsewhere) console.error(elsewhere);
+  const count = problems.length;
+  if (count > 0) console.error(`\n${count} problem${count === 1 ? "" : "s"} found.`);
   return 1;
 }
 
-await runCli(USAGE, { file: { type: "string" }, base: { type: "string", default: "main" } }, (values) => {
-  const file = values.file as string | undefined;
-  const base = values.base as string;
-  // A ref is passed to git as an argument: one that starts with '-' would be read as an option.
-  if (base === "" || base.startsWith("-")) throw new UsageError(`--base: "${base}" is not a git ref`);
-  let definitions: unknown[] = catalog;
-  if (file) {
-    const definition = loadDefinitionFile(file);
-    const name = (definition as { name?: unknown } | null)?.name;
-    // The file stands in for the catalog's stack of the same name, or joins the catalog.
-    definitions = [...catalog.filter((env) => env.name !== name), definition];
-  }
-  const result = validateCatalog(definitions);
-  if (!result.ok) return report(result.problems);
+/** Whether a problem is about `stack`: at its path, or a clash with it reported at the other stack's path. */
+const concerns = (problem: Problem, stack: string) =>
+  problem.path === stack || problem.path.startsWith(`${stack}.`) || problem.message.includes(`used by ${stack} (`);
 
-  const identity = identityCheck(base, result.plans, definitions);
-  for (const note of identity.notes) console.log(note);
-  if (identity.problems.length > 0) return report(identity.problems);
-  const stacks = file ? [result.plans.at(-1)?.stack] : result.plans.map((p) => p.stack);
-  console.log(`valid: ${stacks.join(", ")}`);
-  return 0;
-});
+/** The stacks a problem's path names, for the line that counts the problems of other stacks. */
+const stackOf = (problem: Problem) => problem.path.split(".")[0] ?? problem.path;
+
+/** One line saying what `--stack` leaves out, or "" when nothing is. */
+function othersLine(others: Problem[]): string {
+  if (others.length === 0) return "";
+  const stacks = [...new Set(others.map(stackOf))].join(", ");
+  return `the catalog also fails on ${others.length} problem${others.length === 1 ? "" : "s"} of other stacks (${stacks}): npm run validate lists ${others.length === 1 ? "it" : "them"}`;
+}
+
+const hostPorts = (container: Plan["containers"]["backend"]) => container.ports.map((p) => p.external).join(" and ");
+
+/** A few lines on what the stack's plan holds; \`npm run render\` writes all of it. */
+function summary(plan: Plan): string[] {
+  const c = plan.containers;
+  return [
+    `${plan.stack}: ${plan.publicUrl} (${plan.domains.join(", ")}), environment ${plan.environment}, TLS ${plan.tls.mode}`,
+    `${plan.stack}: containers ${Object.values(c).map((x) => x.name).join(", ")}; host ports frontend ${hostPorts(c.frontend)}, backend ${hostPorts(c.backend)}`,
+    `${plan.stack}: the whole plan: rendered/${plan.stack}/plan.json (npm run render -- --stack ${plan.stack} --out <dir>)`,
+  ];
+}
+
+await runCli(
+  USAGE,
+  { stack: { type: "string" }, file: { type: "string" }, base: { type: "string", default: "main" } },
+  (values) => {
+    const file = values.file as string | undefined;
+    const base = values.base as string;
+    // A ref is passed to git as an argument: one that starts with '-' would be read as an option.
+    if (base === "" || base.startsWith("-")) throw new UsageError(`--base: "${base}" is not a git ref`);
+    let definitions: unknown[] = catalog;
+    let fileStack: string | undefined;
+    if (file) {
+      const definition = loadDefinitionFile(file);
+      const name = (definition as { name?: unknown } | null)?.name;
+      fileStack = typeof name === "string" ? name : undefined;
+      // The file stands in for the catalog's stack of the same name, or joins the catalog.
+      definitions = [...catalog.filter((env) => env.name !== name), definition];
+    }
+    let stack: string | undefined;
+    if (values.stack !== undefined) {
+      const names = catalog.map((env) => env.name);
+      stack = knownStack(values.stack, fileStack && !names.includes(fileStack) ? [...names, fileStack] : names);
+    }
+
+    const result = validateCatalog(definitions);
+    if (!result.ok) {
+      if (stack === undefined) return report(result.problems);
+      const own = result.problems.filter((p) => concerns(p, stack));
+      if (own.length === 0) console.error(`${stack}: no problem of its own`);
+      return report(own, othersLine(result.problems.filter((p) => !concerns(p, stack))));
+    }
+
+    const checked = stack === undefined ? result.plans : result.plans.filter((p) => p.stack === stack);
+    const identity = identityCheck(
+      base,
+      checked,
+      checked.map((plan) => definitions[result.plans.indexOf(plan)]),
+    );
+    for (const note of identity.notes) console.log(note);
+    if (identity.problems.length > 0) return report(identity.problems);
+    if (stack !== undefined) for (const line of summary(checked[0]!)) console.log(line);
+    const stacks = stack !== undefined ? [stack] : file ? [result.plans.at(-1)?.stack] : result.plans.map((p) => p.stack);
+    console.log(`valid: ${stacks.join(", ")}`);
+    return 0;
+  },
+  { positionals: false, stacks: catalog.map((env) => env.name) },
+);
