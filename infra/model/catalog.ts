@@ -2,48 +2,95 @@ import { derive } from "./derive.js";
 import { checkCatalog, checkPlan, RESERVED_HOST_PORTS } from "./invariants.js";
 import type { Plan } from "./plan.js";
 import { formatProblem, problemsFromZod, type Problem } from "./problems.js";
-import { EnvironmentSchema, type Environment, type ResolvedEnvironment } from "./schema.js";
+import { EnvironmentSchema, STANDBY_PORT_OFFSET, type Environment, type ResolvedEnvironment } from "./schema.js";
 
 export const FIRST_FRONTEND_PORT = 3000;
 export const FIRST_BACKEND_PORT = 8080;
 
 export type CatalogResult = { ok: true; plans: Plan[] } | { ok: false; problems: Problem[] };
 
+/** A definition's label in problem paths: its name when printable on one line, else its position. */
 const labelOf = (definition: unknown, index: number) => {
   const name = (definition as { name?: unknown } | null)?.name;
-  return typeof name === "string" && name !== "" ? name : `catalog[${index}]`;
+  return typeof name === "string" && /^[\x21-\x7e]{1,64}$/.test(name) ? name : `catalog[${index}]`;
 };
 
-/** The lowest port from `start` that is neither taken nor reserved. */
+/** Both loopback slots of an app port: the port and its standby twin (see derive). */
+const slotsOf = (port: number) => [port, port + STANDBY_PORT_OFFSET];
+
+/** The lowest port from `start` whose two slots (it and its standby twin) are neither taken nor reserved. */
 export function nextFreePort(start: number, taken: Set<number>): number {
   let port = start;
-  while (taken.has(port) || RESERVED_HOST_PORTS.includes(port)) port += 1;
+  while (slotsOf(port).some((slot) => taken.has(slot) || RESERVED_HOST_PORTS.includes(slot))) port += 1;
   return port;
 }
 
 /**
  * Settles host ports for definitions that leave them out: in catalog order, each gets
- * the lowest free frontend port from 3000 and backend port from 8080. Written ports
- * are never moved.
+ * the lowest free frontend port from 3000 and backend port from 8080, free with its
+ * standby twin. Written ports are never moved.
  */
 export function allocatePorts(environments: Environment[]): ResolvedEnvironment[] {
-  const taken = new Set(environments.flatMap((env) => (env.ports ? [env.ports.frontend, env.ports.backend] : [])));
+  const taken = new Set(environments.flatMap((env) => (env.ports ? [env.ports.frontend, env.ports.backend].flatMap(slotsOf) : [])));
   return environments.map((env) => {
     if (env.ports) return { ...env, ports: env.ports };
     const frontend = nextFreePort(FIRST_FRONTEND_PORT, taken);
-    taken.add(frontend);
+    slotsOf(frontend).forEach((slot) => taken.add(slot));
     const backend = nextFreePort(FIRST_BACKEND_PORT, taken);
-    taken.add(backend);
+    slotsOf(backend).forEach((slot) => taken.add(slot));
     return { ...env, ports: { frontend, backend } };
   });
 }
 
-/** Variables the package sets from the Plan may not be overridden by hand: that is how they drift. */
+/**
+ * Names that say "secret": a key with one of these in it holds a secret by its own account.
+ * A key ending in a duration or a size names a setting about a secret, not one
+ * (ACCESS_TOKEN_EXPIRE_MINUTES, PASSWORD_MIN_LENGTH).
+ */
+const SECRET_NAME = /(SECRET|PASSWORD|PASSWD|PASSPHRASE|TOKEN|PRIVATE_KEY|API_KEY|APIKEY|ACCESS_KEY|CREDENTIAL)/;
+const SETTING_ABOUT_A_SECRET = /_(SECONDS|MINUTES|HOURS|DAYS|TTL|LENGTH|EXPIRY|EXPIRE|EXPIRES|ALGORITHM)$/;
+/**
+ * A URL carrying a password: `scheme://user:password@` (the user may be empty, as in
+ * redis://:pw@host). Anchored on "://" so a long value is scanned once.
+ */
+const URL_WITH_PASSWORD = /:\/\/[^\s/?#@:]*:[^\s/?#@]+@/;
+
+/** Why a plain value of stack `stack` looks like a secret, or undefined. */
+export function secretLooking(stack: string, key: string, value: string): string | undefined {
+  const why =
+    SECRET_NAME.test(key) && !SETTING_ABOUT_A_SECRET.test(key)
+      ? "names a secret"
+      : URL_WITH_PASSWORD.test(value)
+        ? "holds a URL with a password (user:password@)"
+        : undefined;
+  return why && `${why}, and is committed in plain text (rendered/${stack}/plan.json): keep secrets out of the definition (the package generates the database, Redis and app secrets and keeps them encrypted in the stack)`;
+}
+
+/**
+ * Variables the package sets from the Plan may not be overridden by hand: that is how they
+ * drift. Every other plain variable (and build argument) must not look like a secret: it is
+ * written to the committed plan.
+ */
 function checkExtraEnv(env: ResolvedEnvironment): Problem[] {
   const derived = derive({ ...env, app: { ...env.app, extraEnv: {} } }).containers.backend.env;
-  return Object.keys(env.app.extraEnv)
-    .filter((key) => key in derived)
-    .map((key) => ({ path: `${env.name}.app.extraEnv.${key}`, message: "is set by the package from the Plan and cannot be overridden" }));
+  const problems: Problem[] = [];
+  for (const [key, value] of Object.entries(env.app.extraEnv)) {
+    const path = `${env.name}.app.extraEnv.${key}`;
+    if (Object.hasOwn(derived, key)) problems.push({ path, message: "is set by the package from the Plan and cannot be overridden" });
+    else {
+      const secret = secretLooking(env.name, key, value);
+      if (secret) problems.push({ path, message: secret });
+    }
+  }
+  for (const service of ["backend", "frontend"] as const) {
+    const image = env.images[service];
+    if (image.source !== "build") continue;
+    for (const [key, value] of Object.entries(image.args)) {
+      const secret = secretLooking(env.name, key, value);
+      if (secret) problems.push({ path: `${env.name}.images.${service}.args.${key}`, message: secret });
+    }
+  }
+  return problems;
 }
 
 /** Parses, derives and checks every definition together. Never throws for bad input. */

@@ -37,6 +37,10 @@ export const BUNDLE_MEMORY_GB: Record<string, number> = {
 export const bundleSize = (bundleId: string) => bundleId.split("_")[0] ?? "";
 
 const port = z.number().int().min(1).max(65535);
+/** Caddy's admin API (derive.ts binds it to localhost:2019 on the host network): no listener may take it. */
+export const CADDY_ADMIN_PORT = 2019;
+/** Let's Encrypt issues at most 100 names per certificate; the main domain is one. */
+export const MAX_EXTRA_DOMAINS = 99;
 /** Each app port has a standby twin this far above it: a new version starts there (see derive). */
 export const STANDBY_PORT_OFFSET = 10000;
 const appPort = port.max(65535 - STANDBY_PORT_OFFSET, `must be at most ${65535 - STANDBY_PORT_OFFSET}: a new version starts on the port ${STANDBY_PORT_OFFSET} above it`);
@@ -64,19 +68,126 @@ const cidr = z
     "must be an IPv4 CIDR such as 203.0.113.7/32",
   );
 
+/** Whether `zone` is one of `region`'s availability zones (the region's name and one letter). */
+const isZoneOf = (zone: string, region: string) => zone.length === region.length + 1 && zone.startsWith(region);
+
+/**
+ * An omitted adminCidrs gets a fresh empty list recorded here, so the host's check can tell
+ * it from a written `[]`: only the written one is a decision to close SSH, refused unless
+ * host.sshClosed says so. (Omitted keeps today's contract: a definition needs only a name and a domain.)
+ */
+const omitted = new WeakSet<string[]>();
+const omittedAdminCidrs = (): string[] => {
+  const none: string[] = [];
+  omitted.add(none);
+  return none;
+};
+
 const utcHour = z.string().regex(/^([01]\d|2[0-3]):00$/, "must be a whole UTC hour such as 06:00");
 
-/** An image reference that names a version: no bare name, no `latest`. */
-const pinnedRef = z
-  .string()
-  .regex(/^[a-z0-9./_-]+(:[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$/, "must name a tag or digest")
-  .refine((ref) => !ref.endsWith(":latest"), "must be pinned: 'latest' moves under a running stack");
-
-const pinnedMajor = (image: string, major: number) =>
-  pinnedRef.refine(
-    (ref) => new RegExp(`^([a-z0-9.-]+/)*${image}(:${major}([.-][A-Za-z0-9._-]*)?|@sha256:[a-f0-9]{64})$`).test(ref),
-    `must be ${image} ${major}.x (a data volume is tied to its major version)`,
+/**
+ * An image reference as Docker reads it: an optional registry host (with an optional port),
+ * a lower-case path, then a tag, a digest, or both (`name:tag@sha256:...`, pulled by digest).
+ */
+const IMAGE_REF = (() => {
+  const component = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
+  return new RegExp(
+    `^(?:(?<registry>[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::\\d{1,5})?)/)?` +
+      `(?<path>${component}(?:/${component})*)` +
+      `(?::(?<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?` +
+      `(?:@(?<digest>sha256:[a-f0-9]{64}))?$`,
   );
+})();
+
+/** The parts of an image reference, or undefined when it is not one. */
+export function parseImageRef(ref: string): { registry?: string; path: string; tag?: string; digest?: string } | undefined {
+  const groups = IMAGE_REF.exec(ref)?.groups;
+  if (!groups?.path) return undefined;
+  return {
+    path: groups.path,
+    ...(groups.registry ? { registry: groups.registry } : {}),
+    ...(groups.tag ? { tag: groups.tag } : {}),
+    ...(groups.digest ? { digest: groups.digest } : {}),
+  };
+}
+
+/**
+ * An image reference that names a version: no bare name, no `latest` in any case (Docker
+ * tags are case-sensitive, but `LATEST` moves just the same). A digest pins whatever tag
+ * stands beside it. With `major`, the image must be that one at that major version.
+ */
+const pinnedImage = (major?: { image: string; major: number }) =>
+  z
+    .string()
+    .max(255, { message: "must be at most 255 characters (Docker's limit for an image name)", abort: true })
+    .superRefine((ref, ctx) => {
+      const fail = (message: string) => ctx.addIssue({ code: "custom", message, input: ref });
+      const parsed = parseImageRef(ref);
+      if (!parsed) return fail("must be an image reference such as registry.example.com:5000/team/app:1.4.2 or postgres:15.10-bookworm@sha256:<64 hex digits>");
+      if (!parsed.tag && !parsed.digest) return fail("must name a tag or digest");
+      if (parsed.tag?.toLowerCase() === "latest" && !parsed.digest) {
+        return fail(`must be pinned: '${parsed.tag}' ('latest' in any case) moves under a running stack; name a version or add @sha256:<digest>`);
+      }
+      if (!major) return;
+      const name = parsed.path.split("/").at(-1);
+      const tagMajor = parsed.tag === undefined || new RegExp(`^${major.major}([.-]|$)`).test(parsed.tag);
+      if (name !== major.image || !tagMajor) {
+        fail(`must be ${major.image} ${major.major}.x (a data volume is tied to its major version)`);
+      }
+    });
+const pinnedRef = pinnedImage();
+const pinnedMajor = (image: string, major: number) => pinnedImage({ image, major });
+
+/** Keys a JavaScript object treats specially: `__proto__` is dropped by a parse or an object spread, the others shadow its methods. */
+const RESERVED_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
+/**
+ * A record whose raw keys are checked before zod reads it: zod (and any object spread)
+ * drops a `__proto__` key silently, which JSON.parse and YAML both keep as an own key;
+ * and more than `maxKeys` keys is refused before a single one is parsed.
+ */
+function plainRecord<K extends z.core.$ZodRecordKey, V extends z.ZodType>(key: K, value: V, maxKeys: number, what: string) {
+  const record = z.record(key, value);
+  return z.preprocess((raw: z.input<typeof record>, ctx) => {
+    if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return raw;
+    const keys = Object.keys(raw);
+    if (keys.length > maxKeys) {
+      ctx.addIssue({ code: "custom", message: `must have at most ${maxKeys} ${what}, not ${keys.length}`, input: raw });
+    }
+    for (const reserved of keys.filter((k) => RESERVED_KEYS.has(k))) {
+      ctx.addIssue({
+        code: "custom",
+        path: [reserved],
+        message: `is a name JavaScript objects reserve (${[...RESERVED_KEYS].join(", ")}): it would be dropped or misread, never set; remove it`,
+        input: raw,
+      });
+    }
+    return raw;
+  }, record);
+}
+
+/** A value for the environment or a build: one line (Docker's --env-file has no multi-line values), bounded. */
+const plainValue = z
+  .string()
+  .max(4096, { message: "must be at most 4096 characters", abort: true })
+  .regex(/^[^\n\r\0]*$/, "must be one line: Docker's --env-file cannot carry a line break");
+
+/**
+ * A path the build reads: relative, with '/' between folders, never leaving its root
+ * (`root` names it in messages), so a definition cannot point a build at the host's files.
+ */
+const buildPath = (root: string) =>
+  z
+    .string()
+    .min(1)
+    .max(255, { message: "must be at most 255 characters", abort: true })
+    .superRefine((path, ctx) => {
+      const fail = (message: string) => ctx.addIssue({ code: "custom", message, input: path });
+      if (path.includes("\\")) return fail(`must use '/' between folders, not '\\' (it is relative to ${root})`);
+      if (path.startsWith("/") || /^[A-Za-z]:/.test(path)) return fail(`must be relative to ${root}, not absolute`);
+      if (path.split("/").includes("..")) return fail(`must stay inside ${root}: no '..'`);
+      if (!/^[A-Za-z0-9._@+\/-]+$/.test(path)) return fail(`must be a relative path of letters, digits, '.', '_', '-', '@', '+' and '/' inside ${root}`);
+    });
 
 /** Where an application image comes from: a registry, or a build from the app's source. */
 const appImage = z.discriminatedUnion("source", [
@@ -85,10 +196,16 @@ const appImage = z.discriminatedUnion("source", [
     .object({
       source: z.literal("build"),
       /** Folder inside the app's checkout (stack config `timetracker:appSource`). */
-      context: z.string().min(1),
+      context: buildPath("the app's checkout (stack config timetracker:appSource)"),
       /** The Dockerfile, relative to this repository's root. */
-      dockerfile: z.string().min(1),
-      args: z.record(z.string(), z.string()).default({}),
+      dockerfile: buildPath("this repository"),
+      /** Build arguments; like extraEnv they are written in plain text to rendered/<stack>/plan.json. */
+      args: plainRecord(
+        z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "must be a build argument name (letters, digits and '_')"),
+        plainValue,
+        100,
+        "build arguments",
+      ).default({}),
     })
     .strict(),
 ]);
@@ -133,7 +250,11 @@ export const EnvironmentSchema = z
   .object({
     name: stackName,
     domain: hostname,
-    extraDomains: z.array(hostname).default([]),
+    /** More names for the same site, on the same certificate. */
+    extraDomains: z
+      .array(hostname)
+      .max(MAX_EXTRA_DOMAINS, `must list at most ${MAX_EXTRA_DOMAINS}: Let's Encrypt puts at most 100 names on one certificate, the main domain included`)
+      .default([]),
     /** Containers are named `<prefix>-frontend`, `<prefix>-backend`, ...; defaults to `timetracker-<name>`. */
     containerPrefix: containerPrefix.optional(),
     /** Loopback host ports; omitted, the catalog gives the lowest free pair from 3000 / 8080. */
@@ -151,8 +272,17 @@ export const EnvironmentSchema = z
          * Empty: none.
          */
         releaseCommand: z.string().trim().max(500).regex(/^[^\n\r]*$/, "must be one line").default("alembic upgrade head"),
-        /** Extra plain (non-secret) variables for the backend. */
-        extraEnv: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/, "must be an UPPER_SNAKE variable name"), z.string()).default({}),
+        /**
+         * Extra plain (non-secret) variables for the backend. They are written in plain text to
+         * rendered/<stack>/plan.json, which is committed: the catalog refuses a name or a value
+         * that looks like a secret (see catalog.ts).
+         */
+        extraEnv: plainRecord(
+          z.string().regex(/^[A-Z][A-Z0-9_]{0,127}$/, "must be an UPPER_SNAKE variable name"),
+          plainValue,
+          100,
+          "variables",
+        ).default({}),
       })
       .strict()
       .prefault({}),
@@ -174,7 +304,7 @@ export const EnvironmentSchema = z
     host: z
       .object({
         region: z.string().regex(/^[a-z]{2}-[a-z]+-\d$/, "must be an AWS region such as us-east-1").default("us-east-1"),
-        /** Defaults to the region's `a` zone. */
+        /** Defaults to the region's `a` zone; must be a zone of `region`. */
         availabilityZone: z.string().regex(/^[a-z]{2}-[a-z]+-\d[a-z]$/, "must be an availability zone such as us-east-1a").optional(),
         bundle: z
           .string()
@@ -183,10 +313,30 @@ export const EnvironmentSchema = z
           .default("small_3_0"),
         /** The instance's image; the launch script and host setup are written for these Ubuntu releases. */
         blueprint: z
-          .enum(Object.keys(BLUEPRINT_USER) as [keyof typeof BLUEPRINT_USER, ...(keyof typeof BLUEPRINT_USER)[]])
+          .enum(Object.keys(BLUEPRINT_USER) as [keyof typeof BLUEPRINT_USER, ...(keyof typeof BLUEPRINT_USER)[]], {
+            message: `must be a blueprint the launch script and host setup are written for: ${Object.keys(BLUEPRINT_USER).join(", ")}`,
+          })
           .default("ubuntu_22_04"),
-        /** Who may reach SSH (port 22); nobody else can. */
-        adminCidrs: z.array(cidr).default([]),
+        /**
+         * Who may reach SSH (port 22); nobody else can. Pulumi (from CI or your machine) reaches
+         * Docker on the host over SSH, so the deploying addresses must be here.
+         */
+        adminCidrs: z
+          .array(cidr)
+          .max(50, "must list at most 50 ranges (one firewall rule holds them all): use wider ones")
+          .default(omittedAdminCidrs),
+        /**
+         * Opt-in for an adminCidrs entry that ends in /0 (port 22 open to the whole internet).
+         * Refused without it, because it is almost always a shortcut taken while debugging; with
+         * it, only the key pair guards the host. Defaults to false.
+         */
+        sshOpenToWorld: z.boolean().default(false),
+        /**
+         * Opt-in for `adminCidrs: []` (port 22 closed to everyone). Refused without it, because
+         * no deploy can reach the host then: neither CI nor you. For a host that is deliberately
+         * frozen. Defaults to false.
+         */
+        sshClosed: z.boolean().default(false),
         /** The blueprint's own login user (Lightsail installs the key pair for it and no other); omit it. */
         sshUser: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a Unix user name").optional(),
         /**
@@ -204,13 +354,34 @@ export const EnvironmentSchema = z
       })
       .strict()
       .superRefine((host, ctx) => {
+        const issue = (path: string[], message: string) => ctx.addIssue({ code: "custom", path, message, input: host });
         const user = BLUEPRINT_USER[host.blueprint];
         if (host.sshUser !== undefined && host.sshUser !== user) {
-          ctx.addIssue({
-            code: "custom",
-            path: ["sshUser"],
-            message: `must be ${user}, the login user of blueprint ${host.blueprint} (Lightsail installs the key pair for that user only); remove the field`,
-          });
+          issue(["sshUser"], `must be ${user}, the login user of blueprint ${host.blueprint} (Lightsail installs the key pair for that user only); remove the field`);
+        }
+        if (host.availabilityZone !== undefined && !isZoneOf(host.availabilityZone, host.region)) {
+          issue(["availabilityZone"], `must be a zone of host.region ${host.region}, such as ${host.region}a`);
+        }
+        const world = host.adminCidrs.flatMap((range, index) => (range.endsWith("/0") ? [index] : []));
+        if (!host.sshOpenToWorld) {
+          for (const index of world) {
+            issue(
+              ["adminCidrs", String(index)],
+              `opens SSH (port 22) to the whole internet: list the addresses that deploy (CI's and yours), or set host.sshOpenToWorld: true if that is really meant`,
+            );
+          }
+        } else if (world.length === 0) {
+          issue(["sshOpenToWorld"], "is set, but no adminCidrs entry ends in /0: remove it, so a /0 added later is refused again");
+        }
+        const written = !omitted.has(host.adminCidrs);
+        if (host.adminCidrs.length === 0 && written && !host.sshClosed) {
+          issue(
+            ["adminCidrs"],
+            "closes SSH (port 22) to everyone: neither CI nor you can deploy (Pulumi reaches Docker on the host over SSH); list the deploying addresses, or set host.sshClosed: true if that is really meant",
+          );
+        }
+        if (host.sshClosed && host.adminCidrs.length > 0) {
+          issue(["sshClosed"], `is set, but adminCidrs opens SSH to ${host.adminCidrs.join(", ")}: remove one or the other`);
         }
       })
       .prefault({}),
@@ -239,6 +410,7 @@ export const EnvironmentSchema = z
     caddy: z
       .object({
         httpPort: port.default(80),
+        /** Must differ from httpPort; neither may be 22 (SSH) or 2019 (Caddy's admin API). */
         httpsPort: port.default(443),
         /** Bind Caddy to this address only (local runs use 127.0.0.1). */
         bind: z
@@ -247,6 +419,16 @@ export const EnvironmentSchema = z
           .optional(),
       })
       .strict()
+      .superRefine((caddy, ctx) => {
+        const issue = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message, input: caddy });
+        for (const field of ["httpPort", "httpsPort"] as const) {
+          if (caddy[field] === 22) issue(field, "must not be 22: the host's SSH listens there");
+          if (caddy[field] === CADDY_ADMIN_PORT) issue(field, `must not be ${CADDY_ADMIN_PORT}: Caddy's own admin API listens there`);
+        }
+        if (caddy.httpPort === caddy.httpsPort) {
+          issue("httpsPort", `must differ from caddy.httpPort (${caddy.httpPort}): Caddy listens for HTTP and HTTPS on separate ports`);
+        }
+      })
       .prefault({}),
     /** Names of existing Docker objects to adopt (today's production volumes); default derived. */
     volumes: z
@@ -291,7 +473,7 @@ export const EnvironmentSchema = z
         from: dataIdentity,
         how: z.enum(["start-empty", "dump-and-restore"]),
         /** Why, for the pull request's reviewer and the operator. */
-        reason: z.string().trim().min(1, "must say why the data moves"),
+        reason: z.string().trim().min(1, "must say why the data moves").max(2000),
       })
       .strict()
       .optional(),

@@ -1,0 +1,530 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { afterAll, describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
+import { loadDefinitionFile, MAX_DEFINITION_BYTES } from "../../infra/cli/load-definition.js";
+import { UsageError } from "../../infra/cli/run.js";
+import { CatalogError, planFor, validateCatalog } from "../../infra/model/catalog.js";
+import type { Plan } from "../../infra/model/plan.js";
+import { formatProblem } from "../../infra/model/problems.js";
+import { BLUEPRINT_USER, CADDY_ADMIN_PORT, EnvironmentSchema, MAX_EXTRA_DOMAINS, type EnvironmentDefinition } from "../../infra/model/schema.js";
+import { markdownCode, markdownText, mermaidText, renderTopology } from "../../infra/render/topology.js";
+import { catalog } from "../../stacks/catalog.js";
+import { localize, withDefinition } from "../../tools/rehearsal/localize.js";
+import { copyOf, planOf, problemAt, run, tempDir } from "./helpers.js";
+
+/**
+ * Bad input a user can hand to `npm run validate` (or to the program, through planFor):
+ * each is refused with the field's path and the reason, never accepted or thrown.
+ * The definitions join the committed catalog, as `validate --file` does.
+ */
+
+const { dir, cleanup } = tempDir("bad-definitions");
+afterAll(cleanup);
+
+/** A new client as a user writes one, with the deploying address in adminCidrs. */
+const acme = { name: "acme", domain: "time.acme.example.com", host: { adminCidrs: ["203.0.113.7/32"] } } satisfies EnvironmentDefinition;
+type Definition = Record<string, unknown>;
+const withHost = (host: Definition): Definition => ({ ...acme, host: { ...acme.host, ...host } });
+const withApp = (app: Definition): Definition => ({ ...acme, app });
+const withImages = (images: Definition): Definition => ({ ...acme, images });
+const withCaddy = (caddy: Definition): Definition => ({ ...acme, tls: { mode: "off" }, caddy });
+
+/** The problems of `definition` beside the committed catalog (empty when it is valid). */
+function problemsWith(definition: unknown): string[] {
+  const result = validateCatalog([...catalog, definition]);
+  return result.ok ? [] : result.problems.map(formatProblem);
+}
+const expectRefused = (definition: unknown, path: string, ...fragments: string[]) => {
+  const result = validateCatalog([...catalog, definition]);
+  expect(result.ok, `expected ${path} to be refused`).toBe(false);
+  if (result.ok) return;
+  for (const fragment of fragments) expect(result.problems).toContainEqual(problemAt(path, fragment));
+};
+const expectAccepted = (definition: unknown) => expect(problemsWith(definition)).toEqual([]);
+const acmePlan = (definition: unknown): Plan => planFor([...catalog, definition], "acme");
+
+/** `npm run validate -- --file <path>` as a user runs it, from the repository root. */
+async function validateFile(name: string, text: string) {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  const result = await run("npx", ["tsx", "infra/cli/validate.ts", "--file", path], { timeoutMs: 45_000 });
+  expect(result.spawnError).toBeUndefined();
+  const stderr = result.stderr
+    .split("\n")
+    .filter((line) => !line.startsWith("npm warn"))
+    .join("\n");
+  // A user's mistake is a message, never a stack trace.
+  expect(stderr).not.toMatch(/^\s+at /m);
+  expect(stderr).not.toMatch(/\b\w*Error:/);
+  expect(stderr).not.toContain("node:internal");
+  return { code: result.code, stdout: result.stdout, stderr, path };
+}
+
+const DIGEST = `sha256:${"0123456789abcdef".repeat(4)}`;
+
+describe("1. SSH open to the world, or closed to everyone, only when the definition says so", () => {
+  it("refuses an adminCidrs entry ending in /0, saying why and how to opt in", () => {
+    expectRefused(withHost({ adminCidrs: ["0.0.0.0/0"] }), "acme.host.adminCidrs.0", "opens SSH (port 22) to the whole internet", "host.sshOpenToWorld: true");
+    // Any address with /0 is the whole internet.
+    expectRefused(withHost({ adminCidrs: ["203.0.113.7/32", "10.1.2.3/0"] }), "acme.host.adminCidrs.1", "whole internet");
+  });
+
+  it("accepts a /0 with host.sshOpenToWorld: true, and refuses the opt-in when nothing needs it", () => {
+    expectAccepted(withHost({ adminCidrs: ["0.0.0.0/0"], sshOpenToWorld: true }));
+    expect(acmePlan(withHost({ adminCidrs: ["0.0.0.0/0"], sshOpenToWorld: true })).host.adminCidrs).toEqual(["0.0.0.0/0"]);
+    expectRefused(withHost({ sshOpenToWorld: true }), "acme.host.sshOpenToWorld", "no adminCidrs entry ends in /0");
+  });
+
+  it("does not take /10, /20 or /30 for /0", () => {
+    expectAccepted(withHost({ adminCidrs: ["10.0.0.0/10", "172.16.0.0/20", "203.0.113.4/30"] }));
+  });
+
+  it("refuses adminCidrs: [] (no one can deploy), saying why and how to opt in", () => {
+    expectRefused(withHost({ adminCidrs: [] }), "acme.host.adminCidrs", "closes SSH (port 22) to everyone", "neither CI nor you can deploy", "host.sshClosed: true");
+  });
+
+  it("accepts adminCidrs: [] with host.sshClosed: true, and refuses sshClosed beside open ranges", () => {
+    const plan = acmePlan(withHost({ adminCidrs: [], sshClosed: true }));
+    expect(plan.host.adminCidrs).toEqual([]);
+    expect(renderTopology(plan)).toContain("SSH from nowhere");
+    expectRefused(withHost({ sshClosed: true }), "acme.host.sshClosed", "adminCidrs opens SSH to 203.0.113.7/32");
+  });
+
+  it("keeps the documented minimum: a definition that leaves adminCidrs out (only name and domain) is accepted", () => {
+    // Only a written `[]` is refused; README's "Only name and domain are required" stands.
+    expectAccepted({ name: "acme", domain: "time.acme.example.com" });
+  });
+
+  it("validate --file prints the /0 refusal with its path, exit 1", async () => {
+    const result = await validateFile("ssh-world.yaml", "name: acme\ndomain: time.acme.example.com\nhost:\n  adminCidrs: [0.0.0.0/0]\n");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("acme.host.adminCidrs.0: opens SSH (port 22) to the whole internet");
+    expect(result.stderr).toContain("host.sshOpenToWorld: true");
+    expect(result.stdout).not.toContain("valid");
+  });
+});
+
+describe("2. Caddy's ports", () => {
+  it.each([
+    { caddy: { httpPort: 22, httpsPort: 18443 }, path: "acme.caddy.httpPort", reason: "must not be 22: the host's SSH" },
+    { caddy: { httpPort: 18080, httpsPort: 22 }, path: "acme.caddy.httpsPort", reason: "must not be 22" },
+    { caddy: { httpPort: 2019, httpsPort: 18443 }, path: "acme.caddy.httpPort", reason: "must not be 2019: Caddy's own admin API" },
+    { caddy: { httpPort: 18080, httpsPort: 2019 }, path: "acme.caddy.httpsPort", reason: "must not be 2019" },
+    { caddy: { httpPort: 18080, httpsPort: 18080 }, path: "acme.caddy.httpsPort", reason: "must differ from caddy.httpPort (18080)" },
+    { caddy: { httpPort: 443 }, path: "acme.caddy.httpsPort", reason: "must differ from caddy.httpPort (443)" },
+  ])("refuses $caddy at $path", ({ caddy, path, reason }) => {
+    expectRefused(withCaddy(caddy), path, reason);
+  });
+
+  it("accepts the local ports the tools use, and the admin port checked is the one derive binds", () => {
+    const plan = acmePlan(withCaddy({ bind: "127.0.0.1", httpPort: 18080, httpsPort: 18443 }));
+    expect(plan.caddy.adminAddress).toBe(`localhost:${CADDY_ADMIN_PORT}`);
+  });
+});
+
+describe("3. An availability zone outside the region", () => {
+  it("refuses us-east-1 with eu-west-1a at host.availabilityZone", () => {
+    expectRefused(withHost({ region: "us-east-1", availabilityZone: "eu-west-1a" }), "acme.host.availabilityZone", "must be a zone of host.region us-east-1, such as us-east-1a");
+    expectRefused(withHost({ region: "eu-west-2", availabilityZone: "eu-west-1b" }), "acme.host.availabilityZone", "eu-west-2");
+  });
+
+  it("accepts another zone of the same region", () => {
+    expect(acmePlan(withHost({ region: "eu-west-2", availabilityZone: "eu-west-2c" })).host.availabilityZone).toBe("eu-west-2c");
+  });
+
+  it("validate --file prints it", async () => {
+    const result = await validateFile(
+      "zone.json",
+      JSON.stringify({ ...acme, host: { ...acme.host, region: "us-east-1", availabilityZone: "eu-west-1a" } }),
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("acme.host.availabilityZone: must be a zone of host.region us-east-1, such as us-east-1a");
+  });
+});
+
+describe("4. Image references", () => {
+  it.each([
+    { images: { postgres: "postgres:LATEST" }, path: "acme.images.postgres" },
+    { images: { postgres: "postgres:Latest" }, path: "acme.images.postgres" },
+    { images: { redis: "redis:latest" }, path: "acme.images.redis" },
+    { images: { backend: { source: "registry", ref: "ghcr.io/acme/backend:LATEST" } }, path: "acme.images.backend.ref" },
+    { images: { frontend: { source: "registry", ref: "registry.example.com:5000/team/web:LaTeSt" } }, path: "acme.images.frontend.ref" },
+  ])("refuses a latest tag in any case: $images", ({ images, path }) => {
+    expectRefused(withImages(images), path, "must be pinned", "'latest' in any case");
+  });
+
+  it("accepts a registry host with a port, and a tag with a digest, for images.backend and images.postgres", () => {
+    const cases = [
+      { images: { backend: { source: "registry", ref: "registry.example.com:5000/team/app:1.4.2" } }, service: "backend" },
+      { images: { backend: { source: "registry", ref: `registry.example.com:5000/team/app:1.4.2@${DIGEST}` } }, service: "backend" },
+      { images: { postgres: `postgres:15.10-bookworm@${DIGEST}` }, service: "db" },
+      { images: { postgres: "registry.example.com:5000/library/postgres:15.10-bookworm" }, service: "db" },
+      { images: { postgres: `registry.example.com:5000/library/postgres@${DIGEST}` }, service: "db" },
+    ] as const;
+    for (const { images, service } of cases) {
+      const ref = "postgres" in images ? images.postgres : images.backend.ref;
+      expect(problemsWith(withImages(images)), ref).toEqual([]);
+      const image = acmePlan(withImages(images)).containers[service].image;
+      expect(image.source === "registry" ? image.ref : undefined).toBe(ref);
+    }
+  });
+
+  it("a digest pins whatever tag stands beside it, but the major version still counts", () => {
+    expectAccepted(withImages({ backend: { source: "registry", ref: `ghcr.io/acme/backend:latest@${DIGEST}` } }));
+    expectRefused(withImages({ postgres: `postgres:16.1@${DIGEST}` }), "acme.images.postgres", "postgres 15.x");
+    expectRefused(withImages({ postgres: "registry.example.com:5000/library/postgres:16" }), "acme.images.postgres", "postgres 15.x");
+    expectRefused(withImages({ postgres: "registry.example.com:5000/library/mysql:15" }), "acme.images.postgres", "postgres 15.x");
+  });
+
+  it.each([
+    ["an upper-case repository", "Registry.example.com/Team/App:1"],
+    ["a short digest", "ghcr.io/acme/backend@sha256:abc"],
+    ["a port that is not a number", "registry.example.com:http/team/app:1"],
+    ["an empty tag", "ghcr.io/acme/backend:"],
+    ["a space", "ghcr.io/acme/backend :1"],
+  ])("refuses %s as no image reference", (_, ref) => {
+    expectRefused(withImages({ backend: { source: "registry", ref } }), "acme.images.backend.ref", "must be an image reference");
+  });
+
+  it("still refuses an untagged image", () => {
+    expectRefused(withImages({ backend: { source: "registry", ref: "registry.example.com:5000/team/app" } }), "acme.images.backend.ref", "must name a tag or digest");
+  });
+});
+
+describe("5. Secret-looking plain variables (they are committed in rendered/<stack>/plan.json)", () => {
+  it.each(["AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "STRIPE_API_KEY", "SMTP_PASSWD", "JWT_PRIVATE_KEY", "MAIL_PASSWORD", "AWS_ACCESS_KEY", "GPG_PASSPHRASE"])(
+    "refuses a variable named %s",
+    (key) => {
+      expectRefused(withApp({ extraEnv: { [key]: "x" } }), `acme.app.extraEnv.${key}`, "names a secret", "keep secrets out of the definition", "generates the database, Redis and app secrets");
+    },
+  );
+
+  it.each([
+    ["DATABASE_URL", "postgresql://u:p@host/db"],
+    ["REDIS_URL", "redis://:hunter2@redis:6379/0"],
+    ["UPSTREAM", "see https://admin:s3cret@internal.example.com/api"],
+  ])("refuses %s=%s: a URL with a password", (key, value) => {
+    expectRefused(withApp({ extraEnv: { [key]: value } }), `acme.app.extraEnv.${key}`, "holds a URL with a password", "keep secrets out of the definition");
+  });
+
+  it("the message says it is committed in plain text, in the stack's plan", () => {
+    const problems = problemsWith(withApp({ extraEnv: { DB_PASS_TOKEN: "x" } }));
+    expect(problems).toEqual([
+      "acme.app.extraEnv.DB_PASS_TOKEN: names a secret, and is committed in plain text (rendered/acme/plan.json): keep secrets out of the definition (the package generates the database, Redis and app secrets and keeps them encrypted in the stack)",
+    ]);
+  });
+
+  it("a variable the package sets (DB_PASSWORD) is reported once, as not overridable", () => {
+    const problems = problemsWith({ ...acme, app: { extraEnv: { DB_PASSWORD: "x" } } });
+    expect(problems).toEqual(["acme.app.extraEnv.DB_PASSWORD: is set by the package from the Plan and cannot be overridden"]);
+  });
+
+  it("refuses a secret-looking build argument too (it lands in the plan and the image)", () => {
+    const images = { backend: { source: "build", context: "backend", dockerfile: "app-images/backend/Dockerfile", args: { NPM_TOKEN: "x" } } };
+    expectRefused(withImages(images), "acme.images.backend.args.NPM_TOKEN", "names a secret");
+  });
+
+  it("accepts plain settings, including settings about secrets and URLs without a password", () => {
+    expectAccepted(
+      withApp({
+        extraEnv: {
+          LOG_LEVEL: "info",
+          FEATURE_X: "on",
+          ACCESS_TOKEN_EXPIRE_MINUTES: "30",
+          PASSWORD_MIN_LENGTH: "12",
+          PUBLIC_URL: "https://time.acme.example.com:8443/a@b",
+          SENTRY_ENVIRONMENT: "acme",
+          UPSTREAM_URL: "https://user@example.com/",
+        },
+      }),
+    );
+  });
+
+  it("keeps the committed stacks and the rehearsal's variables valid (SAMPLE_START_DELAY_SECONDS, REHEARSAL_EDIT)", () => {
+    expect(validateCatalog(catalog).ok).toBe(true);
+    for (const stack of catalog) {
+      const local = localize(stack);
+      const edited = { ...local, app: { ...local.app, extraEnv: { ...local.app?.extraEnv, REHEARSAL_EDIT: "1" } } };
+      for (const definition of [local, edited]) {
+        const result = validateCatalog(withDefinition(catalog, definition));
+        expect(result.ok ? [] : result.problems.map(formatProblem), stack.name).toEqual([]);
+      }
+    }
+  });
+
+  it("refuses a value over two lines (Docker's --env-file cannot carry it)", () => {
+    expectRefused(withApp({ extraEnv: { PEM: "line one\nline two" } }), "acme.app.extraEnv.PEM", "must be one line");
+  });
+
+  it("validate --file prints a DATABASE_URL with a password, exit 1", async () => {
+    const result = await validateFile("secret.json", JSON.stringify(withApp({ extraEnv: { DATABASE_URL: "postgresql://u:p@host/db" } })));
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("acme.app.extraEnv.DATABASE_URL: holds a URL with a password (user:password@)");
+    expect(result.stderr).toContain("generates the database, Redis and app secrets");
+  });
+});
+
+describe("6. Build paths that leave the app's checkout or this repository", () => {
+  const build = (field: "context" | "dockerfile", value: string, service: "backend" | "frontend" = "backend") =>
+    withImages({
+      [service]: { source: "build", context: "backend", dockerfile: `app-images/${service}/Dockerfile`, [field]: value },
+    });
+
+  it.each([
+    ["context", "/etc", "not absolute"],
+    ["context", "../../home/ubuntu/.ssh", "no '..'"],
+    ["context", "backend/../../secrets", "no '..'"],
+    ["context", "..", "no '..'"],
+    ["context", "backend\\..\\..\\x", "not '\\'"],
+    ["context", "C:/Users/x", "not absolute"],
+    ["context", "backend\nsrc", "relative path of letters"],
+    ["dockerfile", "/etc/passwd", "not absolute"],
+    ["dockerfile", "app-images/../../../Dockerfile", "no '..'"],
+    ["dockerfile", "app-images\\backend\\Dockerfile", "not '\\'"],
+  ] as const)("refuses %s %j", (field, value, reason) => {
+    expectRefused(build(field, value), `acme.images.backend.${field}`, reason);
+    expectRefused(build(field, value, "frontend"), `acme.images.frontend.${field}`, reason);
+  });
+
+  it("names the root in the message", () => {
+    expectRefused(build("context", "/etc"), "acme.images.backend.context", "the app's checkout");
+    expectRefused(build("dockerfile", "/etc/passwd"), "acme.images.backend.dockerfile", "this repository");
+  });
+
+  it("accepts folders inside, including the checkout itself and names with dots", () => {
+    for (const context of [".", "backend", "./services/api", "web.v2"]) expectAccepted(build("context", context));
+    expectAccepted(build("dockerfile", "app-images/backend/Dockerfile.prod"));
+  });
+});
+
+describe("7. Blueprints the launch script runs, and Markdown that definitions cannot break", () => {
+  it("refuses a blueprint that is not Ubuntu, listing the allowed ones", () => {
+    expectRefused(withHost({ blueprint: "debian_12" }), "acme.host.blueprint", Object.keys(BLUEPRINT_USER).join(", "));
+    expectRefused(withHost({ blueprint: "amazon_linux_2023" }), "acme.host.blueprint", "launch script");
+  });
+
+  it("the schema already keeps | ` < > and line breaks out of every definition field topology.md prints", () => {
+    // So a hostile value cannot even reach the renderer through a definition; each of these
+    // fields is printed in topology.md (domains, names, images, build context, volumes, the host).
+    const hostile = ["a|b", "a`b", "a<b", "a>b", "a\nb"];
+    const fields: [string, (value: string) => Definition][] = [
+      ["name", (v) => ({ ...acme, name: v })],
+      ["domain", (v) => ({ ...acme, domain: `${v}.example.com` })],
+      ["extraDomains.0", (v) => ({ ...acme, extraDomains: [`${v}.example.com`] })],
+      ["containerPrefix", (v) => ({ ...acme, containerPrefix: v })],
+      ["images.postgres", (v) => withImages({ postgres: `postgres:15-${v}` })],
+      ["images.backend.ref", (v) => withImages({ backend: { source: "registry", ref: `ghcr.io/acme/${v}:1` } })],
+      ["images.backend.context", (v) => withImages({ backend: { source: "build", context: v, dockerfile: "app-images/backend/Dockerfile" } })],
+      ["volumes.database", (v) => ({ ...acme, volumes: { database: v } })],
+      ["host.adminCidrs.0", (v) => withHost({ adminCidrs: [`${v}/32`] })],
+      ["host.bundle", (v) => withHost({ bundle: `small_3_0${v}` })],
+      ["host.availabilityZone", (v) => withHost({ availabilityZone: `us-east-1${v}` })],
+      ["database.password.adoptFrom", (v) => ({ ...acme, database: { password: { adoptFrom: `key${v}` } } })],
+    ];
+    for (const [field, definition] of fields) {
+      for (const value of hostile) {
+        const parsed = EnvironmentSchema.safeParse(definition(value));
+        expect(parsed.success, `${field} = ${JSON.stringify(value)}`).toBe(false);
+      }
+    }
+  });
+
+  it("escapes | ` < > and line breaks, in Markdown, code and Mermaid labels", () => {
+    expect(markdownText("a|b`c<d>e\nf\rg")).toBe("a&#124;b&#96;c&lt;d&gt;e f g");
+    expect(markdownCode("timetracker-db")).toBe("`timetracker-db`");
+    expect(markdownCode("x`y|z")).toBe("x&#96;y&#124;z");
+    expect(mermaidText('say "hi"|<b>`x`\n')).toBe("say #quot;hi#quot;#124;#lt;b#gt;#96;x#96; ");
+  });
+
+  it("a hostile Plan (one that never went through the schema) cannot break topology.md's tables or its diagram", () => {
+    const plan = copyOf(planOf("staging"));
+    const evil = "x | y ` z <script>\n# heading";
+    plan.domains = [...plan.domains, evil];
+    plan.containers.backend.image = { source: "build", context: evil, dockerfile: "Dockerfile", args: {}, repository: "r" } as typeof plan.containers.backend.image;
+    plan.containers.db.name = evil;
+    plan.containers.db.volumes = [{ volume: evil, path: "/var/lib/postgresql/data" }];
+    plan.host.adminCidrs = [evil];
+    plan.allowedHosts = [...plan.allowedHosts, evil];
+    const text = renderTopology(plan);
+    const lines = text.split("\n");
+
+    expect(text).not.toContain("<script>");
+    expect(lines.filter((line) => line.startsWith("# "))).toEqual(["# Stack `staging`"]);
+    // Every row of every table keeps its number of cells: no unescaped | inside a cell.
+    const tables = text.split(/\n\n/).filter((block) => block.startsWith("|"));
+    expect(tables.length).toBeGreaterThanOrEqual(4);
+    for (const table of tables) {
+      const counts = table.split("\n").filter(Boolean).map((row) => row.split("|").length);
+      expect(new Set(counts).size, table).toBe(1);
+    }
+    // Code spans stay paired on every line.
+    for (const line of lines.filter((l) => !l.startsWith("```"))) expect((line.match(/`/g) ?? []).length % 2, line).toBe(0);
+    // The Mermaid block still closes where it should, and every label's quotes pair up.
+    const start = lines.indexOf("```mermaid");
+    const end = lines.indexOf("```", start + 1);
+    expect(lines.slice(start + 1, end).every((line) => line === "flowchart LR" || line.startsWith("  "))).toBe(true);
+    for (const line of lines.slice(start + 2, end)) expect((line.match(/"/g) ?? []).length % 2, line).toBe(0);
+    expect(lines[end + 2]).toBe("## Containers");
+  });
+
+  it("renders the committed stacks exactly as before (nothing in them needs escaping)", () => {
+    for (const stack of ["prod", "staging"]) {
+      const text = renderTopology(planOf(stack));
+      expect(text).not.toMatch(/&#|#quot;|&lt;|&gt;/);
+    }
+  });
+});
+
+describe("8. Keys JavaScript objects reserve: __proto__, constructor, prototype", () => {
+  const json = (extraEnv: string) => JSON.parse(`{"name":"acme","domain":"time.acme.example.com","host":{"adminCidrs":["203.0.113.7/32"]},"app":{"extraEnv":${extraEnv}}}`) as unknown;
+
+  it("JSON.parse and YAML keep __proto__ as an own key, and zod would drop it: refused at its path instead", () => {
+    const fromJson = json('{"__proto__":"x","LOG_LEVEL":"info"}');
+    expect(Object.keys((fromJson as { app: { extraEnv: object } }).app.extraEnv)).toEqual(["__proto__", "LOG_LEVEL"]);
+    expectRefused(fromJson, "acme.app.extraEnv.__proto__", "JavaScript objects reserve");
+
+    const fromYaml = parseYaml("name: acme\ndomain: time.acme.example.com\nhost:\n  adminCidrs: [203.0.113.7/32]\napp:\n  extraEnv:\n    __proto__: x\n");
+    expect(Object.keys((fromYaml as { app: { extraEnv: object } }).app.extraEnv)).toEqual(["__proto__"]);
+    expectRefused(fromYaml, "acme.app.extraEnv.__proto__", "JavaScript objects reserve");
+  });
+
+  it("refuses constructor and prototype, and the same keys among build arguments", () => {
+    expectRefused(json('{"constructor":"x"}'), "acme.app.extraEnv.constructor", "JavaScript objects reserve");
+    expectRefused(json('{"prototype":"x"}'), "acme.app.extraEnv.prototype", "JavaScript objects reserve");
+    const args = JSON.parse('{"__proto__":"x"}') as unknown;
+    expectRefused(withImages({ backend: { source: "build", context: "backend", dockerfile: "app-images/backend/Dockerfile", args } }), "acme.images.backend.args.__proto__", "JavaScript objects reserve");
+  });
+
+  it("refuses __proto__ as a field of the definition itself", () => {
+    const top = JSON.parse('{"name":"acme","domain":"time.acme.example.com","__proto__":{"host":{}}}') as unknown;
+    expectRefused(top, "acme", "unknown field '__proto__'");
+  });
+
+  it("planFor throws a CatalogError naming the path (what the Pulumi program reports)", () => {
+    expect(() => planFor([...catalog, json('{"__proto__":"x"}')], "acme")).toThrow(CatalogError);
+    expect(() => planFor([...catalog, json('{"__proto__":"x"}')], "acme")).toThrow(/acme\.app\.extraEnv\.__proto__: /);
+  });
+
+  it("validate --file prints it for a JSON file", async () => {
+    const text = '{"name":"acme","domain":"time.acme.example.com","host":{"adminCidrs":["203.0.113.7/32"]},"app":{"extraEnv":{"__proto__":"x"}}}';
+    const result = await validateFile("proto.json", text);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("acme.app.extraEnv.__proto__: is a name JavaScript objects reserve");
+  });
+});
+
+describe("Problem paths print on one line, whatever the keys", () => {
+  it("quotes a key that is not plain, so it cannot fake a line of output", () => {
+    const problems = problemsWith(withApp({ extraEnv: { "A\nacme.domain: fine": "x" } }));
+    expect(problems).toEqual(['acme.app.extraEnv["A\\nacme.domain: fine"]: must be an UPPER_SNAKE variable name']);
+    expect(problems.join("\n").split("\n")).toHaveLength(1);
+  });
+
+  it("labels a definition by its position when its name is not printable on one line", () => {
+    const problems = problemsWith({ ...acme, name: "evil\nprod.name: fine" });
+    expect(problems).toContain(`catalog[${catalog.length}].name: must be 2-32 characters of a-z, 0-9 and '-', starting with a letter`);
+  });
+
+  it("lists ten unknown fields, then a count", () => {
+    const definition = { ...acme, ...Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`extra${i}`, 1])) };
+    expect(problemsWith(definition)).toEqual([
+      `acme: unknown fields ${Array.from({ length: 10 }, (_, i) => `'extra${i}'`).join(", ")} and 2 more`,
+    ]);
+  });
+});
+
+describe("9. A definition file that holds no definition is named by its file", () => {
+  it.each([
+    ["empty.json", "", "the file is empty"],
+    ["blank.yaml", "  \n\t\n", "the file is empty"],
+    ["comments.yml", "# nothing yet\n", "holds no definition"],
+    ["null.json", "null", "holds no definition"],
+    ["list.yaml", "- name: acme\n", "must hold one environment definition (a mapping with at least name and domain), not a list"],
+    ["string.json", '"acme"', "must hold one environment definition (a mapping with at least name and domain), not a string"],
+  ])("%s", (name, text, reason) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    expect(() => loadDefinitionFile(path)).toThrow(UsageError);
+    expect(() => loadDefinitionFile(path)).toThrow(`${path}: ${reason}`);
+  });
+
+  it("validate --file on an empty file says so by its name, not catalog[2]", async () => {
+    const result = await validateFile("x.json", "");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`${result.path}: the file is empty`);
+    expect(result.stderr).not.toContain("catalog[");
+  });
+
+  it("validate --file on a whitespace-only YAML file too", async () => {
+    const result = await validateFile("x.yaml", "\n   \n");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`${result.path}: the file is empty`);
+    expect(result.stderr).not.toContain("catalog[");
+  });
+});
+
+describe("10. Size and time bounds", () => {
+  const domains = (count: number, stack = "acme") => Array.from({ length: count }, (_, i) => `d${i}.${stack}.example.com`);
+
+  it(`accepts ${MAX_EXTRA_DOMAINS} extra domains and refuses 100, citing Let's Encrypt's 100 names per certificate`, () => {
+    expectAccepted({ ...acme, extraDomains: domains(MAX_EXTRA_DOMAINS) });
+    expectRefused({ ...acme, extraDomains: domains(100) }, "acme.extraDomains", "at most 99", "Let's Encrypt puts at most 100 names on one certificate");
+  });
+
+  it("refuses 170,000 extra domains in under 2 s, with one problem", () => {
+    const definition = { ...acme, extraDomains: domains(170_000) };
+    const start = performance.now();
+    const result = validateCatalog([...catalog, definition]);
+    const elapsed = performance.now() - start;
+    expect(result.ok).toBe(false);
+    expect(result.ok ? [] : result.problems.map(formatProblem)).toEqual([expect.stringMatching(/^acme\.extraDomains: must list at most 99/)]);
+    expect(elapsed).toBeLessThan(2000);
+  });
+
+  it("validates a maximal catalog (30 stacks, each with 99 extra domains, 50 admin ranges, 100 variables) in under 2 s", () => {
+    const stacks = Array.from({ length: 30 }, (_, i) => ({
+      name: `client-${i}`,
+      domain: `client-${i}.example.com`,
+      extraDomains: domains(MAX_EXTRA_DOMAINS, `client-${i}`),
+      host: { adminCidrs: Array.from({ length: 50 }, (_, j) => `198.51.${i}.${j}/32`) },
+      app: { extraEnv: Object.fromEntries(Array.from({ length: 100 }, (_, j) => [`SETTING_${j}`, "x".repeat(4096)])) },
+    }));
+    const start = performance.now();
+    const result = validateCatalog([...catalog, ...stacks]);
+    const elapsed = performance.now() - start;
+    expect(result.ok ? [] : result.problems.map(formatProblem).slice(0, 5)).toEqual([]);
+    expect(result.ok && result.plans).toHaveLength(catalog.length + 30);
+    expect(elapsed).toBeLessThan(2000);
+  });
+
+  it.each([
+    { title: "51 admin ranges", definition: withHost({ adminCidrs: Array.from({ length: 51 }, (_, j) => `198.51.100.${j}/32`) }), path: "acme.host.adminCidrs", reason: "at most 50" },
+    {
+      title: "101 variables",
+      definition: withApp({ extraEnv: Object.fromEntries(Array.from({ length: 101 }, (_, j) => [`SETTING_${j}`, "x"])) }),
+      path: "acme.app.extraEnv",
+      reason: "at most 100 variables, not 101",
+    },
+    { title: "a value of 4097 characters", definition: withApp({ extraEnv: { NOTE: "x".repeat(4097) } }), path: "acme.app.extraEnv.NOTE", reason: "at most 4096 characters" },
+    { title: "a dataMove reason of 2001 characters", definition: { ...acme, dataMove: { from: {}, how: "start-empty", reason: "x".repeat(2001) } }, path: "acme.dataMove.reason", reason: "" },
+  ])("refuses $title at $path", ({ definition, path, reason }) => {
+    expectRefused(definition, path, reason);
+  });
+
+  it("a variable named like a secret in a 100-variable catalog is still found (Sets, not scans)", () => {
+    const extraEnv = Object.fromEntries(Array.from({ length: 99 }, (_, j) => [`SETTING_${j}`, "x"]));
+    expectRefused(withApp({ extraEnv: { ...extraEnv, API_TOKEN: "x" } }), "acme.app.extraEnv.API_TOKEN", "names a secret");
+  });
+
+  it("validate --file refuses a file over 1 MB before parsing it (170,000 extra domains)", async () => {
+    const text = JSON.stringify({ ...acme, extraDomains: domains(170_000) });
+    expect(text.length).toBeGreaterThan(MAX_DEFINITION_BYTES);
+    const start = performance.now();
+    const result = await validateFile("huge.json", text);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`${result.path}: is ${text.length} bytes; a definition file is at most ${MAX_DEFINITION_BYTES} bytes (1 MB)`);
+    expect(performance.now() - start).toBeLessThan(30_000);
+  });
+});
