@@ -1,10 +1,15 @@
 import { timetracker } from "./program.js";
 
-// Pulumi entry point: the stack's name picks the environment from stacks/catalog.ts.
-const outputs = timetracker();
-
-export const url = outputs.url;
-export const staticIp = outputs.staticIp;
-export const sshCommand = outputs.sshCommand;
-export const containers = outputs.containers;
-export const databasePassword = outputs.databasePassword;
+// Pulumi entry point: the stack's name picks the environment from stacks/catalog.ts. Every
+// output of the program is a stack output (test/program/entry-point.test.ts holds it to that).
+export const {
+  url,
+  staticIp,
+  sshUser,
+  hostKey,
+  sshCommand,
+  containers,
+  releasedImages,
+  appCommit,
+  databasePassword,
+} = timetracker();

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 import { catalog } from "../stacks/catalog.js";
 import { prepareBuildContext, type BuildContext } from "./build-context.js";
@@ -12,6 +13,34 @@ import type { Plan, Service } from "./model/plan.js";
 import { renderAll } from "./render/index.js";
 
 const expandHome = (path: string) => (path.startsWith("~/") ? join(homedir(), path.slice(2)) : path);
+
+/** The app version this repository pins (app-version.json): the same for every stack. */
+export interface AppVersion {
+  /** `<owner>/<repo>` of the app on GitHub. */
+  repository: string;
+  /** The full 40-hex commit the images are built from; 40 zeros is the placeholder "nothing pinned yet". */
+  commit: string;
+}
+
+/** app-version.json at the repository root; see docs/promote-staging-to-production.md. */
+export const APP_VERSION_FILE = fileURLToPath(new URL("../app-version.json", import.meta.url));
+
+/** Reads and checks the pinned app version; a malformed file is a user's mistake, reported plainly. */
+export function readAppVersion(path: string = APP_VERSION_FILE): AppVersion {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, "utf8"));
+  } catch (error) {
+    throw new pulumi.RunError(`${path} cannot be read as JSON (${(error as Error).message}): it pins the app version, see docs/promote-staging-to-production.md`);
+  }
+  const { repository, commit } = (parsed ?? {}) as Record<string, unknown>;
+  const problems = [
+    ...(typeof repository === "string" && /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(repository) ? [] : [`"repository" must be "<owner>/<repo>", got ${JSON.stringify(repository)}`]),
+    ...(typeof commit === "string" && /^[0-9a-f]{40}$/.test(commit) ? [] : [`"commit" must be a full 40-character lower-case hex commit, got ${JSON.stringify(commit)}`]),
+  ];
+  if (problems.length > 0) throw new pulumi.RunError(`${path}: ${problems.join("; ")}`);
+  return { repository: repository as string, commit: commit as string };
+}
 
 function readConfiguredFile(key: string, path: string): string {
   try {
@@ -63,6 +92,7 @@ export function timetracker(definitions: readonly unknown[] = catalog) {
   }
 
   const files = renderAll(plan);
+  const appVersion = readAppVersion();
   const privateKeyPath = config.require("sshPrivateKeyPath");
   const adopted = Object.fromEntries(
     plan.secrets.flatMap((s) => (s.adoptFrom && s.rotation === 0 ? [[s.adoptFrom, config.requireSecret(s.adoptFrom)]] : [])),
@@ -84,6 +114,7 @@ export function timetracker(definitions: readonly unknown[] = catalog) {
     dbPasswordRotation: plan.secrets.find((s) => s.name === "dbPassword")?.rotation ?? 0,
     // Where build contexts are assembled: a rehearsal keeps its own, apart from other runs.
     buildContexts: buildContexts(plan, config.get("appSource") ?? "../TimeTracker", config.get("buildDir") ?? ".build"),
+    appCommit: appVersion.commit,
     connection: host.connection,
     provider: host.docker,
     hostGeneration: host.generation,
@@ -98,6 +129,8 @@ export function timetracker(definitions: readonly unknown[] = catalog) {
     hostKey: host.hostKey,
     /** What each released service was deployed with; after `npm run rollback`, the host's `timetracker-release status` tells what runs. */
     releasedImages: app.releasedImages,
+    /** The app commit (app-version.json) the built images were made from; each carries it as the label org.opencontainers.image.revision. */
+    appCommit: appVersion.commit,
     sshCommand: pulumi.interpolate`ssh -i ${privateKeyPath} ${plan.host.sshUser}@${host.staticIp}`,
     containers: app.containerNames.apply(() =>
       Object.values(plan.containers).map((c) => ({

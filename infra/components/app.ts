@@ -19,6 +19,8 @@ export interface TimeTrackerAppArgs {
   dbPasswordRotation: number;
   /** Prepared build contexts for the services the plan builds from source. */
   buildContexts: Partial<Record<Service, BuildContext>>;
+  /** The app commit the build contexts were checked out at (app-version.json): each built image carries it as a label. */
+  appCommit: string;
   /** SSH connection to the host, for the commands that run there. */
   connection: command.types.input.remote.ConnectionArgs;
   /** Docker provider on the host's daemon. */
@@ -28,6 +30,9 @@ export interface TimeTrackerAppArgs {
   /** Completes when the host is set up (`LightsailHost.setup`): the commands here need what it installs. */
   hostSetup: pulumi.Resource;
 }
+
+/** The OCI annotation key for the source revision an image was built from. */
+export const REVISION_LABEL = "org.opencontainers.image.revision";
 
 /** The image a service runs: a registry reference, or the build's tag, which is its content hash. */
 function imageRef(c: ContainerPlan, buildContexts: Partial<Record<Service, BuildContext>>): string {
@@ -98,8 +103,18 @@ export class TimeTrackerApp extends pulumi.ComponentResource {
         `${name}-image-${c.service}`,
         {
           name: refs[c.service],
-          // A failed build leaves no intermediate containers behind on the host.
-          build: { context: build.context, dockerfile: "Dockerfile", buildArgs: c.image.args, forceRemove: true },
+          // A failed build leaves no intermediate containers behind on the host. The label
+          // records the app commit in the image (and in every container started from it):
+          // `docker inspect -f '{{index .Config.Labels "org.opencontainers.image.revision"}}'`.
+          // `build.label` is the provider's ImageBuildOptions.Labels (kreuzwerker
+          // terraform-provider-docker, resource_docker_image_funcs.go); a change replaces the image.
+          build: {
+            context: build.context,
+            dockerfile: "Dockerfile",
+            buildArgs: c.image.args,
+            forceRemove: true,
+            label: { [REVISION_LABEL]: args.appCommit },
+          },
           triggers: { contextHash: build.hash, host: args.hostGeneration },
           keepLocally: true,
         },

@@ -126,6 +126,9 @@ describe("actionlint", () => {
 
 type Permissions = string | Record<string, string> | undefined;
 interface Step {
+  id?: string;
+  name?: string;
+  if?: string;
   uses?: string;
   run?: string;
   with?: Record<string, unknown>;
@@ -143,6 +146,7 @@ interface Job {
 interface Workflow {
   on: Record<string, unknown>;
   permissions?: Permissions;
+  env?: Record<string, string>;
   jobs: Record<string, Job>;
 }
 
@@ -425,7 +429,9 @@ describe("workflow security", () => {
     expect(evaluate(environment, { event: "workflow_dispatch", inputs: { stack: "prod" } })).toBe("production");
     expect(evaluate(environment, { event: "workflow_dispatch", inputs: { stack: "staging" } })).toBe("staging");
     expect(job.concurrency).toEqual({ group: "deploy-${{ inputs.stack }}", "cancel-in-progress": false });
-    expect(job.permissions).toEqual({ contents: "read" });
+    // AWS through OIDC with the deploy role, only to open port 22 for the runner and close it again.
+    expect(job.permissions).toEqual({ contents: "read", "id-token": "write" });
+    before((s) => s.uses === "aws-actions/configure-aws-credentials@v4" && s.with?.["role-to-assume"] === "${{ secrets.AWS_DEPLOY_ROLE_ARN }}");
   });
 
   it("the expression evaluator refuses what it does not know (negative control)", () => {
@@ -463,5 +469,330 @@ describe("workflow security", () => {
     expect(mutate((wf) => (wf.jobs.production as Job).steps?.push({ uses: "actions/checkout@main" }))).toContainEqual(
       expect.stringMatching(/not pinned to a major version tag/),
     );
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// Port 22 for the runner: every job that reaches the host over SSH opens 22 to its own
+// address just before, and puts the stack's declared firewall back in a step that always runs.
+
+/** How GitHub runs a `run:` script on Linux (`shell: bash`'s default): bash --noprofile --norc -eo pipefail. */
+const GITHUB_BASH = ["--noprofile", "--norc", "-eo", "pipefail", "-c"];
+
+const OPEN = "ssh-open";
+const CLOSE = "ssh-close";
+
+/** Each job that reaches the host over SSH, and the step that does. */
+const SSH_JOBS: { file: string; job: string; uses: (s: Step) => boolean }[] = [
+  { file: "deploy.yml", job: "staging", uses: (s) => s.with?.command === "up" },
+  { file: "deploy.yml", job: "production", uses: (s) => s.with?.command === "up" },
+  { file: "deploy-client.yml", job: "deploy", uses: (s) => s.with?.command === "up" },
+  { file: "deploy.yml", job: "rollback", uses: (s) => s.run?.includes("npm run rollback -- --stack") === true },
+];
+
+const readWorkflow = (name: string) => parseYaml(readFileSync(join(WORKFLOWS, name), "utf8")) as Workflow;
+const stepsOf = (file: string, job: string) => (readWorkflow(file).jobs[job] as Job).steps ?? [];
+const stepById = (file: string, job: string, id: string) => {
+  const step = stepsOf(file, job).find((s) => s.id === id);
+  if (!step) throw new Error(`${file} job ${job} has no step ${id}`);
+  return step;
+};
+const firewallJq = () => String(readWorkflow("deploy.yml").env?.FIREWALL_JQ);
+const catalogStacks = () =>
+  readdirSync(join(REPO, "rendered"), { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
+
+/** The workflow's jq program on a plan file: the port list it puts, with `runner` added to 22 ("" for none). */
+function firewallFor(planPath: string, runner: string): unknown {
+  const result = spawnSync("jq", ["-c", "--arg", "runner", runner, firewallJq(), planPath], { encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`jq failed: ${result.stderr}`);
+  return JSON.parse(result.stdout);
+}
+
+/**
+ * A stand-in for `aws lightsail` (get-instance-port-states, put-instance-public-ports) and for
+ * `curl`: the instance's port states live in a JSON file (absent: the instance does not
+ * exist), and each call is logged. PutInstancePublicPorts replaces the whole list, as AWS does.
+ */
+function fakeCloud() {
+  const dir = mkdtempSync(join(scratch, "cloud-"));
+  const bin = join(dir, "bin");
+  const ports = join(dir, "ports.json");
+  const log = join(dir, "calls.log");
+  spawnSync("mkdir", ["-p", bin]);
+  writeFileSync(
+    join(bin, "aws"),
+    `#!/usr/bin/env bash
+set -euo pipefail
+[ "$1" = lightsail ] || { echo "fake aws: only lightsail" >&2; exit 2; }
+cmd=$2; shift 2
+name=; region=; infos=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --instance-name) name=$2; shift 2 ;;
+    --region) region=$2; shift 2 ;;
+    --port-infos) infos=\${2#file://}; shift 2 ;;
+    *) echo "fake aws: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+echo "$cmd $region $name" >> ${JSON.stringify(log)}
+[ -z "\${FAKE_AWS_ERROR:-}" ] || { echo "$FAKE_AWS_ERROR" >&2; exit 254; }
+[ -f ${JSON.stringify(ports)} ] || { echo "An error occurred (NotFoundException) when calling the $cmd operation: The Instance does not exist." >&2; exit 254; }
+case "$cmd" in
+  get-instance-port-states) jq '{portStates: .}' ${JSON.stringify(ports)} ;;
+  put-instance-public-ports)
+    # FAKE_SHORT_CIDRS: the cloud answers 192.0.2.44 for 192.0.2.44/32 (the API accepts both forms).
+    jq --arg short "\${FAKE_SHORT_CIDRS:-}" '[.[] | . + {state: "open"} | if $short != "" and .cidrs then .cidrs |= map(sub("/32$"; "")) else . end]' "$infos" > ${JSON.stringify(ports)}.new
+    mv ${JSON.stringify(ports)}.new ${JSON.stringify(ports)}
+    echo '{"operation": {}}' ;;
+  *) echo "fake aws: unknown command $cmd" >&2; exit 2 ;;
+esac
+`,
+    { mode: 0o755 },
+  );
+  writeFileSync(join(bin, "curl"), '#!/usr/bin/env bash\nprintf "%s\\n" "$FAKE_IP"\n', { mode: 0o755 });
+  const temp = mkdtempSync(join(dir, "runner-"));
+  return {
+    ports,
+    setPorts: (list: unknown) => writeFileSync(ports, JSON.stringify(list)),
+    readPorts: () => JSON.parse(readFileSync(ports, "utf8")) as { fromPort: number; cidrs?: string[]; state?: string }[],
+    calls: () => (existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").filter(Boolean) : []),
+    githubEnv: join(temp, "github-env"),
+    run(script: string, env: Record<string, string>) {
+      return spawnSync("bash", [...GITHUB_BASH, script], {
+        cwd: REPO,
+        encoding: "utf8",
+        timeout: 30_000,
+        env: {
+          ...process.env,
+          PATH: `${bin}:${process.env.PATH}`,
+          RUNNER_TEMP: temp,
+          GITHUB_ENV: join(temp, "github-env"),
+          FIREWALL_JQ: firewallJq(),
+          ...env,
+        },
+      });
+    },
+  };
+}
+
+describe("port 22 is opened for the runner only while a job needs the host", () => {
+  it.each(SSH_JOBS)("$file $job: opens 22 after the AWS credentials and before it reaches the host, and closes it in a step that always runs", ({ file, job, uses }) => {
+    const steps = stepsOf(file, job);
+    const open = steps.findIndex((s) => s.id === OPEN);
+    const close = steps.findIndex((s) => s.id === CLOSE);
+    const sshUse = steps.findIndex(uses);
+    const credentials = steps.findIndex((s) => s.uses?.startsWith("aws-actions/configure-aws-credentials@"));
+    expect(sshUse).toBeGreaterThan(-1);
+    expect(credentials).toBeGreaterThan(-1);
+    expect(open).toBeGreaterThan(credentials);
+    expect(open).toBeLessThan(sshUse);
+    expect(close).toBeGreaterThan(sshUse);
+    // Every later step that uses SSH comes before the close (the rollback's status).
+    const lastSsh = Math.max(...steps.flatMap((s, i) => (s.run?.includes("npm run rollback") || s.with?.command === "up" ? [i] : [])));
+    expect(close).toBeGreaterThan(lastSsh);
+    expect(steps[close]?.if).toBe("always()");
+    expect(steps[open]?.if).toBeUndefined();
+    // The window is per stack: the plan of the job's own STACK.
+    const jobEnv = (readWorkflow(file).jobs[job] as Job).env ?? {};
+    expect(jobEnv.STACK).toBeDefined();
+    expect(steps[open]?.run).toContain('plan="rendered/$STACK/plan.json"');
+    // The job may assume the deploy role: id-token for OIDC, the role from secrets.
+    expect((readWorkflow(file).jobs[job] as Job).permissions).toEqual({ contents: "read", "id-token": "write" });
+    expect(steps[credentials]?.with?.["role-to-assume"]).toBe("${{ secrets.AWS_DEPLOY_ROLE_ARN }}");
+  });
+
+  it("every job opens and closes with the same script, and both deploy workflows declare the same firewall", () => {
+    const opens = SSH_JOBS.map(({ file, job }) => stepById(file, job, OPEN).run);
+    const closes = SSH_JOBS.map(({ file, job }) => stepById(file, job, CLOSE).run);
+    expect(new Set(opens).size).toBe(1);
+    expect(new Set(closes).size).toBe(1);
+    expect(readWorkflow("deploy-client.yml").env?.FIREWALL_JQ).toBe(readWorkflow("deploy.yml").env?.FIREWALL_JQ);
+    // The runner's address comes from checkip.amazonaws.com; both steps put the whole list
+    // (PutInstancePublicPorts), never CloseInstancePublicPorts, which drops the port's whole rule.
+    expect(opens[0]).toContain("https://checkip.amazonaws.com");
+    for (const script of [opens[0], closes[0]]) {
+      expect(script).toContain("aws lightsail put-instance-public-ports");
+      expect(script).not.toMatch(/close-instance-public-ports|open-instance-public-ports/);
+    }
+    // The comment that says who owns the list, and what the steps rely on.
+    const text = readFileSync(join(WORKFLOWS, "deploy.yml"), "utf8");
+    expect(text).toContain("Pulumi's InstancePublicPorts (infra/components/host.ts) owns that list");
+    expect(text).toContain("pulumi/pulumi-aws#1511");
+  });
+
+  it.each(catalogStacks())("%s: the firewall the closing step puts back is the one the program declares", async (stack) => {
+    const { planFor } = await import("../../infra/model/catalog.js");
+    const { catalog } = await import("../../stacks/catalog.js");
+    const { runProgram } = await import("../../tools/mock-engine.js");
+    const { mockConfig } = await import("../../tools/mock-config.js");
+    const { config, secretKeys } = mockConfig(planFor(catalog, stack));
+    const program = await runProgram(stack, config, secretKeys);
+    const declared = program.one("aws:lightsail/instancePublicPorts:InstancePublicPorts", "host-firewall").inputs;
+    const planPath = join(REPO, "rendered", stack, "plan.json");
+    expect(firewallFor(planPath, "")).toEqual(declared.portInfos);
+    expect(declared.instanceName).toBe(JSON.parse(readFileSync(planPath, "utf8")).host.name);
+    expect(declared.instanceName).toBe(`timetracker-${stack}`);
+  });
+
+  it("the declared list: 22 only from the admin CIDRs, the runner added once, no 22 rule without either", () => {
+    const plan = (adminCidrs: string[]) => {
+      const path = join(mkdtempSync(join(scratch, "plan-")), "plan.json");
+      writeFileSync(path, JSON.stringify({ host: { name: "timetracker-x", region: "eu-west-1", adminCidrs } }));
+      return path;
+    };
+    const web = [
+      { protocol: "tcp", fromPort: 80, toPort: 80, cidrs: ["0.0.0.0/0"], ipv6Cidrs: ["::/0"] },
+      { protocol: "tcp", fromPort: 443, toPort: 443, cidrs: ["0.0.0.0/0"], ipv6Cidrs: ["::/0"] },
+    ];
+    const ssh = (cidrs: string[]) => ({ protocol: "tcp", fromPort: 22, toPort: 22, cidrs });
+    expect(firewallFor(plan([]), "")).toEqual(web);
+    expect(firewallFor(plan([]), "192.0.2.9/32")).toEqual([...web, ssh(["192.0.2.9/32"])]);
+    expect(firewallFor(plan(["203.0.113.0/24"]), "192.0.2.9/32")).toEqual([...web, ssh(["203.0.113.0/24", "192.0.2.9/32"])]);
+    expect(firewallFor(plan(["192.0.2.9/32"]), "192.0.2.9/32")).toEqual([...web, ssh(["192.0.2.9/32"])]);
+  });
+
+  it("open, then close, against a stand-in for Lightsail: the admins keep 22 throughout, the runner only in between", () => {
+    const cloud = fakeCloud();
+    const stack = "staging";
+    const planPath = join(REPO, "rendered", stack, "plan.json");
+    const { host } = JSON.parse(readFileSync(planPath, "utf8")) as { host: { name: string; region: string; adminCidrs: string[] } };
+    cloud.setPorts(firewallFor(planPath, ""));
+    const open = cloud.run(stepById("deploy.yml", "staging", OPEN).run as string, { STACK: stack, FAKE_IP: "192.0.2.44" });
+    expect(open.status, open.stderr + open.stdout).toBe(0);
+    const during = cloud.readPorts();
+    expect(during.find((p) => p.fromPort === 22)?.cidrs).toEqual([...host.adminCidrs, "192.0.2.44/32"]);
+    expect(during.filter((p) => p.fromPort !== 22).map((p) => [p.fromPort, p.cidrs])).toEqual([[80, ["0.0.0.0/0"]], [443, ["0.0.0.0/0"]]]);
+    expect(readFileSync(cloud.githubEnv, "utf8")).toBe("RUNNER_CIDR=192.0.2.44/32\n");
+    expect(cloud.calls()).toContain(`put-instance-public-ports ${host.region} ${host.name}`);
+
+    const close = cloud.run(stepById("deploy.yml", "staging", CLOSE).run as string, { STACK: stack, RUNNER_CIDR: "192.0.2.44/32" });
+    expect(close.status, close.stderr + close.stdout).toBe(0);
+    expect(cloud.readPorts().map(({ state: _state, ...p }) => p)).toEqual(firewallFor(planPath, ""));
+    expect(cloud.readPorts().find((p) => p.fromPort === 22)?.cidrs).toEqual(host.adminCidrs);
+  });
+
+  it("the runner's address is found in the port's state whichever form the cloud answers it in (with or without /32)", () => {
+    const cloud = fakeCloud();
+    const planPath = join(REPO, "rendered", "staging", "plan.json");
+    cloud.setPorts(firewallFor(planPath, ""));
+    const env = { STACK: "staging", FAKE_IP: "192.0.2.44", FAKE_SHORT_CIDRS: "1" };
+    const open = cloud.run(stepById("deploy.yml", "staging", OPEN).run as string, env);
+    expect(open.status, open.stderr + open.stdout).toBe(0);
+    expect(cloud.readPorts().find((p) => p.fromPort === 22)?.cidrs).toContain("192.0.2.44");
+    const close = cloud.run(stepById("deploy.yml", "staging", CLOSE).run as string, { ...env, RUNNER_CIDR: "192.0.2.44/32" });
+    expect(close.status, close.stderr + close.stdout).toBe(0);
+    expect(cloud.readPorts().find((p) => p.fromPort === 22)?.cidrs).not.toContain("192.0.2.44");
+  });
+
+  it("before the instance exists, opening and closing do nothing and succeed; other AWS errors and a bad address fail the step", () => {
+    const cloud = fakeCloud();
+    const openScript = stepById("deploy.yml", "production", OPEN).run as string;
+    const closeScript = stepById("deploy.yml", "production", CLOSE).run as string;
+    const open = cloud.run(openScript, { STACK: "prod", FAKE_IP: "192.0.2.44" });
+    expect(open.status, open.stderr).toBe(0);
+    expect(open.stdout).toContain("::notice::timetracker-prod does not exist yet");
+    const close = cloud.run(closeScript, { STACK: "prod" });
+    expect(close.status, close.stderr).toBe(0);
+    expect(cloud.calls().some((c) => c.startsWith("put-instance-public-ports"))).toBe(false);
+    expect(existsSync(cloud.ports)).toBe(false);
+
+    cloud.setPorts(firewallFor(join(REPO, "rendered", "prod", "plan.json"), ""));
+    const denied = cloud.run(closeScript, { STACK: "prod", FAKE_AWS_ERROR: "An error occurred (AccessDeniedException)" });
+    expect(denied.status).not.toBe(0);
+    expect(denied.stderr).toContain("AccessDeniedException");
+    const badAddress = cloud.run(openScript, { STACK: "prod", FAKE_IP: "<html>rate limited</html>" });
+    expect(badAddress.status).not.toBe(0);
+    expect(badAddress.stdout).toContain("not an IPv4 address");
+  });
+
+  it("the pull request preview reaches no host: no port window, no Lightsail call, no pulumi up", () => {
+    const preview = readWorkflow("pull-request.yml").jobs.preview as Job;
+    const steps = preview.steps ?? [];
+    expect(steps.some((s) => s.id === OPEN || s.id === CLOSE)).toBe(false);
+    expect(steps.some((s) => /aws lightsail|checkip|\bssh\b|\bscp\b/.test(s.run ?? ""))).toBe(false);
+    expect(pulumiCommand(preview)).toBe("preview");
+    // The key pair it writes is a program input only (the program reads both files); no
+    // step of any pull request job connects anywhere with it.
+    const keySteps = steps.filter((s) => s.env?.SSH_PRIVATE_KEY !== undefined);
+    expect(keySteps).toHaveLength(1);
+    expect(keySteps[0]?.run).toBe('umask 077\nprintf \'%s\\n\' "$SSH_PRIVATE_KEY" > "$RUNNER_TEMP/timetracker-$STACK"\nprintf \'%s\\n\' "$SSH_PUBLIC_KEY" > "$RUNNER_TEMP/timetracker-$STACK.pub"\n');
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// The app version: pinned in app-version.json, checked out at exactly that commit.
+
+const APP_CHECKOUTS: { file: string; job: string }[] = [
+  { file: "deploy.yml", job: "staging" },
+  { file: "deploy.yml", job: "production" },
+  { file: "deploy-client.yml", job: "deploy" },
+  { file: "pull-request.yml", job: "preview" },
+];
+
+describe("the app is built at the commit app-version.json pins", () => {
+  it("no workflow reads the app version from anywhere else (no APP_REF, no repository variables)", () => {
+    for (const name of workflowFiles()) {
+      const text = readFileSync(join(WORKFLOWS, name), "utf8");
+      expect(text, name).not.toContain("APP_REF");
+      expect(text, name).not.toMatch(/vars\.APP_/);
+    }
+  });
+
+  it.each(APP_CHECKOUTS)("$file $job: checks out the app at the pinned commit, from the pinned repository, then verifies it", ({ file, job }) => {
+    const steps = stepsOf(file, job);
+    const read = steps.findIndex((s) => s.id === "app-version");
+    const checkout = steps.findIndex((s) => s.uses === "actions/checkout@v4" && s.with?.path === "timetracker-app");
+    expect(read).toBeGreaterThan(0);
+    expect(steps[0]?.uses).toBe("actions/checkout@v4");
+    expect(steps[0]?.with).toBeUndefined();
+    expect(checkout).toBeGreaterThan(read);
+    expect(steps[read]?.run).toContain("app-version.json");
+    expect(steps[checkout]?.with).toMatchObject({
+      repository: "${{ steps.app-version.outputs.repository }}",
+      ref: "${{ steps.app-version.outputs.commit }}",
+      "persist-credentials": false,
+    });
+    const verify = steps[checkout + 1];
+    expect(verify?.env?.APP_COMMIT).toBe("${{ steps.app-version.outputs.commit }}");
+    expect(verify?.run).toBe('test "$(git -C timetracker-app rev-parse HEAD)" = "$APP_COMMIT"');
+    // The program builds from that checkout.
+    expect(steps.some((s) => s.run?.includes('timetracker:appSource "$GITHUB_WORKSPACE/timetracker-app"'))).toBe(true);
+    // Every app checkout in the job is this one.
+    expect(steps.filter((s) => s.with?.path === "timetracker-app")).toHaveLength(1);
+  });
+
+  it("production checks out the run's own commit, as staging does: the same app-version.json, so the same app commit", () => {
+    for (const job of ["staging", "production"]) expect(stepsOf("deploy.yml", job)[0]).toEqual({ uses: "actions/checkout@v4" });
+  });
+
+  it("reading the pin: a pinned file gives repository and commit; the placeholder or a malformed file stops the job", () => {
+    const script = stepById("deploy.yml", "staging", "app-version").run as string;
+    const runWith = (content: string) => {
+      const dir = mkdtempSync(join(scratch, "pin-"));
+      writeFileSync(join(dir, "app-version.json"), content);
+      const result = spawnSync("bash", [...GITHUB_BASH, script], { cwd: dir, encoding: "utf8", env: { ...process.env, GITHUB_OUTPUT: join(dir, "out") } });
+      return { ...result, output: existsSync(join(dir, "out")) ? readFileSync(join(dir, "out"), "utf8") : "" };
+    };
+    const sha = "0123456789abcdef0123456789abcdef01234567";
+    const pinned = runWith(JSON.stringify({ repository: "acme/TimeTracker", commit: sha }));
+    expect(pinned.status, pinned.stderr).toBe(0);
+    expect(pinned.output).toBe(`repository=acme/TimeTracker\ncommit=${sha}\n`);
+    const placeholder = runWith(readFileSync(join(REPO, "app-version.json"), "utf8").replace(/"commit": "[0-9a-f]{40}"/, `"commit": "${"0".repeat(40)}"`));
+    expect(placeholder.status).not.toBe(0);
+    expect(placeholder.stdout).toContain("no app version is pinned yet");
+    for (const bad of [
+      JSON.stringify({ repository: "acme/TimeTracker", commit: "main" }),
+      JSON.stringify({ repository: "acme/TimeTracker", commit: sha.slice(0, 12) }),
+      JSON.stringify({ repository: "TimeTracker", commit: sha }),
+      JSON.stringify({ commit: sha }),
+      "not json",
+    ]) {
+      const result = runWith(bad);
+      expect(result.status, bad).not.toBe(0);
+      expect(result.output, bad).toBe("");
+    }
   });
 });

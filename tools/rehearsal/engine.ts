@@ -290,13 +290,17 @@ export class RehearsalEngine {
 
   private async image(inputs: Record<string, unknown>): Promise<Record<string, unknown>> {
     const name = String(inputs.name);
-    const build = inputs.build as { context: string; dockerfile?: string; buildArgs?: Record<string, string>; forceRemove?: boolean } | undefined;
+    const build = inputs.build as
+      | { context: string; dockerfile?: string; buildArgs?: Record<string, string>; forceRemove?: boolean; label?: Record<string, string> }
+      | undefined;
     if (build) {
-      const unknown = Object.keys(build).filter((k) => !["context", "dockerfile", "buildArgs", "forceRemove"].includes(k));
+      const unknown = Object.keys(build).filter((k) => !["context", "dockerfile", "buildArgs", "forceRemove", "label"].includes(k));
       if (unknown.length > 0) throw new Error(`the rehearsal does not implement build input(s) ${unknown.join(", ")}`);
       const dockerfile = join(build.context, build.dockerfile ?? "Dockerfile");
       for (const base of fromImages(readFileSync(dockerfile, "utf8"))) await this.load(base, base);
       const args = Object.entries(build.buildArgs ?? {}).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]);
+      // The provider's build.label is the Docker build's labels (ImageBuildOptions.Labels): `docker build --label`.
+      args.push(...Object.entries(build.label ?? {}).flatMap(([k, v]) => ["--label", `${k}=${v}`]));
       if (build.forceRemove) args.push("--force-rm");
       await execOk("docker", ["build", "-q", "-t", name, "-f", dockerfile, ...args, build.context], {
         env: { ...daemonEnv(), DOCKER_BUILDKIT: "0" },
