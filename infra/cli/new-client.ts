@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { allocatePorts, FIRST_BACKEND_PORT, FIRST_FRONTEND_PORT, nextFreePort, validateCatalog } from "../model/catalog.js";
+import { allocatePorts, validateCatalog } from "../model/catalog.js";
 import { formatProblem, type Problem } from "../model/problems.js";
 import { EnvironmentSchema, type EnvironmentDefinition } from "../model/schema.js";
 import { defaultAvailabilityZone, defaultContainerPrefix } from "../model/derive.js";
@@ -14,7 +14,8 @@ const USAGE = `usage: npm run new-client -- <name> --domain <fqdn> [options]
   --domain <fqdn>         the client's domain, e.g. timetracker.acme.example (required)
   --region <region>       AWS region of the host (default us-east-1)
   --bundle <id>           Lightsail bundle (default small_3_0)
-  --admin-cidr <cidr>     who may reach SSH, e.g. 203.0.113.7/32 (repeatable)
+  --admin-cidr <cidr>     who may reach SSH on the host, e.g. 203.0.113.7/32 (repeatable;
+                          at least one: pulumi reaches Docker on the host over SSH)
   --email <address>       ACME account e-mail for the certificates
   --root <dir>            the repository to change (default: the current directory)`;
 
@@ -44,6 +45,7 @@ function flagFor(path: string, label: string, options: Options): string {
   const rest = path.startsWith(`${label}.`) ? path.slice(label.length + 1) : path;
   const cidrIndex = rest.match(/^host\.adminCidrs\.(\d+)/)?.[1];
   if (cidrIndex !== undefined) return `--admin-cidr ${options.adminCidrs[Number(cidrIndex)] ?? ""}`.trim();
+  if (rest === "host.adminCidrs") return options.adminCidrs.length === 0 ? "--admin-cidr (none given)" : `--admin-cidr ${options.adminCidrs.join(" --admin-cidr ")}`;
   if (rest === "domain") return `--domain ${options.domain}`;
   if (rest.startsWith("host.region") || rest.startsWith("host.availabilityZone")) return `--region ${options.region}`;
   if (rest.startsWith("host.bundle")) return `--bundle ${options.bundle}`;
@@ -255,6 +257,51 @@ function readOptions(values: Record<string, unknown>, positionals: string[]): Op
   };
 }
 
+/** The GitHub secrets' suffix for a stack, as .github/workflows/pull-request.yml derives it: upper case, '-' as '_'. */
+const secretKey = (name: string) => name.toUpperCase().replace(/-/g, "_");
+
+/**
+ * What to run after scaffolding, in groups: steps 2 to 4 of docs/add-a-client.md, which
+ * shows them for acme line for line (test/delivery/new-client.test.ts compares the two).
+ */
+function nextSteps(name: string, domain: string, files: string[]): string[][] {
+  const key = `~/.ssh/timetracker-${name}`;
+  const environment = `client-${name}`;
+  return [
+    [
+      `ssh-keygen -t ed25519 -N "" -C timetracker-${name} -f ${key}   # skip if the key pair exists`,
+      `pulumi stack init ${name}`,
+      `pulumi preview --stack ${name} --diff          # everything is a create`,
+    ],
+    [
+      "# previews on pull requests (repository secrets)",
+      `gh secret set SSH_PRIVATE_KEY_${secretKey(name)} < ${key}`,
+      `gh secret set SSH_PUBLIC_KEY_${secretKey(name)} < ${key}.pub`,
+      "# deploys (the client's environment)",
+      `gh api -X PUT "repos/{owner}/{repo}/environments/${environment}"`,
+      `gh secret set SSH_PRIVATE_KEY --env ${environment} < ${key}`,
+      `gh secret set SSH_PUBLIC_KEY --env ${environment} < ${key}.pub`,
+    ],
+    [
+      `git switch -c add-client-${name}`,
+      `git add ${files.join(" ")}`,
+      `git commit -m "Add client ${name}"`,
+      `git push -u origin add-client-${name} && gh pr create --fill`,
+    ],
+    [
+      "# after the pull request is merged",
+      `gh workflow run deploy-client.yml -f stack=${name}    # a production reviewer approves it`,
+      "gh run watch",
+      `# or, from a laptop: pulumi up --stack ${name}`,
+    ],
+    [
+      `pulumi stack output --stack ${name} staticIp         # create the A record ${domain} -> this IP`,
+      `curl -fsS https://${domain}/api/health`,
+      `pulumi stack output --stack ${name} containers`,
+    ],
+  ];
+}
+
 function refuse(lines: string[]): number {
   for (const line of lines) console.error(line);
   console.error("\nNothing was written.");
@@ -300,12 +347,10 @@ await runCli(
       }
     }
 
-    // Ports: the lowest free pair across the whole catalog, by the model's own rule.
-    const settled = allocatePorts(definitions.map((definition) => EnvironmentSchema.parse(definition)));
-    const taken = new Set(settled.flatMap((env) => [env.ports.frontend, env.ports.backend]));
-    const frontend = nextFreePort(FIRST_FRONTEND_PORT, taken);
-    taken.add(frontend);
-    const ports = { frontend, backend: nextFreePort(FIRST_BACKEND_PORT, taken) };
+    // Ports: what the model's own rule gives a stack appended without ports (the lowest free
+    // pair across the whole catalog, standby slots included), written down so they never move.
+    const appended = allocatePorts([...definitions, { name, domain: options.domain }].map((definition) => EnvironmentSchema.parse(definition)));
+    const ports = { ...(appended.at(-1) as (typeof appended)[number]).ports };
 
     const definition = buildDefinition(options, ports);
     const result = validateCatalog([...definitions, definition]);
@@ -372,17 +417,10 @@ The catalog validates with it.`);
       console.log(`\nwarning: no --admin-cidr: port 22 stays closed to everyone, and pulumi reaches Docker on the host over SSH.
          Add the deploying machine's address to host.adminCidrs in ${definitionPath} before \`pulumi up\`.`);
     }
-    console.log(`
-Next:
-  ssh-keygen -t ed25519 -N "" -C timetracker-${name} -f ~/.ssh/timetracker-${name}   # if the key pair does not exist yet
-  git add ${definitionPath} stacks/catalog.ts ${configPath} rendered/${name}${generated.length > 1 ? ` resources/${name}.md` : ""} && git commit -m "Add client ${name}"
-  pulumi stack init ${name}
-  pulumi config set --stack ${name} aws:region ${options.region}   # these three are already in ${configPath}: change them only if your keys live elsewhere
-  pulumi config set --stack ${name} timetracker:sshPublicKeyPath ~/.ssh/timetracker-${name}.pub
-  pulumi config set --stack ${name} timetracker:sshPrivateKeyPath ~/.ssh/timetracker-${name}
-  pulumi preview --stack ${name} --diff
-  pulumi up --stack ${name}
-  pulumi stack output --stack ${name} staticIp   # then point ${options.domain}'s DNS A record at it`);
+    console.log(`\nNext (docs/add-a-client.md, steps 2 to 4):`);
+    console.log(nextSteps(name, options.domain, [definitionPath, "stacks/catalog.ts", configPath, `rendered/${name}`, ...generated.slice(1)])
+      .map((group) => group.map((line) => `  ${line}`).join("\n"))
+      .join("\n\n"));
     return 0;
   },
 );

@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { renderAll } from "../../infra/render/index.js";
+import { catalog } from "../../stacks/catalog.js";
 import { planOf, run, tempDir } from "./helpers.js";
 
 const { dir, cleanup } = tempDir("cli");
@@ -36,30 +37,30 @@ describe("validate CLI", () => {
   it("accepts the committed catalog: exit 0 and prints valid with every stack", async () => {
     const result = await cli("validate");
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout).toContain("valid: prod, staging");
+    expect(result.stdout).toContain(`valid: ${catalog.map((d) => d.name).join(", ")}`);
   });
 
   it("rejects a YAML definition that takes prod's backend port, naming the field, without a stack trace", async () => {
     const path = file(
-      "client-a.yaml",
-      ["name: client-a", "domain: client-a.example.com", "ports:", "  frontend: 3005", "  backend: 8080", ""].join("\n"),
+      "zz-test-client-a.yaml",
+      ["name: zz-test-client-a", "domain: zz-test-client-a.example.com", "ports:", "  frontend: 3005", "  backend: 8080", ""].join("\n"),
     );
     const result = await cli("validate", "--file", path);
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain("client-a.ports.backend: 8080 is already used by prod");
+    expect(result.stderr).toContain("zz-test-client-a.ports.backend: 8080 is already used by prod");
     expect(result.stdout).not.toContain("valid");
     expectNoStackTrace(result.stderr);
   });
 
   it("accepts a valid YAML definition that joins the catalog", async () => {
-    const path = file("client-b.yml", "name: client-b\ndomain: client-b.example.com\n");
+    const path = file("zz-test-client-b.yml", "name: zz-test-client-b\ndomain: zz-test-client-b.example.com\n");
     const result = await cli("validate", "--file", path);
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout).toContain("valid: client-b");
+    expect(result.stdout).toContain("valid: zz-test-client-b");
   });
 
   it("reports a JSON syntax error as a clean message", async () => {
-    const path = file("broken.json", '{ "name": "client-c", "domain": }');
+    const path = file("broken.json", '{ "name": "zz-test-client-c", "domain": }');
     const result = await cli("validate", "--file", path);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(`${path}: is not valid JSON`);
@@ -99,7 +100,7 @@ describe("render CLI", () => {
     const result = await cli("render", "--stack", "nope", "--out", out);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('no environment is named "nope"');
-    expect(result.stderr).toContain("prod, staging");
+    expect(result.stderr).toContain(catalog.map((d) => d.name).join(", "));
     expect(existsSync(out)).toBe(false);
     expectNoStackTrace(result.stderr);
   });
@@ -110,5 +111,17 @@ describe("render CLI", () => {
     expect(result.stderr).toContain("both --stack and --out are required");
     expect(result.stderr).toContain("usage:");
     expectNoStackTrace(result.stderr);
+  });
+});
+
+describe("render CLI with a definition file", () => {
+  it("--file <definition> --out <dir> writes the files of the file's stack, validated with the catalog", async () => {
+    const path = file("zz-test-client-r.yaml", "name: zz-test-client-r\ndomain: zz-test-client-r.example.com\n");
+    const out = join(dir, "zz-test-client-r-out");
+    const result = await cli("render", "--file", path, "--out", out);
+    expect(result.code, result.stderr).toBe(0);
+    const expected = renderAll(planOf("zz-test-client-r", [...catalog, { name: "zz-test-client-r", domain: "zz-test-client-r.example.com" }]));
+    expect(readdirSync(out).sort()).toEqual(Object.keys(expected).sort());
+    for (const [name, content] of Object.entries(expected)) expect(readFileSync(join(out, name), "utf8"), name).toBe(content);
   });
 });

@@ -154,6 +154,12 @@ describe("derive: hosts and secrets", () => {
 describe("derive: host ports for definitions that leave them out", () => {
   const bare = (name: string): EnvironmentDefinition => ({ name, domain: `${name}.clients.example.com` });
   const parse = (definitions: EnvironmentDefinition[]) => definitions.map((d) => EnvironmentSchema.parse(d));
+  /** prod and staging, found in the catalog by name, without the clients the catalog may also hold. */
+  const prodAndStaging = ["prod", "staging"].map((name) => {
+    const definition = catalog.find((d) => d.name === name);
+    if (!definition) throw new Error(`no stack named ${name} in stacks/catalog.ts`);
+    return definition;
+  });
 
   it("gives a lone definition 3000 / 8080", () => {
     const [resolved] = allocatePorts(parse([bare("solo")]));
@@ -161,18 +167,32 @@ describe("derive: host ports for definitions that leave them out", () => {
   });
 
   it("gives a new client the lowest free pair beside prod and staging", () => {
-    const plan = planOf("client-a", [...catalog, bare("client-a")]);
+    const plan = planOf("zz-test-client-a", [...prodAndStaging, bare("zz-test-client-a")]);
     expect(hostPort(plan, "frontend")).toEqual([["127.0.0.1", 3002], ["127.0.0.1", 13002]]);
     expect(hostPort(plan, "backend")).toEqual([["127.0.0.1", 8082], ["127.0.0.1", 18082]]);
+  });
+
+  it("gives a client appended to the whole catalog the lowest pair whose slots no stack publishes", () => {
+    const published = new Set(plansOf().flatMap((p) => Object.values(p.containers).flatMap((c) => c.ports.map((port) => port.external))));
+    const lowest = (from: number, taken: Set<number>) => {
+      let port = from;
+      while (taken.has(port) || taken.has(port + STANDBY_PORT_OFFSET)) port += 1;
+      return port;
+    };
+    const frontend = lowest(3000, published);
+    const backend = lowest(8080, new Set([...published, frontend, frontend + STANDBY_PORT_OFFSET]));
+    const plan = planOf("zz-test-client-a", [...catalog, bare("zz-test-client-a")]);
+    expect(hostPort(plan, "frontend")).toEqual([["127.0.0.1", frontend], ["127.0.0.1", frontend + STANDBY_PORT_OFFSET]]);
+    expect(hostPort(plan, "backend")).toEqual([["127.0.0.1", backend], ["127.0.0.1", backend + STANDBY_PORT_OFFSET]]);
   });
 
   it("gives a definition without ports a pair whose standby slots are free too", () => {
     // 13002 and 18082 are the standby slots of the lowest free pair (3002 / 8082): another
     // stack already has them, so the pair after it is the lowest that is free.
     const written = { ...bare("written"), ports: { frontend: 13002, backend: 18082 } };
-    const result = validateCatalog([...catalog, written, bare("client-a")]);
+    const result = validateCatalog([...prodAndStaging, written, bare("zz-test-client-a")]);
     expect(result.ok ? [] : result.problems.map(formatProblem)).toEqual([]);
-    const plan = planOf("client-a", [...catalog, written, bare("client-a")]);
+    const plan = planOf("zz-test-client-a", [...prodAndStaging, written, bare("zz-test-client-a")]);
     expect(hostPort(plan, "frontend")).toEqual([["127.0.0.1", 3003], ["127.0.0.1", 13003]]);
     expect(hostPort(plan, "backend")).toEqual([["127.0.0.1", 8083], ["127.0.0.1", 18083]]);
   });
@@ -191,7 +211,7 @@ describe("derive: host ports for definitions that leave them out", () => {
 
   it("keeps catalog ports stable when a client is appended", () => {
     const before = plansOf();
-    const after = plansOf([...catalog, bare("client-b")]);
+    const after = plansOf([...catalog, bare("zz-test-client-b")]);
     for (const plan of before) expect(after.find((p) => p.stack === plan.stack)).toEqual(plan);
   });
 });

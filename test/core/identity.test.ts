@@ -224,13 +224,13 @@ describe("npm run validate applies the lock against the committed plan at --base
     const result = await validate("--base", "no-such-ref-for-the-lock");
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout.split("\n").filter((l) => l.includes("nothing is locked"))).toHaveLength(1);
-    expect(result.stdout).toContain("valid: prod, staging");
+    expect(result.stdout).toContain(`valid: ${catalog.map((d) => d.name).join(", ")}`);
   });
 
   it("treats a stack with no committed plan at the base as new", async () => {
-    const path = definitionFile("client-z.json", { name: "client-z", domain: "client-z.example.com" });
+    const path = definitionFile("zz-test-client-z.json", { name: "zz-test-client-z", domain: "zz-test-client-z.example.com" });
     const result = await validate("--file", path, "--base", "HEAD");
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout).toContain("client-z: new stack (no rendered/client-z/plan.json at HEAD)");
+    expect(result.stdout).toContain("zz-test-client-z: new stack (no rendered/zz-test-client-z/plan.json at HEAD)");
   });
 });

@@ -12,7 +12,7 @@ describe("invariants hold for the committed catalog", () => {
     expect(checkPlan(plan)).toEqual([]);
   });
 
-  it("checkCatalog finds nothing across prod and staging", () => {
+  it("checkCatalog finds nothing across every stack of the catalog", () => {
     expect(checkCatalog(plans)).toEqual([]);
   });
 

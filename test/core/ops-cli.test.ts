@@ -1,3 +1,4 @@
+import { catalog } from "../../stacks/catalog.js";
 import { spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -416,7 +417,7 @@ describe.concurrent("ops CLI", () => {
       [["logs", "--tail", "ten"], '--tail: "ten" is not a number of lines (or all)'],
     ];
     const runs = await Promise.all([...cases.map(([args]) => ops([...staging, ...args])), ops(["--stack", "nope", ...explicit, "ps"])]);
-    cases.push([[], '--stack: "nope" is not a stack of stacks/catalog.ts (prod, staging)']);
+    cases.push([[], `--stack: "nope" is not a stack of stacks/catalog.ts (${catalog.map((d) => d.name).join(", ")})`]);
     runs.forEach((run, i) => expectRefusal(run, (cases[i] as [string[], string])[1]));
   });
 });

@@ -16,6 +16,7 @@ import { renderReleaseTool } from "../../infra/render/release.js";
 import { renderTopology } from "../../infra/render/topology.js";
 import { prod as prodDefinition } from "../../stacks/prod.js";
 import { staging as stagingDefinition } from "../../stacks/staging.js";
+import { catalog } from "../../stacks/catalog.js";
 import { mockConfig } from "../../tools/mock-config.js";
 import { runProgram } from "../../tools/mock-engine.js";
 import { block, planFromDefinition, planOf, plansOf, REPO_ROOT, run, SECRET_NAMES, secretReferences, tempDir } from "./helpers.js";
@@ -29,7 +30,7 @@ describe("rendering is deterministic", () => {
 
   it("renders identical files from two independently derived plans", () => {
     const first = plansOf().map(renderAll);
-    const second = plansOf([{ ...prodDefinition }, { ...stagingDefinition }]).map(renderAll);
+    const second = plansOf(catalog.map((definition) => structuredClone(definition))).map(renderAll);
     expect(second).toEqual(first);
   });
 
@@ -208,7 +209,7 @@ describe("host-setup.sh", () => {
     expect(script).toContain('need_gb="${1:-9}"');
   });
 
-  it("passes bash -n for prod, staging and a nano host (host setup, the release tool, the launch script)", async () => {
+  it("passes bash -n for every stack of the catalog and a nano host (host setup, the release tool, the launch script)", async () => {
     const plans = [...plansOf(), variant({ name: "tiny", containerPrefix: "tiny", host: { bundle: "nano_3_0" } })];
     for (const plan of plans) {
       for (const [name, text] of [["setup", renderHostSetup(plan)], ["release", renderReleaseTool(plan)], ["launch", renderLaunchScript()]] as const) {

@@ -14,11 +14,11 @@ import type { Declared } from "../../tools/changes/decide.js";
  * explicitly declared not ordinary) without anyone remembering to.
  */
 
-// A client as `npm run new-client` starts one, with an admin CIDR so removing one is possible.
+// A client as `npm run new-client` starts one, with two admin CIDRs so removing one leaves SSH open to the other.
 const client = {
-  name: "test-edits-client",
-  domain: "timetracker.edits-client.test.example",
-  host: { adminCidrs: ["203.0.113.7/32"] },
+  name: "zz-test-edits-client",
+  domain: "timetracker.zz-edits-client.test.example",
+  host: { adminCidrs: ["203.0.113.7/32", "198.51.100.9/32"] },
 } satisfies EnvironmentDefinition;
 
 vi.mock("../../stacks/catalog.js", async (importOriginal) => {
@@ -148,7 +148,15 @@ const EXPLICIT: Edit[] = [
     name: "add an admin CIDR",
     definition: (d, p) => set(d, "host.adminCidrs", [...(get(p, "host.adminCidrs") as string[]), "198.51.100.23/32"]),
   },
-  { field: "host.adminCidrs", name: "remove an admin CIDR", definition: (d, p) => set(d, "host.adminCidrs", (get(p, "host.adminCidrs") as string[]).slice(0, -1)) },
+  {
+    field: "host.adminCidrs",
+    // An empty list would close SSH to every deploy (refused): the only one is swapped for another.
+    name: "remove an admin CIDR (or swap the only one)",
+    definition: (d, p) => {
+      const cidrs = get(p, "host.adminCidrs") as string[];
+      return set(d, "host.adminCidrs", cidrs.length > 1 ? cidrs.slice(0, -1) : ["198.51.100.24/32"]);
+    },
+  },
   {
     field: "ssh key (config)",
     name: "a new SSH public key",
