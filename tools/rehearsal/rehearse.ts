@@ -511,7 +511,7 @@ await probes.run("npm run ops -- health: every container healthy, /api/health 20
   const lines = result.stdout.split("\n");
   for (const c of Object.values(plan.containers)) check(lines.includes(`${c.name}: healthy`), `no "${c.name}: healthy" line`);
   check(lines.includes("api: 200"), "no 'api: 200' line");
-  check(lines.some((l) => l.startsWith("newest dump: ") && l.includes("-predeploy-")), "the newest dump is not shown");
+  check(lines.some((l) => l.startsWith("newest dump: ") && /-(predeploy|rollback)-\d{8}T\d{6}Z\.dump/.test(l)), `the newest dump is not shown: ${lines.find((l) => l.startsWith("newest dump"))}`);
   return lines.filter((l) => /^(api|disk|newest dump|health):/.test(l)).join("; ").slice(0, 300);
 });
 await probes.run("npm run ops with a host key that is not the host's: refused, nothing runs", async () => {
