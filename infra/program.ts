@@ -131,7 +131,8 @@ export function timetracker(definitions: readonly unknown[] = catalog) {
     releasedImages: app.releasedImages,
     /** The app commit (app-version.json) the built images were made from; each carries it as the label org.opencontainers.image.revision. */
     appCommit: appVersion.commit,
-    sshCommand: pulumi.interpolate`ssh -i ${privateKeyPath} ${plan.host.sshUser}@${host.staticIp}`,
+    /** No key path: whoever ran the last `up` (a CI runner) had their own. Add `-i <your key>`. */
+    sshCommand: pulumi.interpolate`ssh ${plan.host.sshUser}@${host.staticIp}`,
     containers: app.containerNames.apply(() =>
       Object.values(plan.containers).map((c) => ({
         service: c.service,

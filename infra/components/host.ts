@@ -182,6 +182,11 @@ export class LightsailHost extends pulumi.ComponentResource {
       {
         host: pulumi.interpolate`ssh://${host.sshUser}@${staticIp.ipAddress}`,
         // The Docker provider runs the local ssh: it checks the same pinned key.
+        // No ping of the daemon when the provider is configured: `pulumi preview` on a pull
+        // request then needs no SSH to the host (kreuzwerker/terraform-provider-docker#703).
+        // A provider setting that is not ForcesProviderReplace updates in place
+        // (pulumi/pulumi-terraform-bridge#1683): turning it on replaces nothing.
+        disableDockerDaemonCheck: true,
         sshOpts: [
           "-i", args.sshPrivateKeyPath,
           "-o", pulumi.interpolate`UserKnownHostsFile=${pinned}`,

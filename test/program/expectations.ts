@@ -149,6 +149,8 @@ export async function expectWellFormedStack(plan: Plan, run: ProgramRun): Promis
   for (const service of RELEASED_SERVICES) expect(releaseFor(run, service).options.dependsOn).toContain("app-caddy");
   for (const service of RELEASED_SERVICES) expect(containerFor(run, "caddy").options.dependsOn).not.toContain(`app-release-${service}`);
   expect(run.one("pulumi:providers:docker", "host-docker").options.dependsOn).toContain("host-setup");
+  // A preview (a pull request's runner, no SSH to the host) must not need the daemon.
+  expect(String(run.one("pulumi:providers:docker", "host-docker").inputs.disableDockerDaemonCheck)).toBe("true");
   // Host keys: the first contact pins the instance's key; every later SSH connection checks it.
   for (const command of run.byType("command:remote:Command")) {
     const { hostKey } = command.inputs.connection as { hostKey?: string };

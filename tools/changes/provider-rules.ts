@@ -205,7 +205,7 @@ export const PROVIDER_RULES: Readonly<Record<string, ProviderRule>> = {
   },
   "pulumi:providers:docker": {
     replaces: [],
-    inPlace: "host sshOpts caFile certPath keyFile registryAuth version".split(" "),
+    inPlace: "host sshOpts caFile certPath keyFile registryAuth version disableDockerDaemonCheck".split(" "),
     neverApplied: [],
     stateOnly: [],
     deleteBeforeReplace: "never",

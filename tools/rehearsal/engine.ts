@@ -21,7 +21,7 @@ const STAND_INS: Record<string, string> = {
 /** The inputs each resource type may carry; anything else is refused, never dropped. */
 const IMPLEMENTED: Record<string, string[]> = {
   "pulumi:pulumi:Stack": [],
-  "pulumi:providers:docker": ["host", "sshOpts", "version"],
+  "pulumi:providers:docker": ["host", "sshOpts", "version", "disableDockerDaemonCheck"],
   "aws:lightsail/keyPair:KeyPair": ["name", "publicKey", "tags"],
   "aws:lightsail/instance:Instance": ["name", "availabilityZone", "blueprintId", "bundleId", "keyPairName", "userData", "addOn", "tags"],
   "aws:lightsail/staticIp:StaticIp": ["name"],
