@@ -41,9 +41,6 @@ interface Command {
   args: string[];
 }
 
-/** Scripts whose entry point does not take --help yet (owned elsewhere). */
-const WITHOUT_HELP = new Set(["rehearse"]);
-
 /**
  * Every distinct `tsx <file> [args]` command of package.json's scripts, labelled with the
  * scripts that run it (`generate` runs `render:all`'s and `resources`' commands).
@@ -52,7 +49,6 @@ function npmScriptCommands(): Command[] {
   const scripts = (JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts;
   const commands = new Map<string, Command>();
   for (const [name, line] of Object.entries(scripts)) {
-    if (WITHOUT_HELP.has(name)) continue;
     for (const words of line.split("&&").map((c) => c.trim().split(/\s+/))) {
       const [program, script, ...args] = words;
       if (program !== "tsx" || !script) continue;

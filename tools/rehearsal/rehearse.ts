@@ -21,7 +21,28 @@ import { releaseStateDir } from "../../infra/render/release.js";
 import { check, ProbeLog } from "./probes.js";
 import type { World } from "./world.js";
 
-const { values } = parseArgs({ options: { stack: { type: "string", default: "staging" }, redeploys: { type: "string", default: "3" } } });
+const USAGE = `usage: npm run rehearse -- [--stack <name>] [--redeploys <n>]
+  deploys the stack's real program on a local stand-in for its Lightsail instance (a machine
+  booted from its user data, reached over SSH), runs every probe, prints PASS/FAIL and the
+  figures, and removes what it made. Needs root and a Docker engine (tools/machine/README.md).
+options:
+  --stack <name>    the stack to rehearse (default staging)
+  --redeploys <n>   backend redeploys in the password-survival probe (default 3)
+  -h, --help        print this and exit`;
+const { values } = (() => {
+  try {
+    return parseArgs({
+      options: { stack: { type: "string", default: "staging" }, redeploys: { type: "string", default: "3" }, help: { type: "boolean", short: "h" } },
+    });
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${USAGE}`);
+    process.exit(1);
+  }
+})();
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const stackName = values.stack ?? "staging";
 const redeploys = Number(values.redeploys);
 const index = catalog.findIndex((d) => d.name === stackName);
