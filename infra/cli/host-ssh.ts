@@ -117,11 +117,6 @@ export async function readFromHost(c: HostConnection, remote: string[]): Promise
   return withPinnedHost(c, remote, { noStdin: true }, true);
 }
 
-/** A POSIX shell word: as is when it holds only safe characters, single-quoted otherwise. */
-export function shellWord(value: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
-}
-
 /** The sentence for ssh's exit 255: the address, and that port 22 is open only to `host.adminCidrs`. */
 export function unreachableMessage(c: HostConnection, stack: string, adminCidrs: readonly string[]): string {
   return (

@@ -49,13 +49,13 @@ import { parseArgs } from "node:util";
 import { planFor } from "../model/catalog.js";
 import type { Plan, Service } from "../model/plan.js";
 import { RELEASE_TOOL } from "../render/release.js";
+import { shellWord } from "../render/shell.js";
 import { catalog } from "../../stacks/catalog.js";
 import {
   checkedConnection,
   CONNECTION_USAGE,
   readFromHost,
   runOnHost,
-  shellWord,
   SSH_CONNECTION_FAILED,
   unreachableMessage,
   type HostConnection,

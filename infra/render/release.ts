@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { ContainerPlan, Plan } from "../model/plan.js";
 import { DAEMON_JSON } from "./launch-script.js";
 import { renderNginxConf } from "./nginx-conf.js";
+import { shellQuote as q, shellWord as word } from "./shell.js";
 
 /** Where host setup installs the release tool; every deploy, rollback and pre-deploy dump runs it. */
 export const RELEASE_TOOL = "/usr/local/bin/timetracker-release";
@@ -15,10 +16,6 @@ const READY_GRACE_SECONDS = 30;
 /** Seconds a stopping version gets to finish its requests. */
 const STOP_GRACE_SECONDS = 30;
 
-/** Single-quotes a value for bash. */
-const q = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
-/** A shell word: bare when it is plain, quoted otherwise. */
-const word = (value: string) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(value) ? value : q(value));
 
 /** Where the tool keeps what it must remember across deploys (on the data disk: it outlives the instance). */
 export const releaseStateDir = (plan: Plan) => `${plan.host.stateDir}/releases`;
