@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { ContainerPlan, Plan } from "../model/plan.js";
+import { renderCaddyfile } from "./caddyfile.js";
 import { DAEMON_JSON } from "./launch-script.js";
 import { renderNginxConf } from "./nginx-conf.js";
 import { shellQuote as q, shellWord as word } from "./shell.js";
@@ -16,13 +17,12 @@ const READY_GRACE_SECONDS = 30;
 /** Seconds a stopping version gets to finish its requests. */
 const STOP_GRACE_SECONDS = 30;
 
-
 /** Where the tool keeps what it must remember across deploys (on the data disk: it outlives the instance). */
 export const releaseStateDir = (plan: Plan) => `${plan.host.stateDir}/releases`;
 
 /** Files placed into the service's container before it starts, by path. */
 function containerFiles(plan: Plan, c: ContainerPlan): { path: string; content: string }[] {
-  const render = { "nginx.conf": renderNginxConf, Caddyfile: () => "" };
+  const render = { "nginx.conf": renderNginxConf, Caddyfile: renderCaddyfile };
   return c.files.map((f) => ({ path: f.path, content: render[f.file](plan) }));
 }
 
