@@ -75,11 +75,21 @@ const probes = new ProbeLog();
 const stateFile = join(workdir, "state.json");
 const progressFile = join(workdir, "progress.json");
 
-/** Loop devices an earlier run of this stack left behind (their files may be gone already). */
+/** Loop devices an earlier run of this stack left behind (their files may be gone already).
+ *  A device still held by a lazily unmounted filesystem is only marked for auto-clear by
+ *  `losetup --detach`; it goes once the kernel lets go, so this waits for that (up to 30 s). */
 async function releaseLeftoverDisks(): Promise<void> {
-  const loops = (await exec("losetup", ["--noheadings", "--list", "--output", "NAME,BACK-FILE"])).stdout.split("\n");
-  for (const [device, file] of loops.map((l) => l.trim().split(/\s+/))) {
-    if (device && file?.startsWith(world.disksDir)) await exec("losetup", ["--detach", device]);
+  const ours = async () =>
+    (await exec("losetup", ["--noheadings", "--list", "--output", "NAME,BACK-FILE"])).stdout
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/))
+      .filter(([device, file]) => device && file?.startsWith(world.disksDir))
+      .map(([device]) => device!);
+  for (let attempt = 0; attempt < 30; attempt++) {
+    const devices = await ours();
+    if (devices.length === 0) return;
+    for (const device of devices) await exec("losetup", ["--detach", device]);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
   }
 }
 
