@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 import { catalog } from "../stacks/catalog.js";
 import { prepareBuildContext, type BuildContext } from "./build-context.js";
+import { SiteAlerts } from "./components/alerts.js";
 import { LightsailHost } from "./components/host.js";
 import { TimeTrackerApp } from "./components/app.js";
 import { StackSecrets } from "./components/secrets.js";
@@ -77,14 +78,16 @@ function buildContexts(plan: Plan, appSource: string, buildDir: string): Partial
 
 /**
  * The whole program for the current stack: the Plan from the typed source, the rendered
- * files, the Lightsail host and the app on it. Returns the stack outputs. `definitions`
+ * files, the Lightsail host and the app on it, and the site-down alert when the definition asks
+ * for one. Returns the stack outputs. `definitions`
  * is the catalog; only a local rehearsal passes another (its domain made local).
  */
 export function timetracker(definitions: readonly unknown[] = catalog) {
   const plan = stackPlan(pulumi.getStack(), definitions);
   const config = new pulumi.Config("timetracker");
 
-  const region = new pulumi.Config("aws").get("region");
+  const awsConfig = new pulumi.Config("aws");
+  const region = awsConfig.get("region");
   if (region && region !== plan.host.region) {
     throw new pulumi.RunError(
       `aws:region is ${region} in Pulumi.${plan.stack}.yaml, but stacks/${plan.stack}.ts puts the host in ${plan.host.region}: make them agree`,
@@ -120,6 +123,12 @@ export function timetracker(definitions: readonly unknown[] = catalog) {
     hostGeneration: host.generation,
     hostSetup: host.setup,
   });
+
+  // An e-mail when the site is down, only for a stack whose definition asks for it.
+  if (plan.alerts) {
+    const awsProfile = awsConfig.get("profile");
+    new SiteAlerts("alerts", { stack: plan.stack, alerts: plan.alerts, ...(awsProfile ? { awsProfile } : {}) });
+  }
 
   return {
     url: plan.publicUrl,

@@ -47,6 +47,7 @@
  */
 import { parseArgs } from "node:util";
 import { planFor } from "../model/catalog.js";
+import { DISK_WARNING_FILE } from "../render/host-setup.js";
 import type { Plan, Service } from "../model/plan.js";
 import { RELEASE_TOOL } from "../render/release.js";
 import { shellWord } from "../render/shell.js";
@@ -71,7 +72,6 @@ type Command = (typeof COMMANDS)[number];
 const DEFAULT_TAIL_ONE = "200";
 const DEFAULT_TAIL_EACH = "20";
 /** Written by a daily disk check on the host, when there is one. */
-const DISK_WARNING_FILE = "/var/lib/timetracker/disk-warning";
 
 const USAGE = `usage: npm run ops -- --stack <name> <command>
 commands:

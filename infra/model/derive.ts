@@ -1,4 +1,4 @@
-import type { ContainerPlan, HealthCheck, ImagePlan, Plan, PortBinding, ReleasePlan, Route, SecretPlan, Service, VolumeKey } from "./plan.js";
+import type { AlertsPlan, ContainerPlan, HealthCheck, ImagePlan, Plan, PortBinding, ReleasePlan, Route, SecretPlan, Service, VolumeKey } from "./plan.js";
 import { BLUEPRINT_USER, BUNDLE_MEMORY_GB, bundleSize, STANDBY_PORT_OFFSET, type AppImage, type ResolvedEnvironment } from "./schema.js";
 
 /** Container prefix of a stack that names none. */
@@ -202,6 +202,37 @@ function secretPlans(env: ResolvedEnvironment): SecretPlan[] {
   ];
 }
 
+/** Route 53 publishes health-check metrics only in this region: the alarm, and the topic it notifies, live there. */
+const ROUTE53_METRICS_REGION = "us-east-1";
+
+/**
+ * The e-mail alert of a stack with `alerts`: Route 53 requests the backend's ready path through
+ * Caddy at the primary domain (one of ALLOWED_HOSTS), over HTTPS unless the stack serves plain
+ * HTTP (an HTTP check of an HTTPS site would only see Caddy's redirect, which Route 53 counts
+ * as healthy). Unhealthy after 3 failed requests 30 s apart (about 90 s), the alarm fires after
+ * 2 unhealthy minutes in a row: one bad minute (a checker's hiccup) alerts nobody, and an
+ * outage is reported within about 3 to 5 minutes.
+ */
+function alertsPlan(env: ResolvedEnvironment, backend: ContainerPlan): AlertsPlan | undefined {
+  if (!env.alerts) return undefined;
+  const https = env.tls.mode !== "off";
+  return {
+    email: env.alerts.email,
+    region: ROUTE53_METRICS_REGION,
+    check: {
+      name: `timetracker-${env.name}-site`,
+      type: https ? "HTTPS" : "HTTP",
+      fqdn: env.domain,
+      port: https ? 443 : 80,
+      path: backend.release?.readyPath ?? "/api/health",
+      failureThreshold: 3,
+      requestIntervalSeconds: 30,
+    },
+    alarm: { name: `timetracker-${env.name}-site-down`, periodSeconds: 60, evaluationPeriods: 2 },
+    topicName: `timetracker-${env.name}-alerts`,
+  };
+}
+
 /** Resolves one environment into its Plan. Pure: same input, same Plan. */
 export function derive(env: ResolvedEnvironment): Plan {
   const prefix = env.containerPrefix ?? defaultContainerPrefix(env.name);
@@ -226,6 +257,7 @@ export function derive(env: ResolvedEnvironment): Plan {
   const backend = backendContainer(env, names, { db, redis, allowedHosts, corsOrigins });
   const frontend = frontendContainer(env, names);
   const caddy = caddyContainer(env, names);
+  const alerts = alertsPlan(env, backend);
 
   const region = env.host.region;
   // One zone holds every domain: by default the primary domain's parent (or itself when it is an apex).
@@ -248,6 +280,7 @@ export function derive(env: ResolvedEnvironment): Plan {
       sshUser: env.host.sshUser ?? BLUEPRINT_USER[env.host.blueprint],
       swapGb: (BUNDLE_MEMORY_GB[bundleSize(env.host.bundle)] ?? 0) < 2 ? 2 : 0,
       minFreeDiskGb: env.host.minFreeDiskGb,
+      diskWarningPercent: env.host.diskWarningPercent,
       dns: env.host.dns,
       snapshotTimeUtc: env.backup.snapshotTimeUtc,
       dataDisk: { name: `timetracker-${env.name}-data`, sizeGb: env.host.dataDiskGb, devicePath: DATA_DISK_PATH, mount: DATA_MOUNT },
@@ -278,5 +311,6 @@ export function derive(env: ResolvedEnvironment): Plan {
     allowedHosts,
     corsOrigins,
     secrets: secretPlans(env),
+    ...(alerts ? { alerts } : {}),
   };
 }

@@ -100,6 +100,41 @@ export interface Route {
   upstreams: string[];
 }
 
+/**
+ * The e-mail alert when the site is down (README "Knowing when the site is down"): a Route 53
+ * check of the public site, a CloudWatch alarm on it, an SNS topic and its e-mail subscription.
+ */
+export interface AlertsPlan {
+  /** Where the alarm and the all-clear are sent; AWS asks the address to confirm first. */
+  email: string;
+  /** The alarm, the topic and the subscription live here: Route 53 publishes its health-check metrics only in us-east-1. */
+  region: "us-east-1";
+  /** What Route 53's checkers around the world request: `<type>://<fqdn>:<port><path>`, sending Host `fqdn` (and SNI with HTTPS). */
+  check: {
+    /** The Name tag the Route 53 console lists the check by. */
+    name: string;
+    /** HTTPS unless the stack serves plain HTTP (`tls.mode: off`). */
+    type: "HTTPS" | "HTTP";
+    /** The stack's primary domain: one of ALLOWED_HOSTS. */
+    fqdn: string;
+    port: 443 | 80;
+    /** The backend's ready path through Caddy: 200 only when the database and Redis answer. */
+    path: string;
+    /** Consecutive failed requests before a checker calls the site unhealthy. */
+    failureThreshold: number;
+    /** Seconds between a checker's requests (30 standard; 10 costs more). */
+    requestIntervalSeconds: 10 | 30;
+  };
+  alarm: {
+    name: string;
+    /** One data point of Route 53's HealthCheckStatus (Minimum) per period. */
+    periodSeconds: number;
+    /** This many unhealthy periods in a row fire the alarm. */
+    evaluationPeriods: number;
+  };
+  topicName: string;
+}
+
 export interface Plan {
   stack: string;
   environment: Environment["app"]["environment"];
@@ -119,6 +154,8 @@ export interface Plan {
     sshUser: string;
     swapGb: number;
     minFreeDiskGb: number;
+    /** The daily disk check warns when / or the data disk is at least this percent full. */
+    diskWarningPercent: number;
     dns: Environment["host"]["dns"];
     snapshotTimeUtc: string;
     /** The block-storage disk that outlives the instance: every byte of state lives on it. */
@@ -151,4 +188,6 @@ export interface Plan {
   allowedHosts: string[];
   corsOrigins: string[];
   secrets: SecretPlan[];
+  /** The e-mail alert when the site is down; absent unless the definition has `alerts`. */
+  alerts?: AlertsPlan;
 }

@@ -347,6 +347,14 @@ export const EnvironmentSchema = z
         dataDiskGb: z.number().int().min(8).max(16384).default(20),
         /** Deploys stop before touching containers when less than this is free. */
         minFreeDiskGb: z.number().int().min(1).default(5),
+        /**
+         * The daily disk check warns when / or the data disk is this full (percent used, as
+         * `df` shows it), or / has less free than minFreeDiskGb: the warning is kept on the
+         * host and `npm run ops -- health` shows it. Why: a disk fills over days (45 GB of
+         * Docker debris once did), and the deploy's guard only sees it when it refuses a
+         * deploy; this says so while there is still time to prune. 50..99, default 80.
+         */
+        diskWarningPercent: z.number().int().min(50).max(99).default(80),
         /** Create A records for the domains pointing at the static IP. */
         dns: z.enum(["none", "lightsail", "route53"]).default("none"),
         /** The DNS zone holding every domain; defaults to the primary domain's parent (or the domain itself when it is an apex). */
@@ -454,6 +462,20 @@ export const EnvironmentSchema = z
       .prefault({}),
     /** Protect stateful resources from deletion; defaults to true in production. */
     protect: z.boolean().optional(),
+    /**
+     * An e-mail when the site is down (README "Knowing when the site is down"): a Route 53
+     * check of https://<domain>/api/health from around the world, a CloudWatch alarm on it and
+     * an SNS e-mail subscription for `email`. AWS first sends a confirmation e-mail to the
+     * address: no alert reaches it until its link is clicked. Omitted: no alerts, none of
+     * these resources.
+     */
+    alerts: z
+      .object({
+        /** Where the alarm (site down) and the all-clear (site back) are sent. */
+        email: z.email("must be an e-mail address such as ops@example.com"),
+      })
+      .strict()
+      .optional(),
     /**
      * A deliberate move of the stack's data to new names. Once a stack is deployed, `validate`
      * refuses any change to what names its data (database.user, database.name,

@@ -2,18 +2,119 @@ import type { Plan } from "../model/plan.js";
 import { DAEMON_JSON } from "./launch-script.js";
 import { RELEASE_TOOL, releaseStateDir, renderReleaseTool } from "./release.js";
 
-/** Script installed on the host that refuses a deploy when the disk is nearly full. */
+/** Script installed on the host that refuses a deploy when the disk is nearly full, and warns daily before it does. */
 export const DISK_CHECK = "/usr/local/bin/timetracker-disk-check";
 
-/** The host's disk check: exits non-zero when / has less free space than the deploy needs. */
+/**
+ * What the daily disk check writes when a disk is filling up, one line per problem; absent
+ * when all is well. `npm run ops -- health` prints it first (infra/cli/ops.ts). It lives on
+ * the instance (not the data disk): a new instance has none until its host setup checks.
+ */
+export const DISK_WARNING_FILE = "/var/lib/timetracker/disk-warning";
+
+/** The daily job that runs the disk check in its warning mode. */
+export const DISK_WARNING_CRON = "/etc/cron.daily/timetracker-disk-warning";
+
+/**
+ * The host's disk check (POSIX sh), in two modes:
+ * - `timetracker-disk-check [<gb>]`, the deploy's guard (infra/components/app.ts): exits 1
+ *   when / has less than <gb> GB free, before anything is pulled or built;
+ * - `timetracker-disk-check --warn [<percent>]`, daily (DISK_WARNING_CRON) and at the end of
+ *   host setup: writes DISK_WARNING_FILE (temp file + mv, so `ops health` never reads half
+ *   of it) and syslog (tag timetracker-disk) when / or the data disk is at least <percent>
+ *   full, or / has less free than the deploy's guard needs; removes the file when all is well.
+ *   Exits 1 when it warned, 0 when all is well, 2 when it could not write the warning.
+ * The warning file can be moved with TIMETRACKER_DISK_WARNING_FILE (the tests do).
+ */
 export function renderDiskCheck(plan: Plan): string {
+  const { minFreeDiskGb, diskWarningPercent } = plan.host;
+  const data = plan.host.dataDisk.mount;
   return `#!/bin/sh
-need_gb="\${1:-${plan.host.minFreeDiskGb}}"
-free_kb=$(df --output=avail -k / | tail -n 1)
-if [ "$free_kb" -lt $((need_gb * 1024 * 1024)) ]; then
-  echo "only $((free_kb / 1024 / 1024)) GB free on /, the deploy needs $need_gb GB: run 'docker system df' and prune" >&2
-  exit 1
+# timetracker-disk-check [<gb>]: refuses a deploy (exit 1) when / has less than <gb> GB free (default ${minFreeDiskGb}).
+# timetracker-disk-check --warn [<percent>]: the daily check (${DISK_WARNING_CRON}): when / or
+# ${data} is at least <percent>% full (default ${diskWarningPercent}), or / has less than ${minFreeDiskGb} GB free,
+# writes one line per problem to ${DISK_WARNING_FILE} (shown by \`npm run ops -- health\`)
+# and to syslog (tag timetracker-disk); removes the file when all is well.
+# Exits 1 when it warned (an unreadable disk is a warning too), 0 when all is well, 2 when it
+# could not write the warning.
+if [ "\${1:-}" != "--warn" ]; then
+  need_gb="\${1:-${minFreeDiskGb}}"
+  free_kb=$(df --output=avail -k / | tail -n 1)
+  if [ "$free_kb" -lt $((need_gb * 1024 * 1024)) ]; then
+    echo "only $((free_kb / 1024 / 1024)) GB free on /, the deploy needs $need_gb GB: run 'docker system df' and prune" >&2
+    exit 1
+  fi
+  exit 0
 fi
+
+percent="\${2:-${diskWarningPercent}}"
+need_gb=${minFreeDiskGb}
+warning_file="\${TIMETRACKER_DISK_WARNING_FILE:-${DISK_WARNING_FILE}}"
+case $percent in
+  '' | *[!0-9]*)
+    echo "usage: timetracker-disk-check --warn [<percent>]: '$percent' is not a whole percentage" >&2
+    exit 2
+    ;;
+esac
+now=$(date -u +%Y-%m-%dT%H:%MZ)
+nl='
+'
+problems=
+for mount in / ${data}; do
+  usage=$(df --output=target,pcent,avail -k "$mount" 2>&1)
+  last=$(printf '%s\\n' "$usage" | tail -n 1)
+  read -r target used free_kb <<EOF
+$last
+EOF
+  used=\${used%"%"}
+  case $used:$free_kb in
+    *[!0-9:]* | :* | *:)
+      problems="$problems$now: could not read the usage of $mount: $(printf '%s' "$usage" | tr '\\n' ' ')$nl"
+      continue
+      ;;
+  esac
+  if [ "$target" != "$mount" ]; then
+    # / is always its own: this is the data disk's folder on another filesystem, the disk not mounted.
+    problems="$problems$now: $mount is not mounted (df finds it on $target): Docker does not start without it; see 'findmnt $mount' and /etc/fstab$nl"
+    continue
+  fi
+  free_gb=$((free_kb / 1024 / 1024))
+  if [ "$mount" = / ]; then
+    if [ "$free_kb" -lt $((need_gb * 1024 * 1024)) ]; then
+      problems="$problems$now: / is $used% full ($free_gb GB free, under the $need_gb GB a deploy needs: the next deploy will be refused): run 'docker system df' and prune$nl"
+    elif [ "$used" -ge "$percent" ]; then
+      problems="$problems$now: / is $used% full ($free_gb GB free; the deploy needs $need_gb GB): run 'docker system df' and prune$nl"
+    fi
+  elif [ "$used" -ge "$percent" ]; then
+    problems="$problems$now: $mount is $used% full ($free_gb GB free): it holds the database, Redis, Caddy's certificates and the dumps (${plan.backup.dumpDir}); run 'sudo du -xsh $mount/*'$nl"
+  fi
+done
+
+if [ -z "$problems" ]; then
+  if [ -e "$warning_file" ]; then
+    rm -f "$warning_file"
+    logger -t timetracker-disk "disk warning cleared: / and ${data} are under $percent% full and / has $need_gb GB free or more; removed $warning_file" || true
+  fi
+  exit 0
+fi
+mkdir -p "$(dirname "$warning_file")"
+tmp=$(mktemp "$warning_file.XXXXXX") || exit 2
+if ! { printf '%s' "$problems" > "$tmp" && chmod 0644 "$tmp" && mv -f "$tmp" "$warning_file"; }; then
+  rm -f "$tmp"
+  echo "could not write $warning_file" >&2
+  exit 2
+fi
+printf '%s' "$problems" | logger -t timetracker-disk -p user.warning || true
+printf '%s' "$problems"
+exit 1
+`;
+}
+
+/** The daily job (DISK_WARNING_CRON): the disk check's warning mode with the plan's threshold. */
+export function renderDiskWarningCron(plan: Plan): string {
+  return `#!/bin/sh
+# Warns (${DISK_WARNING_FILE}, syslog) before a deploy is refused for a full disk.
+exec ${DISK_CHECK} --warn ${plan.host.diskWarningPercent}
 `;
 }
 
@@ -131,6 +232,12 @@ SH
 put ${DISK_CHECK} 0755 <<'SH' || true
 ${renderDiskCheck(plan)}SH
 
+# Disks fill over days: every day, and at the end of this setup, a warning (which
+# \`npm run ops -- health\` shows) when / or ${disk.mount} is ${plan.host.diskWarningPercent}% full or more, or / has less than
+# ${plan.host.minFreeDiskGb} GB free, long before the deploy's guard refuses a deploy.
+put ${DISK_WARNING_CRON} 0755 <<'SH' || true
+${renderDiskWarningCron(plan)}SH
+
 # Every new backend or frontend version, rollback and pre-deploy dump goes through this tool.
 put ${RELEASE_TOOL} 0755 <<'SH' || true
 ${renderReleaseTool(plan)}SH
@@ -140,6 +247,9 @@ ${renderReleaseTool(plan)}SH
 put /etc/cron.d/timetracker-db-dump 0644 <<'CRON' || true
 0 ${cronHour(plan.backup.dumpTimeUtc)} * * * root docker exec ${db.name} pg_dump -U ${plan.database.user} -d ${plan.database.name} --format=custom > ${dumpDir}/${plan.database.name}-$(date -u +\\%Y\\%m\\%dT\\%H\\%M).dump && find ${dumpDir} -name '*.dump' ! -name '*-predeploy-*' ! -name '*-rollback-*' -mtime +${plan.backup.keepDays} -delete
 CRON
+
+# The disk warning reflects this host now, not tomorrow: a warning never fails the setup.
+${DISK_WARNING_CRON} || true
 
 echo "host set up: data disk $device (UUID $uuid) on ${disk.mount}"
 `;

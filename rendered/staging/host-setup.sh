@@ -93,12 +93,92 @@ SH
 
 put /usr/local/bin/timetracker-disk-check 0755 <<'SH' || true
 #!/bin/sh
-need_gb="${1:-5}"
-free_kb=$(df --output=avail -k / | tail -n 1)
-if [ "$free_kb" -lt $((need_gb * 1024 * 1024)) ]; then
-  echo "only $((free_kb / 1024 / 1024)) GB free on /, the deploy needs $need_gb GB: run 'docker system df' and prune" >&2
-  exit 1
+# timetracker-disk-check [<gb>]: refuses a deploy (exit 1) when / has less than <gb> GB free (default 5).
+# timetracker-disk-check --warn [<percent>]: the daily check (/etc/cron.daily/timetracker-disk-warning): when / or
+# /mnt/timetracker-data is at least <percent>% full (default 80), or / has less than 5 GB free,
+# writes one line per problem to /var/lib/timetracker/disk-warning (shown by `npm run ops -- health`)
+# and to syslog (tag timetracker-disk); removes the file when all is well.
+# Exits 1 when it warned (an unreadable disk is a warning too), 0 when all is well, 2 when it
+# could not write the warning.
+if [ "${1:-}" != "--warn" ]; then
+  need_gb="${1:-5}"
+  free_kb=$(df --output=avail -k / | tail -n 1)
+  if [ "$free_kb" -lt $((need_gb * 1024 * 1024)) ]; then
+    echo "only $((free_kb / 1024 / 1024)) GB free on /, the deploy needs $need_gb GB: run 'docker system df' and prune" >&2
+    exit 1
+  fi
+  exit 0
 fi
+
+percent="${2:-80}"
+need_gb=5
+warning_file="${TIMETRACKER_DISK_WARNING_FILE:-/var/lib/timetracker/disk-warning}"
+case $percent in
+  '' | *[!0-9]*)
+    echo "usage: timetracker-disk-check --warn [<percent>]: '$percent' is not a whole percentage" >&2
+    exit 2
+    ;;
+esac
+now=$(date -u +%Y-%m-%dT%H:%MZ)
+nl='
+'
+problems=
+for mount in / /mnt/timetracker-data; do
+  usage=$(df --output=target,pcent,avail -k "$mount" 2>&1)
+  last=$(printf '%s\n' "$usage" | tail -n 1)
+  read -r target used free_kb <<EOF
+$last
+EOF
+  used=${used%"%"}
+  case $used:$free_kb in
+    *[!0-9:]* | :* | *:)
+      problems="$problems$now: could not read the usage of $mount: $(printf '%s' "$usage" | tr '\n' ' ')$nl"
+      continue
+      ;;
+  esac
+  if [ "$target" != "$mount" ]; then
+    # / is always its own: this is the data disk's folder on another filesystem, the disk not mounted.
+    problems="$problems$now: $mount is not mounted (df finds it on $target): Docker does not start without it; see 'findmnt $mount' and /etc/fstab$nl"
+    continue
+  fi
+  free_gb=$((free_kb / 1024 / 1024))
+  if [ "$mount" = / ]; then
+    if [ "$free_kb" -lt $((need_gb * 1024 * 1024)) ]; then
+      problems="$problems$now: / is $used% full ($free_gb GB free, under the $need_gb GB a deploy needs: the next deploy will be refused): run 'docker system df' and prune$nl"
+    elif [ "$used" -ge "$percent" ]; then
+      problems="$problems$now: / is $used% full ($free_gb GB free; the deploy needs $need_gb GB): run 'docker system df' and prune$nl"
+    fi
+  elif [ "$used" -ge "$percent" ]; then
+    problems="$problems$now: $mount is $used% full ($free_gb GB free): it holds the database, Redis, Caddy's certificates and the dumps (/mnt/timetracker-data/dumps); run 'sudo du -xsh $mount/*'$nl"
+  fi
+done
+
+if [ -z "$problems" ]; then
+  if [ -e "$warning_file" ]; then
+    rm -f "$warning_file"
+    logger -t timetracker-disk "disk warning cleared: / and /mnt/timetracker-data are under $percent% full and / has $need_gb GB free or more; removed $warning_file" || true
+  fi
+  exit 0
+fi
+mkdir -p "$(dirname "$warning_file")"
+tmp=$(mktemp "$warning_file.XXXXXX") || exit 2
+if ! { printf '%s' "$problems" > "$tmp" && chmod 0644 "$tmp" && mv -f "$tmp" "$warning_file"; }; then
+  rm -f "$tmp"
+  echo "could not write $warning_file" >&2
+  exit 2
+fi
+printf '%s' "$problems" | logger -t timetracker-disk -p user.warning || true
+printf '%s' "$problems"
+exit 1
+SH
+
+# Disks fill over days: every day, and at the end of this setup, a warning (which
+# `npm run ops -- health` shows) when / or /mnt/timetracker-data is 80% full or more, or / has less than
+# 5 GB free, long before the deploy's guard refuses a deploy.
+put /etc/cron.daily/timetracker-disk-warning 0755 <<'SH' || true
+#!/bin/sh
+# Warns (/var/lib/timetracker/disk-warning, syslog) before a deploy is refused for a full disk.
+exec /usr/local/bin/timetracker-disk-check --warn 80
 SH
 
 # Every new backend or frontend version, rollback and pre-deploy dump goes through this tool.
@@ -505,5 +585,8 @@ SH
 put /etc/cron.d/timetracker-db-dump 0644 <<'CRON' || true
 0 3 * * * root docker exec timetracker-staging-db pg_dump -U timetracker -d timetracker_v2_dev --format=custom > /mnt/timetracker-data/dumps/timetracker_v2_dev-$(date -u +\%Y\%m\%dT\%H\%M).dump && find /mnt/timetracker-data/dumps -name '*.dump' ! -name '*-predeploy-*' ! -name '*-rollback-*' -mtime +7 -delete
 CRON
+
+# The disk warning reflects this host now, not tomorrow: a warning never fails the setup.
+/etc/cron.daily/timetracker-disk-warning || true
 
 echo "host set up: data disk $device (UUID $uuid) on /mnt/timetracker-data"

@@ -21,9 +21,17 @@ const client = {
   host: { adminCidrs: ["203.0.113.7/32", "198.51.100.9/32"] },
 } satisfies EnvironmentDefinition;
 
+// The same client with the site-down alert, to change and remove its address.
+const alerted = {
+  name: "zz-test-edits-alerts",
+  domain: "timetracker.zz-edits-alerts.test.example",
+  host: { adminCidrs: ["203.0.113.7/32"] },
+  alerts: { email: "ops@zz-edits-alerts.test.example" },
+} satisfies EnvironmentDefinition;
+
 vi.mock("../../stacks/catalog.js", async (importOriginal) => {
   const original = await importOriginal<typeof import("../../stacks/catalog.js")>();
-  return { catalog: [...original.catalog, client] };
+  return { catalog: [...original.catalog, client, alerted] };
 });
 
 const { EnvironmentSchema, BUNDLE_MEMORY_GB, bundleSize, STANDBY_PORT_OFFSET } = await import("../../infra/model/schema.js");
@@ -181,6 +189,9 @@ const EXPLICIT: Edit[] = [
       definition: (d, p) => set(d, `images.${image}`, { ...(get(p, `images.${image}`) as object), args: { BUILD_NOTE: "x" } }),
     }),
   ),
+  // Neither stack has alerts: this adds them (a health check, an alarm, a topic, a subscription). Changing and removing the
+  // address: "the site-down alert's address" below.
+  { field: "alerts.email", name: "an alert e-mail address", definition: (d) => set(d, "alerts", { email: "oncall@timetracker.test.example" }) },
   { field: "tls", name: "another TLS e-mail", definition: (d) => set(d, "tls", { mode: "acme", email: "certs@timetracker.test.example" }) },
   { field: "ports.frontend", name: "another frontend port", definition: (d, p) => set(d, "ports", { ...portsOf(String(p.name)), frontend: freePort(3100) }) },
   { field: "ports.backend", name: "another backend port", definition: (d, p) => set(d, "ports", { ...portsOf(String(p.name)), backend: freePort(8100) }) },
@@ -263,7 +274,7 @@ describe("the ordinary edits cover the schema under Pulumi mocks", () => {
   });
 
   it("classifies every input of every resource the program declares in the provider table", async () => {
-    for (const stack of ["prod", client.name]) {
+    for (const stack of ["prod", client.name, alerted.name]) {
       const unclassified = (await before(stack)).resources
         .filter((r) => !isComponent(r.type))
         .flatMap((r) => (PROVIDER_RULES[r.type] ? Object.keys(r.inputs).filter((k) => !isClassified(r.type, k)).map((k) => `${r.type}.${k}`) : [r.type]));
@@ -275,6 +286,47 @@ describe("the ordinary edits cover the schema under Pulumi mocks", () => {
     const resources = (await before("prod")).resources;
     const attachment = resources.find((r) => r.name === "host-ip-attachment");
     expect(attachment?.inputDeps).toEqual({ instanceName: ["host-instance"], staticIpName: ["host-ip"] });
+  });
+});
+
+describe("the site-down alert's address under Pulumi mocks (provider rules)", () => {
+  const ALERT_RESOURCES = [
+    "aws:cloudwatch/metricAlarm:MetricAlarm alerts-alarm",
+    "aws:route53/healthCheck:HealthCheck alerts-check",
+    "aws:sns/topic:Topic alerts-topic",
+    "aws:sns/topicSubscription:TopicSubscription alerts-email",
+    "pulumi:providers:aws alerts-us-east-1",
+  ].sort();
+  const changesOf = async (from: readonly EnvironmentDefinition[], to: readonly EnvironmentDefinition[], stack: string) => {
+    expect(refusal(to)).toBeUndefined();
+    return planChanges((await declare(from, stack)).resources, (await declare(to, stack)).resources);
+  };
+  const harmful = (changes: ReturnType<typeof planChanges>) => changes.flatMap((c) => c.flags.filter((f) => REFUSED.includes(f.kind)).map((f) => `${c.name}: ${f.kind}`));
+  const notSame = (changes: ReturnType<typeof planChanges>) => changes.filter((c) => c.action !== "same").map((c) => `${c.type} ${c.name} ${c.action}`).sort();
+  const withAlerts = (alerts: { email: string } | undefined) =>
+    catalog.map((d) => {
+      if (d.name !== alerted.name) return d;
+      const { alerts: _old, ...rest } = d as typeof alerted;
+      return alerts ? { ...rest, alerts } : rest;
+    }) as EnvironmentDefinition[];
+
+  it("adding one creates the check, the alarm, the topic, the subscription and their provider, and touches nothing else", async () => {
+    const changes = await changesOf(withAlerts(undefined), catalog, alerted.name);
+    expect(notSame(changes)).toEqual(ALERT_RESOURCES.map((r) => `${r} create`).sort());
+    expect(harmful(changes)).toEqual([]);
+  });
+
+  it("changing it replaces the subscription alone (a new confirmation e-mail), create first", async () => {
+    const changes = await changesOf(catalog, withAlerts({ email: "oncall@zz-edits-alerts.test.example" }), alerted.name);
+    expect(notSame(changes)).toEqual(["aws:sns/topicSubscription:TopicSubscription alerts-email replace"]);
+    expect(changes.find((c) => c.name === "alerts-email")).toMatchObject({ causes: ["endpoint"], deleteFirst: false, flags: [] });
+    expect(harmful(changes)).toEqual([]);
+  });
+
+  it("removing it deletes exactly the alert's resources, with no flag", async () => {
+    const changes = await changesOf(catalog, withAlerts(undefined), alerted.name);
+    expect(notSame(changes)).toEqual(ALERT_RESOURCES.map((r) => `${r} delete`).sort());
+    expect(changes.flatMap((c) => c.flags)).toEqual([]);
   });
 });
 

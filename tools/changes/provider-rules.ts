@@ -137,6 +137,65 @@ export const PROVIDER_RULES: Readonly<Record<string, ProviderRule>> = {
     holdsData: "no",
     source: "hashicorp/terraform-provider-aws internal/service/route53/record.go (ForceNew: name, zone_id; the rest through UPSERT)",
   },
+  // The site-down alert (infra/components/alerts.ts). None of it holds data or serves the site:
+  // a replace or delete only re-creates or removes monitoring.
+  "aws:route53/healthCheck:HealthCheck": {
+    replaces: ["type", "requestInterval", "measureLatency", "referenceName", "routingControlArn"],
+    inPlace: [
+      ...TAGS,
+      "fqdn", "port", "resourcePath", "failureThreshold", "enableSni", "ipAddress", "searchString", "invertHealthcheck", "disabled",
+      "regions", "childHealthThreshold", "childHealthchecks", "cloudwatchAlarmName", "cloudwatchAlarmRegion", "insufficientDataHealthStatus", "triggers",
+    ],
+    neverApplied: [],
+    stateOnly: [],
+    // No name: a replacement is a new check (new id) made before the old one goes; the alarm follows its id in place.
+    deleteBeforeReplace: "never",
+    holdsData: "no",
+    source:
+      "hashicorp/terraform-provider-aws internal/service/route53/health_check.go (ForceNew: type, request_interval, measure_latency, reference_name, routing_control_arn; the rest through UpdateHealthCheck, tags through the tagging API)",
+  },
+  "aws:cloudwatch/metricAlarm:MetricAlarm": {
+    replaces: ["name", "region"],
+    inPlace: [
+      ...TAGS,
+      "actionsEnabled", "alarmActions", "alarmDescription", "comparisonOperator", "datapointsToAlarm", "dimensions", "evaluateLowSampleCountPercentiles",
+      "evaluationPeriods", "extendedStatistic", "insufficientDataActions", "metricName", "metricQueries", "namespace", "okActions", "period",
+      "statistic", "threshold", "thresholdMetricId", "treatMissingData", "unit", "evaluationCriteria", "evaluationInterval", "warmUpConfiguration",
+    ],
+    neverApplied: [],
+    stateOnly: [],
+    deleteBeforeReplace: "when-named",
+    holdsData: "no",
+    source:
+      "hashicorp/terraform-provider-aws internal/service/cloudwatch/metric_alarm.go (ForceNew: alarm_name, Pulumi's `name`; Update calls PutMetricAlarm with every argument); `region` is the per-resource region of terraform-provider-aws v6 / @pulumi/aws 7, which moves the alarm",
+  },
+  "aws:sns/topic:Topic": {
+    replaces: ["name", "namePrefix", "fifoTopic", "region"],
+    inPlace: [
+      ...TAGS,
+      "displayName", "policy", "deliveryPolicy", "kmsMasterKeyId", "signatureVersion", "tracingConfig", "archivePolicy", "contentBasedDeduplication",
+      "fifoThroughputScope",
+      ...["application", "firehose", "http", "lambda", "sqs"].flatMap((p) => [`${p}FailureFeedbackRoleArn`, `${p}SuccessFeedbackRoleArn`, `${p}SuccessFeedbackSampleRate`]),
+    ],
+    neverApplied: [],
+    stateOnly: [],
+    deleteBeforeReplace: "when-named",
+    holdsData: "no",
+    source:
+      "hashicorp/terraform-provider-aws internal/service/sns/topic.go (ForceNew: name, name_prefix, fifo_topic; the attributes through SetTopicAttributes)",
+  },
+  "aws:sns/topicSubscription:TopicSubscription": {
+    replaces: ["endpoint", "protocol", "topic", "region"],
+    inPlace: ["deliveryPolicy", "filterPolicy", "filterPolicyScope", "rawMessageDelivery", "redrivePolicy", "replayPolicy", "subscriptionRoleArn"],
+    neverApplied: [],
+    // Read only while creating (how long to wait for a confirmation; e-mail never waits).
+    stateOnly: ["confirmationTimeoutInMinutes", "endpointAutoConfirms"],
+    // A new address is a new subscription: AWS sends it a confirmation e-mail, and it gets nothing until the link is clicked.
+    deleteBeforeReplace: "never",
+    holdsData: "no",
+    source:
+      "hashicorp/terraform-provider-aws internal/service/sns/topic_subscription.go (ForceNew: endpoint, protocol, topic_arn, Pulumi's `topic`; the rest through SetSubscriptionAttributes; confirmation_timeout_in_minutes and endpoint_auto_confirms only read by Create's wait; Delete of a subscription pending confirmation is skipped)",
+  },
   "tls:index/privateKey:PrivateKey": {
     replaces: "every other input",
     inPlace: [],
@@ -212,6 +271,17 @@ export const PROVIDER_RULES: Readonly<Record<string, ProviderRule>> = {
     holdsData: "no",
     source:
       "pulumi/pulumi-terraform-bridge#1683 (DiffConfig replaces only for ForcesProviderReplace fields; pulumi-docker marks none), pulumi/pulumi#18509 (explicit providers defer to DiffConfig)",
+  },
+  // The alerts' explicit provider (us-east-1, where Route 53's metrics are). Its region is fixed.
+  "pulumi:providers:aws": {
+    replaces: [],
+    inPlace: ["region", "profile", "skipCredentialsValidation", "skipRegionValidation", "skipMetadataApiCheck", "skipRequestingAccountId", "version"],
+    neverApplied: [],
+    stateOnly: [],
+    deleteBeforeReplace: "never",
+    holdsData: "no",
+    source:
+      "pulumi/pulumi-terraform-bridge#1683 (DiffConfig replaces only for ForcesProviderReplace fields); pulumi/pulumi-aws#5656 (region no longer ForcesProviderReplace from @pulumi/aws 7: a new region would leave the resources where they are, so the program never changes it)",
   },
 };
 

@@ -9,12 +9,14 @@ export const SAMPLE_START_DELAY_SECONDS = 10;
 /**
  * The same stack, made local: its domain under `.localhost`, no TLS, the rehearsal's
  * address among the admin CIDRs, the sample app built from `app-images/sample` (starting
- * slowly), no DNS.
+ * slowly), no DNS, no site-down alert (`alerts` needs Route 53, CloudWatch and SNS: the
+ * rehearsal has no AWS, and nothing outside could reach a `.localhost` domain anyway).
  * Names, ports, volumes, the bundle and everything else are the stack's own.
  */
 export function localize(definition: EnvironmentDefinition): EnvironmentDefinition {
+  const { alerts: _noAlerts, ...rehearsed } = definition;
   return {
-    ...definition,
+    ...rehearsed,
     domain: `${definition.name}.rehearsal.localhost`,
     extraDomains: [],
     tls: { mode: "off" },
