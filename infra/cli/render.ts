@@ -8,7 +8,7 @@ import { knownStack, runCli, UsageError } from "./run.js";
 
 const USAGE = `usage: npm run render -- --stack <name> --out <dir>
            write one stack's generated files (Caddyfile, nginx.conf, launch.sh, host-setup.sh,
-           release.sh, topology.md, plan.json) to <dir>
+           release.sh, backup.sh, topology.md, plan.json) to <dir>
        npm run render -- --file <path> --out <dir>
            the same for a definition file (JSON or YAML), validated with the catalog as
            npm run validate -- --file does: it replaces the catalog's stack of its name or joins it

@@ -1,4 +1,4 @@
-import type { AlertsPlan, ContainerPlan, HealthCheck, ImagePlan, Plan, PortBinding, ReleasePlan, Route, SecretPlan, Service, VolumeKey } from "./plan.js";
+import type { AlertsPlan, BucketPlan, ContainerPlan, HealthCheck, ImagePlan, Plan, PortBinding, ReleasePlan, Route, SecretPlan, Service, VolumeKey } from "./plan.js";
 import { BLUEPRINT_USER, BUNDLE_MEMORY_GB, bundleSize, STANDBY_PORT_OFFSET, type AppImage, type ResolvedEnvironment } from "./schema.js";
 
 /** Container prefix of a stack that names none. */
@@ -233,6 +233,34 @@ function alertsPlan(env: ResolvedEnvironment, backend: ContainerPlan): AlertsPla
   };
 }
 
+/** Where the program writes the bucket's rclone configuration on the host (root only). */
+export const BUCKET_CREDENTIALS_FILE = "/etc/timetracker/backup-bucket.conf";
+/** Characters the program appends (random, kept in state) to a bucket name the definition does not give. */
+export const BUCKET_NAME_SUFFIX_LENGTH = 8;
+const BUCKET_NAME_MAX = 54;
+
+/**
+ * The off-host copies' bucket. Lightsail bucket names are unique across every account, so
+ * a name the definition does not give is `timetracker-<stack>-backups-` and 8 random
+ * characters chosen once and kept in the stack's state: a later edit (a new domain, say)
+ * never renames, and so never replaces, the bucket.
+ */
+function bucketPlan(env: ResolvedEnvironment, region: string): BucketPlan {
+  const bucket = env.backup.bucket;
+  return {
+    ...(bucket.name
+      ? { name: bucket.name }
+      : { namePrefix: `timetracker-${env.name}-backups-`.slice(0, BUCKET_NAME_MAX - BUCKET_NAME_SUFFIX_LENGTH) }),
+    bundle: bucket.bundle,
+    region,
+    endpoint: `https://s3.${region}.amazonaws.com`,
+    prefix: "dumps/",
+    keep: bucket.keepCount !== undefined ? { count: bucket.keepCount } : { days: bucket.keepDays ?? 30 },
+    credentialsFile: BUCKET_CREDENTIALS_FILE,
+    remote: "backups",
+  };
+}
+
 /** Resolves one environment into its Plan. Pure: same input, same Plan. */
 export function derive(env: ResolvedEnvironment): Plan {
   const prefix = env.containerPrefix ?? defaultContainerPrefix(env.name);
@@ -297,6 +325,7 @@ export function derive(env: ResolvedEnvironment): Plan {
       dumpTimeUtc: env.backup.databaseDumpTimeUtc,
       keepDays: env.backup.databaseDumpKeepDays,
       preDeployKeep: env.backup.preDeployDumpKeep,
+      bucket: bucketPlan(env, region),
     },
     caddy: {
       httpPort: env.caddy.httpPort,

@@ -104,6 +104,26 @@ export interface Route {
  * The e-mail alert when the site is down (README "Knowing when the site is down"): a Route 53
  * check of the public site, a CloudWatch alarm on it, an SNS topic and its e-mail subscription.
  */
+/** The stack's Lightsail bucket for off-host copies of the dumps, and how the host reaches it. */
+export interface BucketPlan {
+  /** Unique across all of Lightsail: the definition's name, or `namePrefix` and random characters kept in state. */
+  name?: string;
+  namePrefix?: string;
+  bundle: string;
+  /** The bucket's region (the stack's). */
+  region: string;
+  /** The S3 endpoint of that region. */
+  endpoint: string;
+  /** Object names: `<prefix><UTC yyyymmddThhmmssZ>-<kind>.dump`, so they sort by time. */
+  prefix: string;
+  /** Copies older than `days` or beyond the newest `count` are deleted; the newest is always kept. */
+  keep: { days: number } | { count: number };
+  /** rclone's configuration on the host (root only, 0600), written by the program from the access key. */
+  credentialsFile: string;
+  /** The rclone remote in that file: the bucket and prefix, so the host's tools name no bucket. */
+  remote: string;
+}
+
 export interface AlertsPlan {
   /** Where the alarm and the all-clear are sent; AWS asks the address to confirm first. */
   email: string;
@@ -171,7 +191,14 @@ export interface Plan {
   volumePaths: Record<VolumeKey, string>;
   containers: Record<Service, ContainerPlan>;
   database: { name: string; user: string };
-  backup: { dumpDir: string; dumpTimeUtc: string; keepDays: number; preDeployKeep: number };
+  backup: {
+    dumpDir: string;
+    dumpTimeUtc: string;
+    keepDays: number;
+    preDeployKeep: number;
+    /** Where every dump is copied off the host. */
+    bucket: BucketPlan;
+  };
   caddy: {
     httpPort: number;
     httpsPort: number;

@@ -7,6 +7,9 @@ import { z } from "zod";
  * a name and a domain.
  */
 
+/** Lightsail bucket bundles (storage included: 5, 100 and 250 GB). */
+export const BUCKET_BUNDLES = ["small_1_0", "medium_1_0", "large_1_0"] as const;
+
 const stackName = z
   .string()
   .regex(/^[a-z][a-z0-9-]{0,30}[a-z0-9]$/, "must be 2-32 characters of a-z, 0-9 and '-', starting with a letter");
@@ -457,6 +460,32 @@ export const EnvironmentSchema = z
         databaseDumpKeepDays: z.number().int().min(1).max(90).default(7),
         /** The dumps taken before a deploy that changes the database or the backend: this many newest are kept. */
         preDeployDumpKeep: z.number().int().min(1).max(100).default(10),
+        /**
+         * Off-host copies: every nightly and pre-deploy dump is copied to a Lightsail bucket the
+         * program creates (protected, kept if the stack is destroyed). Retention is `keepDays` or
+         * `keepCount` (one of them; default 30 days); the newest copy is never deleted.
+         */
+        bucket: z
+          .object({
+            /** Bucket names are unique across all of Lightsail: the default adds a hash of the domain. */
+            name: z
+              .string()
+              .regex(/^[a-z0-9][a-z0-9-]{1,52}[a-z0-9]$/, "must be 3-54 characters of a-z, 0-9 and '-', starting and ending with a letter or digit")
+              .optional(),
+            /** small_1_0 holds 5 GB for about $1 a month; medium_1_0 100 GB; large_1_0 250 GB. */
+            bundle: z.enum(BUCKET_BUNDLES).default("small_1_0"),
+            /** Copies older than this many days are deleted (the newest is always kept). */
+            keepDays: z.number().int().min(1).max(3650).optional(),
+            /** Only this many newest copies are kept. */
+            keepCount: z.number().int().min(1).max(10000).optional(),
+          })
+          .strict()
+          .superRefine((bucket, ctx) => {
+            if (bucket.keepDays !== undefined && bucket.keepCount !== undefined) {
+              ctx.addIssue({ code: "custom", path: ["keepCount"], message: "give keepDays or keepCount, not both", input: bucket });
+            }
+          })
+          .prefault({}),
       })
       .strict()
       .prefault({}),

@@ -1,4 +1,6 @@
+import { posix } from "node:path";
 import type { Plan } from "../model/plan.js";
+import { BACKUP_TOOL, renderBackupTool } from "./backup.js";
 import { DAEMON_JSON } from "./launch-script.js";
 import { RELEASE_TOOL, releaseStateDir, renderReleaseTool } from "./release.js";
 
@@ -142,7 +144,6 @@ swapon --show=NAME --noheadings | grep -qx /swapfile || swapon /swapfile
  */
 export function renderHostSetup(plan: Plan): string {
   const disk = plan.host.dataDisk;
-  const db = plan.containers.db;
   const { dumpDir } = plan.backup;
   const user = plan.host.sshUser;
   return `#!/bin/bash
@@ -242,10 +243,21 @@ ${renderDiskWarningCron(plan)}SH
 put ${RELEASE_TOOL} 0755 <<'SH' || true
 ${renderReleaseTool(plan)}SH
 
-# Nightly database dump onto the data disk, kept ${plan.backup.keepDays} days (the release tool keeps
-# the newest ${plan.backup.preDeployKeep} pre-deploy and rollback dumps by count).
+# The backup tool copies every dump off the host with rclone. Installed here when the image
+# lacks it (tools/machine/base-image.sh preinstalls it: the rehearsal's machines have no mirror).
+command -v rclone >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rclone; }
+# The bucket's credentials (written by \`${BACKUP_TOOL} set-credentials\`): root only.
+install -d -m 0700 ${posix.dirname(plan.backup.bucket.credentialsFile)}
+
+# Every dump (nightly, pre-deploy, rollback, pre-restore) and every restore goes through this tool.
+put ${BACKUP_TOOL} 0755 <<'SH' || true
+${renderBackupTool(plan)}SH
+
+# Nightly database dump onto the data disk, copied to the bucket: the tool keeps nightly dumps
+# ${plan.backup.keepDays} days on the host and the newest ${plan.backup.preDeployKeep} pre-deploy and rollback dumps; it waits
+# for a deploy or a restore to finish (their lock), and its output goes to syslog.
 put /etc/cron.d/timetracker-db-dump 0644 <<'CRON' || true
-0 ${cronHour(plan.backup.dumpTimeUtc)} * * * root docker exec ${db.name} pg_dump -U ${plan.database.user} -d ${plan.database.name} --format=custom > ${dumpDir}/${plan.database.name}-$(date -u +\\%Y\\%m\\%dT\\%H\\%M).dump && find ${dumpDir} -name '*.dump' ! -name '*-predeploy-*' ! -name '*-rollback-*' -mtime +${plan.backup.keepDays} -delete
+0 ${cronHour(plan.backup.dumpTimeUtc)} * * * root ${BACKUP_TOOL} nightly 2>&1 | logger -t timetracker-backup
 CRON
 
 # The disk warning reflects this host now, not tomorrow: a warning never fails the setup.

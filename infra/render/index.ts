@@ -1,4 +1,5 @@
 import type { Plan } from "../model/plan.js";
+import { renderBackupTool } from "./backup.js";
 import { renderCaddyfile } from "./caddyfile.js";
 import { renderHostSetup } from "./host-setup.js";
 import { renderLaunchScript } from "./launch-script.js";
@@ -6,7 +7,7 @@ import { renderNginxConf } from "./nginx-conf.js";
 import { renderReleaseTool } from "./release.js";
 import { renderTopology } from "./topology.js";
 
-export type RenderedFiles = Record<"Caddyfile" | "nginx.conf" | "launch.sh" | "host-setup.sh" | "release.sh" | "topology.md" | "plan.json", string>;
+export type RenderedFiles = Record<"Caddyfile" | "nginx.conf" | "launch.sh" | "host-setup.sh" | "release.sh" | "backup.sh" | "topology.md" | "plan.json", string>;
 
 /** Every generated file of a stack. The Plan holds secrets by name only, so plan.json is safe to commit. */
 export function renderAll(plan: Plan): RenderedFiles {
@@ -16,6 +17,7 @@ export function renderAll(plan: Plan): RenderedFiles {
     "launch.sh": renderLaunchScript(),
     "host-setup.sh": renderHostSetup(plan),
     "release.sh": renderReleaseTool(plan),
+    "backup.sh": renderBackupTool(plan),
     "topology.md": renderTopology(plan),
     "plan.json": `${JSON.stringify(plan, null, 2)}\n`,
   };

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { ContainerPlan, Plan } from "../model/plan.js";
+import { BACKUP_TOOL, RELEASE_LOCK } from "./backup.js";
 import { renderCaddyfile } from "./caddyfile.js";
 import { DAEMON_JSON } from "./launch-script.js";
 import { renderNginxConf } from "./nginx-conf.js";
@@ -126,7 +127,8 @@ ${cases.join("\n")}
  *   deploy <service> <image> <spec>  run the release command (backend), start the image as a
  *                                    candidate on the free slot, check it, swap, drain the old
  *   rollback <service>               the same, with the previous version's image
- *   dump <reason>                    pg_dump onto the data disk, keeping the newest few
+ *   dump <reason>                    the backup tool's dump (infra/render/backup.ts): onto the data
+ *                                    disk, the newest few kept, and copied to the stack's bucket
  *   status                           what is live and what a rollback would bring back
  *
  * Secrets come on stdin as KEY=VALUE lines (deploy) or from the live container (rollback),
@@ -144,10 +146,8 @@ set -euo pipefail
 
 network=${q(plan.network)}
 state_dir=${q(releaseStateDir(plan))}
-dump_dir=${q(plan.backup.dumpDir)}
-dump_keep=${plan.backup.preDeployKeep}
+backup_tool=${q(BACKUP_TOOL)}
 db_container=${q(db.name)}
-db_user=${q(plan.database.user)}
 db_name=${q(plan.database.name)}
 health_host=${q(plan.caddy.healthHost)}
 # Caddy sees a slot come or go within one health interval; nginx re-resolves the backend's name within its DNS cache time.
@@ -201,18 +201,17 @@ stdin_env() {
   done
 }
 
+# Every dump goes through the backup tool, which also copies it off the host (a failed copy
+# only warns there: this deploy needs the local dump). It does not take the lock this tool holds.
 dump() {
   local reason=$1 file
   if ! running "$db_container"; then
     say "no running database ($db_container): nothing to dump"
     return 0
   fi
-  install -d -m 0700 "$dump_dir"
-  file="$dump_dir/$db_name-$reason-$(date -u +%Y%m%dT%H%M%SZ).dump"
-  docker exec "$db_container" pg_dump -U "$db_user" -d "$db_name" --format=custom > "$file.partial"
-  mv "$file.partial" "$file"
+  file=$("$backup_tool" dump "$reason") || refuse "the $reason dump of $db_name failed ($backup_tool dump $reason): nothing was changed"
+  file=\${file##*$'\\n'}
   say "dumped $db_name to $file ($(du -h "$file" | cut -f1))"
-  find "$dump_dir" -maxdepth 1 -name "$db_name-$reason-*.dump" | sort -r | tail -n "+$((dump_keep + 1))" | xargs -r rm -f
 }
 
 drain_rule=()
@@ -375,7 +374,7 @@ status() {
 }
 
 install -d -m 0700 "$state_dir"
-exec 9> /run/lock/timetracker-release.lock
+exec 9> ${RELEASE_LOCK}
 flock -w 900 9 || refuse "another release is running on this host"
 command=\${1:-}
 case "$command" in

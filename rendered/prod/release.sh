@@ -6,10 +6,8 @@ set -euo pipefail
 
 network='timetracker-net'
 state_dir='/mnt/timetracker-data/state/releases'
-dump_dir='/mnt/timetracker-data/dumps'
-dump_keep=10
+backup_tool='/usr/local/bin/timetracker-backup'
 db_container='timetracker-db'
-db_user='postgres'
 db_name='time_tracker'
 health_host='localhost'
 # Caddy sees a slot come or go within one health interval; nginx re-resolves the backend's name within its DNS cache time.
@@ -195,18 +193,17 @@ stdin_env() {
   done
 }
 
+# Every dump goes through the backup tool, which also copies it off the host (a failed copy
+# only warns there: this deploy needs the local dump). It does not take the lock this tool holds.
 dump() {
   local reason=$1 file
   if ! running "$db_container"; then
     say "no running database ($db_container): nothing to dump"
     return 0
   fi
-  install -d -m 0700 "$dump_dir"
-  file="$dump_dir/$db_name-$reason-$(date -u +%Y%m%dT%H%M%SZ).dump"
-  docker exec "$db_container" pg_dump -U "$db_user" -d "$db_name" --format=custom > "$file.partial"
-  mv "$file.partial" "$file"
+  file=$("$backup_tool" dump "$reason") || refuse "the $reason dump of $db_name failed ($backup_tool dump $reason): nothing was changed"
+  file=${file##*$'\n'}
   say "dumped $db_name to $file ($(du -h "$file" | cut -f1))"
-  find "$dump_dir" -maxdepth 1 -name "$db_name-$reason-*.dump" | sort -r | tail -n "+$((dump_keep + 1))" | xargs -r rm -f
 }
 
 drain_rule=()

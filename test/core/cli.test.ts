@@ -85,13 +85,13 @@ describe("validate CLI", () => {
 });
 
 describe("render CLI", () => {
-  it("--stack staging --out <dir> writes the seven files, equal to renderAll", async () => {
+  it("--stack staging --out <dir> writes the eight files, equal to renderAll", async () => {
     const out = join(dir, "staging-out");
     const result = await cli("render", "--stack", "staging", "--out", out);
     expect(result.code, result.stderr).toBe(0);
     const expected = renderAll(planOf("staging"));
     expect(readdirSync(out).sort()).toEqual(Object.keys(expected).sort());
-    expect(Object.keys(expected).sort()).toEqual(["Caddyfile", "host-setup.sh", "launch.sh", "nginx.conf", "plan.json", "release.sh", "topology.md"]);
+    expect(Object.keys(expected).sort()).toEqual(["Caddyfile", "backup.sh", "host-setup.sh", "launch.sh", "nginx.conf", "plan.json", "release.sh", "topology.md"]);
     for (const [name, content] of Object.entries(expected)) expect(readFileSync(join(out, name), "utf8"), name).toBe(content);
   });
 

@@ -1,9 +1,10 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { planFor, validateCatalog } from "../../infra/model/catalog.js";
 import type { ContainerPlan, Plan } from "../../infra/model/plan.js";
 import { STANDBY_PORT_OFFSET } from "../../infra/model/schema.js";
+import { BACKUP_TOOL, renderBackupTool } from "../../infra/render/backup.js";
 import { renderCaddyfile } from "../../infra/render/caddyfile.js";
 import { renderHostSetup } from "../../infra/render/host-setup.js";
 import { renderAll } from "../../infra/render/index.js";
@@ -421,14 +422,33 @@ cat "$env_file"`,
     expect(await envFileEntries(plan!, "backend")).toEqual(plainEnvOf(plan!.containers.backend));
   });
 
-  it("keeps the newest pre-deploy dumps the definition asks for", async () => {
+  it("keeps the newest pre-deploy dumps the definition asks for (the backup tool keeps them; the release tool delegates)", async () => {
     const plan = planFromDefinition({ ...stagingDefinition, backup: { preDeployDumpKeep: 3 } });
     expect(plan.backup.preDeployKeep).toBe(3);
-    const tool = renderReleaseTool(plan);
-    expect(await bash(tool, `printf '%s|%s|%s|%s' "$dump_keep" "$dump_dir" "$db_container" "$db_name"`)).toBe(
-      `3|${plan.backup.dumpDir}|${plan.containers.db.name}|${plan.database.name}`,
+    const backupTool = renderBackupTool(plan);
+    const backupVariables = join(dir, "backup-variables.sh");
+    writeFileSync(backupVariables, `${backupTool.slice(0, backupTool.indexOf("\nusage() {"))}\nprintf '%s|%s|%s|%s' "$dump_keep" "$dump_dir" "$db_container" "$db_name"\n`);
+    expect((await run("bash", [backupVariables])).stdout).toBe(`3|${plan.backup.dumpDir}|${plan.containers.db.name}|${plan.database.name}`);
+    expect(await bash(renderReleaseTool(plan), `printf '%s|%s|%s' "$backup_tool" "$db_container" "$db_name"`)).toBe(
+      `${BACKUP_TOOL}|${plan.containers.db.name}|${plan.database.name}`,
     );
     // Unwritten, ten are kept.
     expect(planFromDefinition(stagingDefinition).backup.preDeployKeep).toBe(10);
+  });
+
+  it("dump <reason> runs `timetracker-backup dump <reason>` (which takes no lock: this tool holds it) and reports its last line", async () => {
+    const plan = planFor(catalog, "staging");
+    const file = join(dir, "delegated.dump");
+    writeFileSync(file, "PGDMP");
+    const stub = join(dir, "backup-stub.sh");
+    writeFileSync(stub, `#!/bin/sh\necho "$*" > '${dir}/backup-stub.args'\necho 'copied to the bucket' >&2\necho '${file}'\n`);
+    chmodSync(stub, 0o755);
+    const out = await bash(renderReleaseTool(plan), `running() { true; }\nbackup_tool='${stub}'\ndump predeploy 2>/dev/null`);
+    expect(out).toMatch(new RegExp(`^dumped ${plan.database.name} to ${file} \\(\\S+\\)\n$`));
+    expect(readFileSync(join(dir, "backup-stub.args"), "utf8")).toBe("dump predeploy\n");
+    const backupTool = renderBackupTool(plan);
+    const dumpBranch = backupTool.slice(backupTool.indexOf("\n  dump)\n"), backupTool.indexOf("\n  ship)\n"));
+    expect(dumpBranch).not.toMatch(/flock|lock_file/);
+    expect(backupTool.slice(backupTool.indexOf("\ndump_db() {"), backupTool.indexOf("\nnightly() {"))).not.toMatch(/flock|lock_file/);
   });
 });

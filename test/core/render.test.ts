@@ -13,6 +13,7 @@ import { renderLaunchScript } from "../../infra/render/launch-script.js";
 import { rotationStateFile } from "../../infra/render/db-credentials.js";
 import { renderNginxConf } from "../../infra/render/nginx-conf.js";
 import { renderReleaseTool } from "../../infra/render/release.js";
+import { renderBackupTool } from "../../infra/render/backup.js";
 import { renderTopology } from "../../infra/render/topology.js";
 import { prod as prodDefinition } from "../../stacks/prod.js";
 import { staging as stagingDefinition } from "../../stacks/staging.js";
@@ -189,13 +190,19 @@ describe("host-setup.sh", () => {
     expect(script.includes("/swapfile")).toBe(size === "nano" || size === "micro");
   });
 
-  it("holds no secret and no password outside the release tool, which names secret variables only", () => {
+  it("holds no secret and no password outside the release and backup tools, which name secret variables only", () => {
     for (const plan of plansOf()) {
       const setup = renderHostSetup(plan);
       const tool = renderReleaseTool(plan);
+      const backup = renderBackupTool(plan);
       expect(setup).toContain(tool);
-      // Host setup itself handles no secret: only the tool it installs reads them, by name, from stdin.
-      expect(setup.replace(tool, "")).not.toMatch(/secret|password|SECRET_KEY/i);
+      expect(setup).toContain(backup);
+      // Host setup itself handles no secret: only the tools it installs read them, by name, from stdin or a root-only file.
+      expect(setup.replace(tool, "").replace(backup, "")).not.toMatch(/secret|password|SECRET_KEY/i);
+      // The backup tool reads the bucket's key from its file only to keep it out of its own messages.
+      const backupNaming = backup.split("\n").filter((line) => /secret|password/i.test(line) && !line.trim().startsWith("#"));
+      expect(backupNaming.every((line) => /\bsecret\b|\$secret|secret_access_key/.test(line))).toBe(true);
+      expect(backup).not.toMatch(/PASSWORD|SECRET_KEY/);
       expect(renderLaunchScript()).not.toMatch(/secret|password|SECRET_KEY/i);
       // The variable names, upper case, once; the tool's own code says secret_keys, never a value.
       const naming = tool.split("\n").filter((line) => /PASSWORD|SECRET_KEY/.test(line));
@@ -253,7 +260,7 @@ describe("no secret value reaches a generated file", () => {
       const refs = files["plan.json"].match(/"secret": "[^"]*"/g) ?? [];
       expect(files["plan.json"].match(/"secret"/g)?.length).toBe(refs.length);
       const others = Object.keys(files).filter((name) => name !== "plan.json");
-      expect(others.sort()).toEqual(["Caddyfile", "host-setup.sh", "launch.sh", "nginx.conf", "release.sh", "topology.md"]);
+      expect(others.sort()).toEqual(["Caddyfile", "backup.sh", "host-setup.sh", "launch.sh", "nginx.conf", "release.sh", "topology.md"]);
       // No `{secret: ...}` reference in any other file (the release tool's "${secret_keys[@]}" is a bash array).
       for (const name of others) expect(files[name as keyof typeof files], name).not.toMatch(/\{\s*"?secret"?\s*:/);
     }

@@ -234,9 +234,9 @@ describe("shellcheck passes every shell script we render", () => {
     expect(result.code, result.stderr).toBe(0);
   });
 
-  it("finds the scripts: renderAll's launch, host setup and release tool, the credential script and the disk check", () => {
+  it("finds the scripts: renderAll's launch, host setup, release and backup tools, the credential script and the disk check", () => {
     const names = renderedOrFailed.map((s) => s.origin);
-    for (const expected of ["launch.sh", "host-setup.sh", "release.sh", "renderReleaseTool", "renderDbCredentialsScript", "renderDiskCheck"]) {
+    for (const expected of ["launch.sh", "host-setup.sh", "release.sh", "renderReleaseTool", "backup.sh", "renderBackupTool", "renderDbCredentialsScript", "renderDiskCheck"]) {
       expect(names.some((n) => n.includes(expected)), `${expected} in ${names.join(", ")}`).toBe(true);
     }
   });

@@ -25,10 +25,12 @@ ROOTFS=$CACHE_DIR/bookworm-minbase-$ROOTFS_RECIPE
 ROOT_TAG=tt-machine/rootfs:bookworm-$ROOTFS_RECIPE
 
 # What a Lightsail Ubuntu 22.04 image already has, as far as our launch script and deploy
-# steps can tell. Installed with Recommends (as Ubuntu does), so that the launch script's
-# `apt-get install docker.io cron` finds nothing left to do.
+# steps can tell, plus what they install: the machines reach no package mirror once they run,
+# so the launch script's `apt-get install docker.io cron` and host setup's `apt-get install
+# rclone` (the backup tool's copy to the bucket) must find nothing left to do. Installed with
+# Recommends (as Ubuntu does).
 PACKAGES=(
-  systemd systemd-sysv dbus libpam-systemd cloud-init openssh-server sudo docker.io cron
+  systemd systemd-sysv dbus libpam-systemd cloud-init openssh-server sudo docker.io cron rclone
   apparmor iptables perl needrestart curl ca-certificates iproute2 util-linux e2fsprogs
   procps python3 lsb-release gnupg less netbase ifupdown kmod locales
 )
