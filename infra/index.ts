@@ -12,4 +12,5 @@ export const {
   releasedImages,
   appCommit,
   databasePassword,
+  backupBucket,
 } = timetracker();

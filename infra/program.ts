@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { catalog } from "../stacks/catalog.js";
 import { prepareBuildContext, type BuildContext } from "./build-context.js";
 import { SiteAlerts } from "./components/alerts.js";
+import { OffHostBackups } from "./components/backups.js";
 import { LightsailHost } from "./components/host.js";
 import { TimeTrackerApp } from "./components/app.js";
 import { StackSecrets } from "./components/secrets.js";
@@ -109,6 +110,16 @@ export function timetracker(definitions: readonly unknown[] = catalog) {
     sshPrivateKey: pulumi.secret(readConfiguredFile("sshPrivateKeyPath", privateKeyPath)),
     sshPrivateKeyPath: privateKeyPath,
   });
+  const bucketEndpoint = config.get("bucketEndpoint");
+  const backups = new OffHostBackups("backups", {
+    stack: plan.stack,
+    bucket: plan.backup.bucket,
+    instanceName: host.instanceName,
+    connection: host.connection,
+    hostGeneration: host.generation,
+    hostSetup: host.setup,
+    ...(bucketEndpoint ? { endpoint: bucketEndpoint } : {}),
+  });
   const secrets = new StackSecrets("secrets", { secrets: plan.secrets, adopted });
   const app = new TimeTrackerApp("app", {
     plan,
@@ -150,5 +161,7 @@ export function timetracker(definitions: readonly unknown[] = catalog) {
       })),
     ),
     databasePassword: secrets.values.dbPassword,
+    /** The Lightsail bucket with the off-host copies of the dumps (kept and protected). */
+    backupBucket: backups.bucketName,
   };
 }

@@ -47,6 +47,10 @@ function computed(type: string, name: string, inputs: Record<string, any>): Reco
   switch (type) {
     case "random:index/randomPassword:RandomPassword":
       return { result: `mock-${name}-${"x".repeat(Number(inputs.length) || 16)}` };
+    case "random:index/randomString:RandomString":
+      return { result: "m0ck5uff1x".slice(0, Number(inputs.length) || 8) };
+    case "aws:lightsail/bucketAccessKey:BucketAccessKey":
+      return { accessKeyId: "AKIAMOCKBUCKETKEY", secretAccessKey: `mock-bucket-secret-${name}`, status: "Active" };
     case "aws:lightsail/staticIp:StaticIp":
       return { ipAddress: "198.51.100.7", arn: `arn:aws:lightsail:us-east-1:0:StaticIp/${inputs.name}` };
     case "aws:lightsail/instance:Instance":
@@ -238,9 +242,10 @@ export async function runProgram(
   process.off("unhandledRejection", rejected);
   if (refused) throw refused.error;
   if (failure) throw failure;
-  const generated = resources
-    .filter((r) => r.type === "random:index/randomPassword:RandomPassword")
-    .map((r) => String(r.state?.result ?? ""));
+  const generated = [
+    ...resources.filter((r) => r.type === "random:index/randomPassword:RandomPassword").map((r) => String(r.state?.result ?? "")),
+    ...resources.filter((r) => r.type === "aws:lightsail/bucketAccessKey:BucketAccessKey").map((r) => String(r.state?.secretAccessKey ?? "")),
+  ];
   const privateKeyPath = config["timetracker:sshPrivateKeyPath"];
   const secretValues = [
     ...generated,

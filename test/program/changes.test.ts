@@ -76,6 +76,7 @@ const NOT_ORDINARY: Record<string, string> = {
   "volumes.redis": "identity: names existing data",
   "volumes.caddyData": "identity: names existing data",
   "volumes.caddyConfig": "identity: names existing data",
+  "backup.bucket.name": "identity: names the bucket with the off-host copies (a new name is a new, empty bucket, and protect refuses the replacement)",
   "host.region": "moves the host and its data to another region",
   "host.availabilityZone": "moves the host and its data disk to another zone",
   "host.dataDiskGb": "a new size is a new disk: a deliberate move of data (docs/move-data.md)",
@@ -192,6 +193,9 @@ const EXPLICIT: Edit[] = [
   // Neither stack has alerts: this adds them (a health check, an alarm, a topic, a subscription). Changing and removing the
   // address: "the site-down alert's address" below.
   { field: "alerts.email", name: "an alert e-mail address", definition: (d) => set(d, "alerts", { email: "oncall@timetracker.test.example" }) },
+  // Both retentions are optional (30 days when neither is given): each edit sets one, which reaches the host's backup tool.
+  { field: "backup.bucket.keepDays", name: "keep the bucket's copies 90 days", definition: (d) => set(d, "backup.bucket", { keepDays: 90 }) },
+  { field: "backup.bucket.keepCount", name: "keep the newest 60 copies in the bucket", definition: (d) => set(d, "backup.bucket", { keepCount: 60 }) },
   { field: "tls", name: "another TLS e-mail", definition: (d) => set(d, "tls", { mode: "acme", email: "certs@timetracker.test.example" }) },
   { field: "ports.frontend", name: "another frontend port", definition: (d, p) => set(d, "ports", { ...portsOf(String(p.name)), frontend: freePort(3100) }) },
   { field: "ports.backend", name: "another backend port", definition: (d, p) => set(d, "ports", { ...portsOf(String(p.name)), backend: freePort(8100) }) },

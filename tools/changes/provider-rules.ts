@@ -128,6 +128,38 @@ export const PROVIDER_RULES: Readonly<Record<string, ProviderRule>> = {
     downtimeOnReplace: "the old attachment's delete stops the instance, detaches the disk and starts the instance again",
     source: "terraform-provider-aws internal/service/lightsail/disk_attachment.go",
   },
+  // The off-host copies (infra/components/backups.ts). The bucket is the data; the key and the
+  // access grant only let the host reach it.
+  "aws:lightsail/bucket:Bucket": {
+    replaces: ["name"],
+    inPlace: [...TAGS, "bundleId"],
+    neverApplied: [],
+    // Read only by Delete (empty the bucket first); the program never sets it.
+    stateOnly: ["forceDelete"],
+    deleteBeforeReplace: "when-named",
+    holdsData: "always",
+    onUpdate: "UpdateBucketBundle for bundleId; tags through the tagging API",
+    source: "hashicorp/terraform-provider-aws internal/service/lightsail/bucket.go (ForceNew: name; Update: tags, bundle_id via UpdateBucketBundle; force_delete read by Delete)",
+  },
+  "aws:lightsail/bucketAccessKey:BucketAccessKey": {
+    replaces: ["bucketName"],
+    inPlace: [],
+    neverApplied: [],
+    stateOnly: [],
+    // No name: a replacement is a new key (a new secret, which the host is sent) made before the old one goes.
+    deleteBeforeReplace: "never",
+    holdsData: "no",
+    source: "hashicorp/terraform-provider-aws internal/service/lightsail/bucket_access_key.go (bucket_name ForceNew, no Update; secret_access_key is returned only by Create)",
+  },
+  "aws:lightsail/bucketResourceAccess:BucketResourceAccess": {
+    replaces: ["bucketName", "resourceName"],
+    inPlace: [],
+    neverApplied: [],
+    stateOnly: [],
+    deleteBeforeReplace: "never",
+    holdsData: "no",
+    source: "hashicorp/terraform-provider-aws internal/service/lightsail/bucket_resource_access.go (both arguments ForceNew, no Update; Delete sets access to deny)",
+  },
   "aws:route53/record:Record": {
     replaces: ["name", "zoneId"],
     inPlace: ["type", "ttl", "records", "aliases", "setIdentifier", "allowOverwrite", "healthCheckId"],
@@ -213,6 +245,15 @@ export const PROVIDER_RULES: Readonly<Record<string, ProviderRule>> = {
     deleteBeforeReplace: "never",
     holdsData: "no",
     source: "terraform-provider-random internal/provider/resource_password.go (every attribute RequiresReplace, keepers included)",
+  },
+  "random:index/randomString:RandomString": {
+    replaces: "every other input",
+    inPlace: [],
+    neverApplied: [],
+    stateOnly: [],
+    deleteBeforeReplace: "never",
+    holdsData: "no",
+    source: "terraform-provider-random internal/provider/resource_string.go (every attribute RequiresReplace, keepers included)",
   },
   "command:remote:Command": {
     replaces: ["triggers"],
