@@ -73,7 +73,7 @@ async function withPinnedHost(
   c: HostConnection,
   remote: string[],
   session: SessionOptions,
-  capture: boolean,
+  output: "stream" | "keep" | "stream-and-keep",
 ): Promise<{ code: number; stdout: string }> {
   const dir = mkdtempSync(join(tmpdir(), "timetracker-ssh-"));
   const knownHosts = join(dir, "known_hosts");
@@ -85,9 +85,12 @@ async function withPinnedHost(
   try {
     return await new Promise<{ code: number; stdout: string }>((resolve, reject) => {
       const input = session.noStdin ? "ignore" : "inherit";
-      const child = spawn("ssh", sshArgs(c, knownHosts, remote, session), { stdio: [input, capture ? "pipe" : "inherit", "inherit"] });
+      const child = spawn("ssh", sshArgs(c, knownHosts, remote, session), { stdio: [input, output === "stream" ? "inherit" : "pipe", "inherit"] });
       const chunks: Buffer[] = [];
-      child.stdout?.on("data", (chunk: Buffer) => chunks.push(chunk));
+      child.stdout?.on("data", (chunk: Buffer) => {
+        if (output === "stream-and-keep") process.stdout.write(chunk);
+        chunks.push(chunk);
+      });
       child.on("error", (error: NodeJS.ErrnoException) => reject(error));
       child.on("close", (code, signal) =>
         resolve({ code: code ?? 128 + (signal ? constants.signals[signal] : 0), stdout: Buffer.concat(chunks).toString("utf8") }),
@@ -106,7 +109,7 @@ async function withPinnedHost(
  * The host key is accepted only as pinned.
  */
 export async function runOnHost(c: HostConnection, remote: string[], session: SessionOptions = {}): Promise<number> {
-  return (await withPinnedHost(c, remote, session, false)).code;
+  return (await withPinnedHost(c, remote, session, "stream")).code;
 }
 
 /**
@@ -114,7 +117,15 @@ export async function runOnHost(c: HostConnection, remote: string[], session: Se
  * own still reach ours) to be read by the caller; the remote command reads no input.
  */
 export async function readFromHost(c: HostConnection, remote: string[]): Promise<{ code: number; stdout: string }> {
-  return withPinnedHost(c, remote, { noStdin: true }, true);
+  return withPinnedHost(c, remote, { noStdin: true }, "keep");
+}
+
+/**
+ * Both: the remote command's output streamed to ours as it comes (a long restore's
+ * progress) and kept for the caller to read (its row counts); it reads no input.
+ */
+export async function streamFromHost(c: HostConnection, remote: string[]): Promise<{ code: number; stdout: string }> {
+  return withPinnedHost(c, remote, { noStdin: true }, "stream-and-keep");
 }
 
 /** The sentence for ssh's exit 255: the address, and that port 22 is open only to `host.adminCidrs`. */

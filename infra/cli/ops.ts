@@ -30,7 +30,11 @@
  *           `  <url> Host <domain>[ (...)]: <first 300 characters of the body>`
  *           `disk /: <avail> free of <size> (<use%> used)`
  *           `disk <data mount>: <avail> free of <size> (<use%> used)`   or `... NOT MOUNTED (...)`
- *           `newest dump: <path>, <age> old, <size>`   or `newest dump: none in <dir>` / `unknown (...)`
+ *           the lines of `sudo -n /usr/local/bin/timetracker-backup status`, as the tool prints them:
+ *             `newest dump: <name> (<age>)`
+ *             `newest bucket copy: <name> (<age>)` | `newest bucket copy: none` |
+ *             `bucket: unreachable (<reason>)` | `bucket: no credentials yet`
+ *           or `backups: unknown (...)` / `backups: no status within 45 s (...)` when it gave none
  *           `health: ok` or `health: FAILED (<what>)`
  *         When /var/lib/timetracker/disk-warning exists, its lines come first, each
  *         prefixed `!!! `, under `!!! DISK WARNING (/var/lib/timetracker/disk-warning):`.
@@ -39,8 +43,10 @@
  *         checkout's Plan when it cannot be read: `http://<bind or 127.0.0.1>:<http port>` with
  *         `Host: <domain>` when TLS is off, `https://<domain>:<https port>` with
  *         `--resolve <domain>:<https port>:127.0.0.1` otherwise (`-k` for tls internal).
- *         Exit 1 when a container is neither healthy nor running without a health check, or
- *         the api did not answer 200; 255 when the host was not reached.
+ *         Exit 1 when a container is neither healthy nor running without a health check, the
+ *         api did not answer 200, or the backups are in doubt: the newest bucket copy older than
+ *         26 h, none while the host has a dump, the bucket unreachable or without credentials,
+ *         no status from the tool; 255 when the host was not reached.
  *
  * To match: `^<container name>  ` (ps), `^<container name>: healthy$` and `^api: 200$` (health).
  * Every command runs without a terminal when stdin is not one (ps, logs and health never read it).
@@ -49,6 +55,7 @@ import { parseArgs } from "node:util";
 import { planFor } from "../model/catalog.js";
 import { DISK_WARNING_FILE } from "../render/host-setup.js";
 import type { Plan, Service } from "../model/plan.js";
+import { BACKUP_TOOL } from "../render/backup.js";
 import { RELEASE_TOOL } from "../render/release.js";
 import { shellWord } from "../render/shell.js";
 import { catalog } from "../../stacks/catalog.js";
@@ -71,6 +78,10 @@ type Command = (typeof COMMANDS)[number];
 /** Lines of one service's log by default (`--tail all` for every line), and of each service's without one. */
 const DEFAULT_TAIL_ONE = "200";
 const DEFAULT_TAIL_EACH = "20";
+/** A bucket copy older than this means a nightly dump, or its copy, did not happen (24 h and some slack). */
+const BUCKET_COPY_MAX_AGE_HOURS = 26;
+/** Seconds the backup tool's status may take: it asks the bucket, which may not answer. */
+const BACKUP_STATUS_TIMEOUT = 45;
 /** Written by a daily disk check on the host, when there is one. */
 
 const USAGE = `usage: npm run ops -- --stack <name> <command>
@@ -89,14 +100,16 @@ commands:
                                   with stdin not a terminal, SQL is read from it:
                                   echo 'select 1' | npm run ops -- --stack <name> psql
   health                          each container's health, /api/health through Caddy on the host, disk
-                                  free on / and the data disk, the newest dump and its age, the host's
-                                  disk warning if any; exit 1 if a container or /api/health is unhealthy
+                                  free on / and the data disk, the backup tool's status (newest dump,
+                                  newest bucket copy), the host's disk warning if any; exit 1 if a
+                                  container or /api/health is unhealthy, or the newest bucket copy is
+                                  older than ${BUCKET_COPY_MAX_AGE_HOURS} h, missing, or the bucket unreachable
 services: ${SERVICES.join(", ")}
 options:
 ${CONNECTION_USAGE}
   --help   print this and exit
-Runs docker on the host over SSH as the stack's user (in the docker group; sudo -n only to read
-the dumps and the release tool's status), accepting only the stack's pinned host key.
+Runs docker on the host over SSH as the stack's user (in the docker group; sudo -n only for the
+backup and release tools' status), accepting only the stack's pinned host key.
 Port 22 is open only to host.adminCidrs.`;
 
 const OPTIONS = {
@@ -233,7 +246,6 @@ const siteAddress = (plan: Plan, domain: string) => (plan.tls.mode === "off" ? `
 function healthScript(plan: Plan): string {
   const names = SERVICES.map((s) => plan.containers[s].name);
   const caddy = plan.caddy;
-  const { dumpDir } = plan.backup;
   const mount = plan.host.dataDisk.mount;
   const first = plan.domains[0] ?? "localhost";
   return `
@@ -272,17 +284,12 @@ df -hP / 2>&1
 echo "@@ df ${mount}"
 df -hP ${shellWord(mount)} 2>&1
 
-if dumps=$(sudo -n ls -t ${shellWord(dumpDir)} 2>&1); then
-  newest=$(printf '%s\\n' "$dumps" | grep '\\.dump$' | head -n 1)
-  if [ -n "$newest" ]; then
-    echo "@@ dump $(date +%s) $(sudo -n stat -c '%Y %s' ${shellWord(dumpDir)}/"$newest" 2>&1) $newest"
-  else
-    echo "@@ dump-none"
-  fi
-else
-  echo "@@ dump-error"
-  printf '%s\\n' "$dumps"
-fi
+# The backup tool's own status: the one source for the newest dump and its copy off the host.
+# Bounded: an unreachable bucket must not hang the report.
+echo "@@ backups"
+timeout ${BACKUP_STATUS_TIMEOUT} sudo -n ${BACKUP_TOOL} status 2>&1
+s=$?
+if [ "$s" -eq 124 ]; then echo "@@ backups-timeout"; elif [ "$s" -ne 0 ]; then echo "@@ backups-exit $s"; fi
 
 if [ -e ${DISK_WARNING_FILE} ]; then
   echo "@@ disk-warning"
@@ -294,25 +301,57 @@ echo "@@ end"
 
 const oneLine = (lines: string[]) => lines.join(" ").replace(/\s+/g, " ").trim();
 
-function age(seconds: number): string {
-  if (seconds < 0) return "0 min";
-  const m = Math.floor(seconds / 60);
-  const h = Math.floor(m / 60);
-  const d = Math.floor(h / 24);
-  if (d > 0) return `${d} d ${h % 24} h`;
-  if (h > 0) return `${h} h ${m % 60} min`;
-  return `${m} min`;
+/**
+ * Seconds in an age as the backup tool words it (`2 h 5 min`, `3d 4h`, `45 min`, `1 day`);
+ * undefined when it names no unit this knows, so an unreadable age is never called old.
+ */
+function ageSeconds(text: string): number | undefined {
+  const units: Record<string, number> = { w: 604800, d: 86400, h: 3600, m: 60, s: 1 };
+  let total = 0;
+  let found = false;
+  for (const [, value, unit] of text.matchAll(/(\d+(?:\.\d+)?)\s*(weeks?|w|days?|d|hours?|hrs?|h|minutes?|mins?|m|seconds?|secs?|s)(?![a-z])/gi)) {
+    const key = (unit as string).toLowerCase().startsWith("mi") ? "m" : (unit as string).toLowerCase()[0];
+    total += Number(value) * (units[key as string] ?? 0);
+    found = true;
+  }
+  return found ? total : undefined;
 }
 
-function size(bytes: number): string {
-  const units = ["B", "KB", "MB", "GB", "TB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
+/**
+ * The backup tool's status lines, as the report prints them (as the tool wrote them), and
+ * what in them is a problem: no copy off the host for more than a day, or none at all.
+ */
+function backupReport(parts: { name: string; args: string; lines: string[] }[]): { lines: string[]; problems: string[] } {
+  const status = parts.find((p) => p.name === "backups");
+  if (!status) return { lines: ["backups: unknown (no answer)"], problems: ["backups unknown"] };
+  const lines = status.lines.filter((l) => l.trim() !== "");
+  const timedOut = parts.some((p) => p.name === "backups-timeout");
+  const failed = parts.find((p) => p.name === "backups-exit")?.args.trim();
+  // sudo's answer for a command that is not there: a host set up before the tool existed.
+  if (failed !== undefined && lines.some((l) => /command not found/.test(l))) {
+    return { lines: [`backups: unknown (${BACKUP_TOOL} is not on the host: run pulumi up to install it)`], problems: ["backup tool missing"] };
   }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+  const problems: string[] = [];
+  if (timedOut) lines.push(`backups: no status within ${BACKUP_STATUS_TIMEOUT} s (sudo -n ${BACKUP_TOOL} status)`);
+  if (failed !== undefined) lines.push(`backups: sudo -n ${BACKUP_TOOL} status exited ${failed}`);
+  if (timedOut || failed !== undefined) problems.push("backup status unknown");
+
+  const hostDump = lines.some((l) => /^newest dump: (?!none\b)/.test(l));
+  for (const text of lines) {
+    const copy = /^newest bucket copy: (.+) \(([^()]*)\)$/.exec(text);
+    if (copy) {
+      const seconds = ageSeconds(copy[2] as string);
+      if (seconds !== undefined && seconds > BUCKET_COPY_MAX_AGE_HOURS * 3600) problems.push(`bucket copy ${(copy[2] as string).replace(/\s*(ago|old)$/, "")} old`);
+    } else if (/^newest bucket copy: none\b/.test(text)) {
+      // A new stack has nothing to copy before its first nightly dump; a dump never copied is a problem.
+      if (hostDump) problems.push("no bucket copy");
+    } else if (/^bucket: unreachable\b/.test(text)) {
+      problems.push("bucket unreachable");
+    } else if (/^bucket: no credentials\b/.test(text)) {
+      problems.push("bucket has no credentials");
+    }
+  }
+  return { lines, problems };
 }
 
 /** Prints the health report from the remote output; resolves to the exit code (0 or 1). */
@@ -369,21 +408,9 @@ function printHealth(plan: Plan, stdout: string): number {
     }
   }
 
-  const { dumpDir } = plan.backup;
-  const dump = parts.find((p) => p.name.startsWith("dump"));
-  if (dump?.name === "dump") {
-    const [now, mtime, bytes, ...rest] = dump.args.split(" ");
-    const name = rest.join(" ");
-    if (/^\d+$/.test(mtime ?? "") && /^\d+$/.test(bytes ?? "")) {
-      console.log(`newest dump: ${dumpDir}/${name}, ${age(Number(now) - Number(mtime))} old, ${size(Number(bytes))}`);
-    } else {
-      console.log(`newest dump: ${dumpDir}/${name}, age unknown (${[mtime, bytes].join(" ")})`);
-    }
-  } else if (dump?.name === "dump-none") {
-    console.log(`newest dump: none in ${dumpDir}`);
-  } else {
-    console.log(`newest dump: unknown (sudo -n ls -t ${dumpDir}: ${oneLine(dump?.lines ?? []) || "no answer"})`);
-  }
+  const backups = backupReport(parts);
+  for (const text of backups.lines) console.log(text);
+  failures.push(...backups.problems);
 
   if (!parts.some((p) => p.name === "end")) failures.push("the report stopped early");
   if (failures.length > 0) console.log(`health: FAILED (${failures.join(", ")})`);

@@ -4,6 +4,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { BACKUP_TOOL } from "../../infra/render/backup.js";
 import { RELEASE_TOOL } from "../../infra/render/release.js";
 import { planOf, REPO_ROOT } from "./helpers.js";
 
@@ -105,16 +106,20 @@ echo "/dev/fake        39G  7.6G   31G  20% $on"
 `,
 );
 
+/** What the host's backup tool answers to `status` unless a case says otherwise: all is well. */
+const DUMP_LINE = `newest dump: ${plan.database.name}-nightly-20261120T030000Z.dump (2 h 5 min)`;
+const BUCKET_LINE = "newest bucket copy: 20261120T030000Z-nightly.dump (2 h 4 min)";
+const BACKUP_STATUS = [DUMP_LINE, BUCKET_LINE].join("\n");
+
 script(
   "sudo",
   `#!/bin/bash
 [ "$1" = -n ] && shift
-case "$1" in
-  ls) printf '%s\\n' "\${FAKE_DUMPS-notes.txt
-timetracker_v2_dev-20250101T0300.dump
-older.dump}" ;;
-  stat) echo "$(( $(date +%s) - 7500 )) 1572864" ;;
-  *) echo "unexpected sudo $*" >&2; exit 1 ;;
+case "$1 $2" in
+  "${BACKUP_TOOL} status")
+    printf '%s\\n' "\${FAKE_BACKUP_STATUS-$BACKUP_STATUS}"
+    exit "\${FAKE_BACKUP_EXIT:-0}" ;;
+  *) echo "sudo: $1: command not found" >&2; exit 1 ;;
 esac
 `,
 );
@@ -154,7 +159,7 @@ function ops(args: string[], env: Record<string, string> = {}, input?: string, w
   return new Promise((resolve, reject) => {
     const child = spawn(file, fileArgs, {
       cwd: REPO_ROOT,
-      env: { ...process.env, PATH: `${bin}:${dirname(process.execPath)}:/usr/bin:/bin`, FAKE_OUT: out, NO_COLOR: "1", ...env },
+      env: { ...process.env, PATH: `${bin}:${dirname(process.execPath)}:/usr/bin:/bin`, FAKE_OUT: out, NO_COLOR: "1", BACKUP_STATUS, ...env },
       stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
       timeout: 30_000,
     });
@@ -331,8 +336,8 @@ describe.concurrent("ops CLI", () => {
     );
     expect(lines).toContain("disk /: 31G free of 39G (20% used)");
     expect(lines).toContain(`disk ${plan.host.dataDisk.mount}: 31G free of 39G (20% used)`);
-    expect(run.stdout).toMatch(new RegExp(`newest dump: ${plan.backup.dumpDir}/timetracker_v2_dev-20250101T0300\\.dump, 2 h 5 min old, 1\\.5 MB\\n`));
-    expect(lines).toContain("health: ok");
+    // The backup tool's status, as it printed it, right before the verdict.
+    expect(lines.slice(-4)).toEqual([DUMP_LINE, BUCKET_LINE, "health: ok", ""]);
     expect(run.dockerCalls).toContain(`docker inspect -f {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} ${names.backend}`);
   });
 
@@ -347,12 +352,50 @@ describe.concurrent("ops CLI", () => {
     expect(run.stdout).toContain(`api: 502\n  https://${domain}:443/api/health Host ${domain}: (empty)\n`);
     expect(run.stdout).toContain(`health: FAILED (${names.redis} missing, ${names.backend} unhealthy, api 502)`);
 
-    const api = await ops([...staging, "health"], { FAKE_SSH_RUN: "1", FAKE_API_CODE: "000", FAKE_API_BODY: "curl: (7) Failed to connect", FAKE_UNMOUNTED: "1", FAKE_DUMPS: "" });
+    const api = await ops([...staging, "health"], { FAKE_SSH_RUN: "1", FAKE_API_CODE: "000", FAKE_API_BODY: "curl: (7) Failed to connect", FAKE_UNMOUNTED: "1" });
     expect(api.code).toBe(1);
     expect(api.stdout).toContain("api: 000\n");
     expect(api.stdout).toContain(`disk ${plan.host.dataDisk.mount}: NOT MOUNTED (a folder on /`);
-    expect(api.stdout).toContain(`newest dump: none in ${plan.backup.dumpDir}`);
     expect(api.stdout).toContain("health: FAILED (api 000)");
+  });
+
+  it("health: a bucket copy older than 26 h, an unreachable bucket, no credentials or a dump never copied is a problem", async () => {
+    const cases: [string, string][] = [
+      [`${DUMP_LINE}\nnewest bucket copy: 20261118T030000Z-nightly.dump (2 d 2 h)`, "health: FAILED (bucket copy 2 d 2 h old)"],
+      [`${DUMP_LINE}\nnewest bucket copy: 20261119T030000Z-nightly.dump (26 h 30 min)`, "health: FAILED (bucket copy 26 h 30 min old)"],
+      [`${DUMP_LINE}\nbucket: unreachable (dial tcp: i/o timeout)`, "health: FAILED (bucket unreachable)"],
+      [`${DUMP_LINE}\nbucket: no credentials yet`, "health: FAILED (bucket has no credentials)"],
+      [`${DUMP_LINE}\nnewest bucket copy: none`, "health: FAILED (no bucket copy)"],
+    ];
+    const runs = await Promise.all(cases.map(([status]) => ops([...staging, "health"], { FAKE_SSH_RUN: "1", FAKE_BACKUP_STATUS: status })));
+    runs.forEach((run, i) => {
+      const [status, verdict] = cases[i] as [string, string];
+      expect(run.code, run.stdout).toBe(1);
+      expect(run.stdout).toContain(`${status}\n${verdict}\n`);
+    });
+  });
+
+  it("health: a copy within 26 h, or a new stack with no dump yet, is fine; a tool that did not answer is a problem", async () => {
+    const fresh = `${DUMP_LINE}\nnewest bucket copy: 20261119T030000Z-nightly.dump (25 h 59 min)`;
+    const empty = "newest dump: none\nnewest bucket copy: none";
+    const [young, none, missing, timeout, failed] = await Promise.all([
+      ops([...staging, "health"], { FAKE_SSH_RUN: "1", FAKE_BACKUP_STATUS: fresh }),
+      ops([...staging, "health"], { FAKE_SSH_RUN: "1", FAKE_BACKUP_STATUS: empty }),
+      ops([...staging, "health"], { FAKE_SSH_RUN: "1", FAKE_BACKUP_STATUS: `sudo: ${BACKUP_TOOL}: command not found`, FAKE_BACKUP_EXIT: "1" }),
+      ops([...staging, "health"], { FAKE_SSH_RUN: "1", FAKE_BACKUP_STATUS: "", FAKE_BACKUP_EXIT: "124" }),
+      ops([...staging, "health"], { FAKE_SSH_RUN: "1", FAKE_BACKUP_STATUS: "rclone: config: permission denied", FAKE_BACKUP_EXIT: "2" }),
+    ]);
+    expect(young.code, young.stdout).toBe(0);
+    expect(young.stdout).toContain(`${fresh}\nhealth: ok\n`);
+    expect(none.code, none.stdout).toBe(0);
+    expect(none.stdout).toContain(`${empty}\nhealth: ok\n`);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toContain(`backups: unknown (${BACKUP_TOOL} is not on the host: run pulumi up to install it)\nhealth: FAILED (backup tool missing)\n`);
+    expect(timeout.code).toBe(1);
+    expect(timeout.stdout).toContain(`backups: no status within 45 s (sudo -n ${BACKUP_TOOL} status)\nhealth: FAILED (backup status unknown)\n`);
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toContain(`rclone: config: permission denied\nbackups: sudo -n ${BACKUP_TOOL} status exited 2\nhealth: FAILED (backup status unknown)\n`);
+    expect(session(young).remote).toContain(`timeout 45 sudo -n ${BACKUP_TOOL} status 2>&1\n`);
   });
 
   it("health: prints the host's disk warning first and prominently", async () => {
@@ -364,6 +407,9 @@ describe.concurrent("ops CLI", () => {
       "@@ df /",
       "Filesystem Size Used Avail Use% Mounted on",
       "/dev/root 39G 37G 2G 95% /",
+      "@@ backups",
+      DUMP_LINE,
+      BUCKET_LINE,
       "@@ disk-warning",
       "only 2 GB free on /",
       "docker system df: 30 GB of images",
