@@ -29,7 +29,11 @@ const IMPLEMENTED: Record<string, string[]> = {
   "aws:lightsail/disk:Disk": ["name", "availabilityZone", "sizeInGb", "tags"],
   "aws:lightsail/disk_attachment:Disk_attachment": ["diskName", "instanceName", "diskPath"],
   "aws:lightsail/instancePublicPorts:InstancePublicPorts": ["instanceName", "portInfos"],
+  "aws:lightsail/bucket:Bucket": ["name", "bundleId", "tags"],
+  "aws:lightsail/bucketAccessKey:BucketAccessKey": ["bucketName"],
+  "aws:lightsail/bucketResourceAccess:BucketResourceAccess": ["bucketName", "resourceName"],
   "random:index/randomPassword:RandomPassword": ["length", "special", "keepers"],
+  "random:index/randomString:RandomString": ["length", "special", "upper"],
   "command:remote:Command": ["connection", "create", "stdin", "triggers", "addPreviousOutputInEnv"],
   "docker:index/network:Network": ["name", "driver", "labels"],
   "docker:index/volume:Volume": ["name", "driver", "driverOpts", "labels"],
@@ -174,8 +178,19 @@ export class RehearsalEngine {
       case "aws:lightsail/instancePublicPorts:InstancePublicPorts":
         this.firewall(resource, previous, decision);
         return this.record(resource, {}, decision);
+      case "aws:lightsail/bucket:Bucket":
+        return this.record(resource, this.bucket(resource, decision), decision);
+      case "aws:lightsail/bucketAccessKey:BucketAccessKey":
+        return this.record(resource, this.bucketKey(inputs), decision);
+      case "aws:lightsail/bucketResourceAccess:BucketResourceAccess":
+        // Lightsail's grant lets the instance's own role reach the bucket; the stand-in has no
+        // roles, and the host uses the access key either way. Checked, recorded, nothing to realise.
+        this.machineNamed(String(inputs.resourceName));
+        return this.record(resource, {}, decision);
       case "random:index/randomPassword:RandomPassword":
         return this.record(resource, { result: randomPassword(Number(inputs.length)) }, decision);
+      case "random:index/randomString:RandomString":
+        return this.record(resource, { result: randomString(Number(inputs.length), inputs.upper !== false) }, decision);
       case "command:remote:Command":
         return this.record(resource, await this.command(resource), decision);
       case "pulumi:providers:docker":
@@ -220,6 +235,23 @@ export class RehearsalEngine {
     // A new disk is blank: a replacement loses what the old one held (protect stops that first).
     if (decision.action === "replace") rmSync(imageFile, { force: true });
     return { imageFile, arn: `arn:rehearsal:lightsail:Disk/${String(resource.inputs.name)}` };
+  }
+
+  /** A bucket is a folder of the stand-in server's store; a replacement would start empty (protect stops that first). */
+  private bucket(resource: DeclaredResource, decision: Decision): Record<string, unknown> {
+    const name = String(resource.inputs.name);
+    if (!/^[a-z0-9][a-z0-9-]{1,52}[a-z0-9]$/.test(name)) throw new Error(`InvalidInputException: bucket name ${name} is not valid`);
+    const folder = join(this.world.bucket.directory, name);
+    if (decision.action === "replace") rmSync(folder, { recursive: true, force: true });
+    mkdirSync(folder, { recursive: true });
+    return { arn: `arn:rehearsal:lightsail:Bucket/${name}`, url: `${this.world.bucket.endpoint}/${name}/`, region: "rehearsal" };
+  }
+
+  /** The one key the stand-in server accepts: what CreateBucketAccessKey would return. */
+  private bucketKey(inputs: Record<string, unknown>): Record<string, unknown> {
+    if (!existsSync(join(this.world.bucket.directory, String(inputs.bucketName)))) throw new Error(`NotFoundException: bucket ${String(inputs.bucketName)} does not exist`);
+    const key = JSON.parse(readFileSync(this.world.bucket.keyFile, "utf8")) as { accessKeyId: string; secretAccessKey: string };
+    return { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, status: "Active" };
   }
 
   private async diskAttachment(inputs: Record<string, unknown>): Promise<Record<string, unknown>> {
@@ -397,6 +429,11 @@ const labels = (list: unknown) => Object.fromEntries(((list as { label: string; 
 /** The images a Dockerfile builds FROM (a build on the host needs them there). */
 function fromImages(dockerfile: string): string[] {
   return [...dockerfile.matchAll(/^FROM\s+(\S+)/gim)].map((m) => m[1] ?? "").filter((ref) => ref !== "" && ref !== "scratch");
+}
+
+function randomString(length: number, upper: boolean): string {
+  const alphabet = `abcdefghijklmnopqrstuvwxyz0123456789${upper ? "ABCDEFGHIJKLMNOPQRSTUVWXYZ" : ""}`;
+  return Array.from({ length }, () => alphabet[randomInt(alphabet.length)]).join("");
 }
 
 function randomPassword(length: number): string {

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { planFor } from "../../infra/model/catalog.js";
@@ -16,6 +16,8 @@ import { HostAccess, tcpOpen } from "./host-access.js";
 import { runRemote } from "./ssh.js";
 import { httpRequest, requestLoop, websocketEcho, type Endpoint, type Traffic } from "./http.js";
 import { copySampleApp } from "./sample-app.js";
+import { BACKUP_TOOL } from "../../infra/render/backup.js";
+import { S3RVER_OBJECT, startBucketServer } from "./bucket-server.js";
 import { localize, REHEARSAL_ADMIN_CIDR, SAMPLE_START_DELAY_SECONDS, withDefinition } from "./localize.js";
 import { releaseStateDir } from "../../infra/render/release.js";
 import { check, ProbeLog } from "./probes.js";
@@ -68,8 +70,9 @@ const local = localize(base);
 const plan: Plan = planFor(withDefinition(catalog, local), stackName);
 const host = plan.domains[0] ?? "";
 // The static IP: a loopback address of its own per stack, so two rehearsals never share one.
-const world: World = { staticIp: `127.0.1.${10 + index}`, rulesFile: join(workdir, "firewall.json"), disksDir: join(workdir, "disks") };
-const web: Endpoint = { address: world.staticIp, port: plan.caddy.httpPort };
+const staticIp = `127.0.1.${10 + index}`;
+const disksDir = join(workdir, "disks");
+const web: Endpoint = { address: staticIp, port: plan.caddy.httpPort };
 const keyPath = join(workdir, "id_ed25519");
 const probes = new ProbeLog();
 const stateFile = join(workdir, "state.json");
@@ -83,7 +86,7 @@ async function releaseLeftoverDisks(): Promise<void> {
     (await exec("losetup", ["--noheadings", "--list", "--output", "NAME,BACK-FILE"])).stdout
       .split("\n")
       .map((l) => l.trim().split(/\s+/))
-      .filter(([device, file]) => device && file?.startsWith(world.disksDir))
+      .filter(([device, file]) => device && file?.startsWith(disksDir))
       .map(([device]) => device!);
   for (let attempt = 0; attempt < 30; attempt++) {
     const devices = await ours();
@@ -97,7 +100,11 @@ say(`clean slate for ${stackName}`);
 await releaseLeftoverDisks();
 for (const m of await listMachines()) if (m.id === plan.host.name) await destroyMachine(m.container);
 rmSync(workdir, { recursive: true, force: true });
-mkdirSync(world.disksDir, { recursive: true });
+mkdirSync(disksDir, { recursive: true });
+// The bucket's stand-in listens where the machines can reach the outer host: the gateway of their network.
+const machinesGateway = (await execOk("docker", ["-H", `unix://${LOCAL_ENGINE}`, "network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}"])).stdout.trim();
+const bucketServer = await startBucketServer(machinesGateway, 4560 + index, join(workdir, "bucket"));
+const world: World = { staticIp, rulesFile: join(workdir, "firewall.json"), disksDir, bucket: bucketServer.world };
 await execOk("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `rehearsal@${stackName}`, "-f", keyPath]);
 copySampleApp(appSource);
 const { config, secretKeys } = mockConfig(plan);
@@ -118,6 +125,7 @@ async function deploy(definition: EnvironmentDefinition, secretConfig: Record<st
         "timetracker:buildDir": join(workdir, "build"),
         "timetracker:sshPublicKeyPath": `${keyPath}.pub`,
         "timetracker:sshPrivateKeyPath": keyPath,
+        "timetracker:bucketEndpoint": world.bucket.endpoint,
       },
       secretKeys: [...secretKeys, ...Object.keys(secretConfig)],
     }),
@@ -552,6 +560,101 @@ await probes.run("npm run ops with a host key that is not the host's: refused, n
   return `exit ${result.code}`;
 });
 
+say("backups: every dump copied off the host, and a restore from the copy");
+const backupTool = (args: string) => admin.ssh(`sudo -n ${BACKUP_TOOL} ${args}`);
+const bucketName = () => String(engineState().entry("aws:lightsail/bucket:Bucket", "backups-bucket")?.inputs.name ?? "");
+/** What the stand-in bucket holds under the dumps' prefix, read from its store on this side, off the host. */
+const bucketObjects = () => {
+  const folder = join(world.bucket.directory, bucketName(), plan.backup.bucket.prefix);
+  return existsSync(folder) ? readdirSync(folder).filter((f) => f.endsWith(S3RVER_OBJECT)).map((f) => f.slice(0, -S3RVER_OBJECT.length)).sort() : [];
+};
+const hostDumps = async () => (await admin.ssh(`sudo -n ls -1 ${plan.backup.dumpDir}`)).stdout.split("\n").filter((f) => f.endsWith(".dump"));
+const bucketKey = JSON.parse(readFileSync(world.bucket.keyFile, "utf8")) as { accessKeyId: string; secretAccessKey: string };
+const countsOf = (text: string) => new Map(text.split("\n").filter((l) => /^\w+\t\d+$/.test(l)).map((l) => l.split("\t") as [string, string]).map(([t, n]) => [t, Number(n)]));
+await probes.run("every pre-deploy and rollback dump is in the bucket, under a name that sorts by time", async () => {
+  const objects = bucketObjects();
+  const taken = (await hostDumps()).filter((f) => /-(predeploy|rollback)-/.test(f));
+  check(taken.length > 0, "no pre-deploy dump on the host");
+  for (const file of taken) {
+    const [, kind, stamp] = /-(predeploy|rollback)-(\d{8}T\d{6}Z)\.dump$/.exec(file) ?? [];
+    check(objects.includes(`${stamp}-${kind}.dump`), `${file} has no copy in the bucket (${objects.join(", ")})`);
+  }
+  const byTime = [...objects].sort((a, b) => a.slice(0, 16).localeCompare(b.slice(0, 16)));
+  check(JSON.stringify(byTime) === JSON.stringify(objects), "the names do not sort by time");
+  return `${taken.length} dumps on the host, ${objects.length} copies in ${bucketName()}: ${objects.slice(-3).join(", ")}`;
+});
+let rowsBefore = new Map<string, number>();
+await probes.run("production-shaped data written: 14 tables, 6 users, 3 teams, thousands of time entries", async () => {
+  const db = plan.containers.db.name;
+  const seeded = await admin.ssh(`sudo -n docker exec -i ${db} psql -v ON_ERROR_STOP=1 -q -U ${plan.database.user} -d ${plan.database.name}`, readFileSync("tools/rehearsal/production-shape.sql", "utf8"));
+  check(seeded.code === 0, `seeding failed: ${seeded.stderr.trim().slice(-300)}`);
+  const counts = await backupTool("counts");
+  check(counts.code === 0, counts.stderr);
+  rowsBefore = countsOf(counts.stdout);
+  check(rowsBefore.size === 14, `${rowsBefore.size} tables: ${[...rowsBefore.keys()].join(", ")}`);
+  check(rowsBefore.get("users") === 6 && rowsBefore.get("teams") === 3, "not 6 users and 3 teams");
+  return [...rowsBefore].map(([t, n]) => `${t} ${n}`).join(", ");
+});
+let nightlyObject = "";
+await probes.run("the nightly job dumps and copies off the host; the bucket key is never in clear (process list, logs, files) and only root reads it", async () => {
+  const secret = bucketKey.secretAccessKey;
+  // Sample the host's process list while the job runs: rclone's command line must not carry the key.
+  const run = await admin.ssh(
+    `sudo -n ${BACKUP_TOOL} nightly > /tmp/nightly.out 2>&1 & job=$!; : > /tmp/ps.samples; while [ -d /proc/$job ]; do ps -eo args >> /tmp/ps.samples; sleep 0.05; done; wait $job; echo "exit $?"; cat /tmp/nightly.out`,
+  );
+  check(/exit 0/.test(run.stdout), `the nightly job failed: ${run.stdout.slice(-400)}`);
+  const samples = (await admin.ssh("cat /tmp/ps.samples; sudo -n rm -f /tmp/ps.samples /tmp/nightly.out")).stdout;
+  const rcloneSeen = samples.split("\n").filter((l) => l.includes("rclone")).length;
+  const logs = (await admin.ssh("sudo -n journalctl --no-pager -q 2>/dev/null; sudo -n cat /var/log/syslog 2>/dev/null; for c in $(sudo -n docker ps -aq); do sudo -n docker logs $c 2>&1; done")).stdout;
+  const rendered = readdirSync(join("rendered", stackName)).map((f) => readFileSync(join("rendered", stackName, f), "utf8")).join("\n");
+  for (const [where, text] of [["the process list", samples], ["the host's logs", logs], ["the rendered files", rendered], ["the job's output", run.stdout]] as const) {
+    check(!text.includes(secret), `the bucket's secret key is in ${where}`);
+  }
+  const file = await admin.ssh(`sudo -n stat -c '%a %U' ${plan.backup.bucket.credentialsFile}; sudo -n sed -n 's/^secret_access_key = //p' ${plan.backup.bucket.credentialsFile} | sha256sum`);
+  const [mode, digest] = file.stdout.trim().split("\n");
+  check(mode === "600 root", `credentials file is ${mode}`);
+  // The stand-in checks only the key id: the secret the host holds must be the one the program was given.
+  check(digest?.startsWith(createHash("sha256").update(`${secret}\n`).digest("hex")) === true, "the host holds another secret than the bucket's key");
+  nightlyObject = bucketObjects().filter((o) => o.endsWith("-nightly.dump")).at(-1) ?? "";
+  check(nightlyObject !== "", `no nightly copy in the bucket: ${bucketObjects().join(", ")}`);
+  return `copied as ${nightlyObject}; ${samples.split("\n").length} process-list lines sampled (${rcloneSeen} of rclone), logs and ${readdirSync(join("rendered", stackName)).length} rendered files checked; credentials 600 root`;
+});
+let restoreSeconds = Number.NaN;
+let drill: string[] = [];
+let restoreWall = Number.NaN;
+await probes.run("restore drill: the database volume destroyed and the host's dumps gone, npm run restore brings every table back from the bucket copy", async () => {
+  const db = plan.containers.db.name;
+  const volume = plan.volumePaths.database;
+  // The disk loses the database and every dump on it; the bucket still has its copies.
+  const wiped = await admin.ssh(
+    `sudo -n docker stop -t 10 ${db} >/dev/null && sudo -n find ${volume} -mindepth 1 -delete && sudo -n sh -c 'rm -f ${plan.backup.dumpDir}/*.dump' && sudo -n docker start ${db} >/dev/null`,
+  );
+  check(wiped.code === 0, `could not destroy the volume: ${wiped.stderr}`);
+  const deadline = Date.now() + 120_000;
+  while ((await admin.ssh(`sudo -n docker inspect -f '{{.State.Health.Status}}' ${db}`)).stdout.trim() !== "healthy" && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 1000));
+  const empty = countsOf((await backupTool("counts")).stdout);
+  check(empty.size === 0, `the database still has ${empty.size} tables`);
+  check((await hostDumps()).length === 0, "dumps left on the host");
+  const start = Date.now();
+  const restored = await exec("npx", [
+    "tsx", "infra/cli/restore.ts", "--stack", stackName, "--from", nightlyObject, "--yes",
+    "--host", world.staticIp, "--user", plan.host.sshUser, "--key", keyPath, "--host-key", await machineHostKey(),
+  ]);
+  restoreWall = (Date.now() - start) / 1000;
+  console.log(indented(restored.stdout));
+  check(restored.code === 0, `restore exited ${restored.code}: ${restored.stderr.trim().slice(-400)}`);
+  restoreSeconds = Number(/restored \S+ into \S+ in ([\d.]+) s/.exec(restored.stdout)?.[1] ?? Number.NaN);
+  const after = countsOf((await backupTool("counts")).stdout);
+  const table = [...rowsBefore].map(([t, n]) => `${t} ${n} -> ${after.get(t) ?? "missing"}`);
+  console.log(indented(`rows per table, before -> after:\n${table.join("\n")}`));
+  for (const [t, n] of rowsBefore) check(after.get(t) === n, `${t}: ${n} rows before, ${after.get(t) ?? "no table"} after`);
+  await apiHealth();
+  const names = await readItems();
+  check(items.every((i) => names.includes(i)), `items through Caddy: ${names.join(", ")}`);
+  drill = table;
+  return `${rowsBefore.size} tables equal; restored in ${restoreSeconds} s (the command took ${restoreWall.toFixed(1)} s); the site answers with its rows`;
+});
+
 say("everyday edits: each is safe, and the deploy names what it replaces and why");
 let current: EnvironmentDefinition = local;
 await probes.run("raise the dump keep-days: the instance is not replaced and the host has the new job", async () => {
@@ -562,8 +665,8 @@ await probes.run("raise the dump keep-days: the instance is not replaced and the
   check(result.ok, result.error);
   check(JSON.stringify(await machineNow()) === JSON.stringify(machine), "the machine changed");
   check(replacedWhy(result).length === 0, `replaced: ${replacedWhy(result).join(", ")}`);
-  const cron = await admin.ssh("cat /etc/cron.d/timetracker-db-dump");
-  check(cron.stdout.includes(`-mtime +${keepDays} `), `the dump job says: ${cron.stdout}`);
+  const tool = await admin.ssh(`grep -x 'keep_days=[0-9]*' ${BACKUP_TOOL}`);
+  check(tool.stdout.trim() === `keep_days=${keepDays}`, `the nightly job's tool says: ${tool.stdout.trim()}`);
   return `host-setup ${result.action("host-setup")?.action} (${result.action("host-setup")?.causes.join(", ")}); nothing replaced; job keeps ${keepDays} days`;
 });
 await probes.run("change the backend's health-check interval: the running container has the new one", async () => {
@@ -692,6 +795,7 @@ admin.close();
 useDaemon(LOCAL_ENGINE);
 await engineState().destroy({ unprotect: true }).catch((error) => console.log(`destroy: ${(error as Error).message}`));
 await proxy.stop();
+await bucketServer.stop();
 await destroyStackMachines();
 await releaseLeftoverDisks();
 rmSync(workdir, { recursive: true, force: true });
@@ -712,6 +816,8 @@ seconds from the bundle-grow 'up' to the site answering again:          ${growSe
 requests failed during a backend redeploy:                              ${failedDuringRedeploy}
 swaps with ${CLIENTS} clients through Caddy, backend starting in ${SAMPLE_START_DELAY_SECONDS} s (requests, failed, worst, p99, deploy seconds):
 ${Object.entries(swaps).map(([what, t]) => `  ${what.padEnd(9)} ${t.sent} requests, ${t.failed} failed, worst ${t.worst.toFixed(3)} s, p99 ${t.p99.toFixed(3)} s, ${t.seconds.toFixed(1)} s`).join("\n")}
+restore drill from the bucket copy ${nightlyObject}: restored in ${restoreSeconds} s (npm run restore took ${restoreWall.toFixed(1)} s); rows per table, before -> after:
+${drill.map((line) => `  ${line}`).join("\n")}
 rehearsal wall time: ${elapsed()}
 `);
 const passed = probes.results.length - probes.failed;

@@ -1,9 +1,10 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import type { BucketWorld } from "./bucket-server.js";
 
 /**
  * The rehearsal's stand-in for the cloud around one stack: the static IP (a loopback
  * address whose ports 22/80/443 a firewall proxy forwards to the attached machine), the
- * proxy's rules, and where Lightsail disks keep their bytes. Shared by the rehearsal and
+ * proxy's rules, where Lightsail disks keep their bytes, and the bucket's stand-in. Shared by the rehearsal and
  * each deploy process.
  */
 export interface World {
@@ -11,6 +12,8 @@ export interface World {
   /** tools/machine/firewall-proxy.ts reads this at every connection. */
   rulesFile: string;
   disksDir: string;
+  /** The S3-compatible server that stands in for the stack's Lightsail bucket. */
+  bucket: BucketWorld;
 }
 
 export interface PortInfo {
