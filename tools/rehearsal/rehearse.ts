@@ -766,8 +766,13 @@ await probes.run("grow the bundle: the instance IS replaced (old host wiped), th
   await apiHealth();
   const names = await readItems();
   check(items.every((i) => names.includes(i)), `rows lost: read ${names.join(", ")}`);
+  // The new instance gets the bucket's key again (and Lightsail's grant with it): it can copy and restore from day one.
+  check(result.action("backups-credentials")?.action === "replace", "the new host was not sent the bucket's credentials");
+  check(result.action("backups-bucket-access")?.action === "replace", "the bucket's access grant was not replaced with the instance");
+  const status = (await backupTool("status")).stdout;
+  check(/^newest bucket copy: \S+-\w+\.dump/m.test(status), `the new host does not reach the bucket: ${status.trim()}`);
   console.log(`     replaced: ${replacedWhy(result).join("\n               ")}`);
-  return `${bundle} -> ${grown}: ${growSeconds.toFixed(1)} s from up to the site answering; rows ${names.join(", ")}; the new host key pinned`;
+  return `${bundle} -> ${grown}: ${growSeconds.toFixed(1)} s from up to the site answering; rows ${names.join(", ")}; the new host key pinned; the new host reaches the bucket`;
 });
 await probes.run("tearing the stack down keeps the data disk and its rows", async () => {
   // What an operator keeps before a teardown: `pulumi stack output --show-secrets databasePassword`.
