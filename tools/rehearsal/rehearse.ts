@@ -80,7 +80,7 @@ const progressFile = join(workdir, "progress.json");
 
 /** Loop devices an earlier run of this stack left behind (their files may be gone already).
  *  A device still held by a lazily unmounted filesystem is only marked for auto-clear by
- *  `losetup --detach`; it goes once the kernel lets go, so this waits for that (up to 30 s). */
+ *  `losetup --detach`; it goes once the kernel lets go, so this waits for that (up to 60 s). */
 async function releaseLeftoverDisks(): Promise<void> {
   const ours = async () =>
     (await exec("losetup", ["--noheadings", "--list", "--output", "NAME,BACK-FILE"])).stdout
@@ -88,7 +88,7 @@ async function releaseLeftoverDisks(): Promise<void> {
       .map((l) => l.trim().split(/\s+/))
       .filter(([device, file]) => device && file?.startsWith(disksDir))
       .map(([device]) => device!);
-  for (let attempt = 0; attempt < 30; attempt++) {
+  for (let attempt = 0; attempt < 60; attempt++) {
     const devices = await ours();
     if (devices.length === 0) return;
     for (const device of devices) await exec("losetup", ["--detach", device]);
@@ -808,8 +808,9 @@ await probes.run("clean-up left no machine, disk or stack object on the local en
   check((await machineNow()).length === 0, "machines left");
   const leftovers = await exec("docker", ["ps", "-a", "--filter", `label=timetracker.stack=${stackName}`, "-q"]);
   check(leftovers.stdout.trim() === "", `containers left: ${leftovers.stdout}`);
-  const loops = await exec("losetup", ["-a"]);
-  check(!loops.stdout.includes(plan.host.dataDisk.name), `loop devices left: ${loops.stdout}`);
+  // Only this run's: a device another run left (in another clone's folder) is not this one's to judge.
+  const loops = (await exec("losetup", ["--noheadings", "--list", "--output", "NAME,BACK-FILE,AUTOCLEAR"])).stdout.split("\n").filter((l) => l.includes(disksDir));
+  check(loops.length === 0, `loop devices left (NAME BACK-FILE AUTOCLEAR): ${loops.join("; ")}`);
   return "none left";
 });
 
