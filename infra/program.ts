@@ -133,6 +133,7 @@ export function timetracker(definitions: readonly unknown[] = catalog) {
     provider: host.docker,
     hostGeneration: host.generation,
     hostSetup: host.setup,
+    backupsReady: backups.credentials,
   });
 
   // An e-mail when the site is down, only for a stack whose definition asks for it.

@@ -29,6 +29,8 @@ export interface TimeTrackerAppArgs {
   hostGeneration: pulumi.Output<string>;
   /** Completes when the host is set up (`LightsailHost.setup`): the commands here need what it installs. */
   hostSetup: pulumi.Resource;
+  /** Completes when the host holds the bucket's credentials (`OffHostBackups.credentials`): the pre-deploy dump is copied off the host. */
+  backupsReady: pulumi.Resource;
 }
 
 /** The OCI annotation key for the source revision an image was built from. */
@@ -146,7 +148,8 @@ export class TimeTrackerApp extends pulumi.ComponentResource {
         create: `sudo -n ${RELEASE_TOOL} dump predeploy`,
         triggers: [refs.db, refs.backend, plan.containers.backend.release?.command ?? ""],
       },
-      { parent: this, dependsOn: [args.hostSetup] },
+      // After the bucket's credentials, so even the first deploy with them copies its dump off the host.
+      { parent: this, dependsOn: [args.hostSetup, args.backupsReady] },
     );
 
     const db = container(plan.containers.db, [preDeployDump]);

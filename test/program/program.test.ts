@@ -92,6 +92,8 @@ describe.each(catalog.map((d) => d.name))("the program for %s under Pulumi mocks
     expect(dump.inputs.create).toBe("sudo -n /usr/local/bin/timetracker-release dump predeploy");
     expect(dump.inputs.triggers).toEqual([plan.containers.db.image.source === "registry" ? plan.containers.db.image.ref : "", imageRefFor(plan, result, "backend"), "alembic upgrade head"]);
     expect(dump.options.dependsOn).toContain("host-setup");
+    // The host holds the bucket's key first, so this dump is copied off the host too.
+    expect(dump.options.dependsOn).toContain("backups-credentials");
     expect(result.one(CONTAINER, "app-db").options.dependsOn).toContain("app-predeploy-dump");
     expect(releaseFor(result, "backend").options.dependsOn).toContain("app-predeploy-dump");
   });
