@@ -21,7 +21,7 @@ const slotsOf = (port: number) => [port, port + STANDBY_PORT_OFFSET];
 /** The lowest port from `start` whose two slots (it and its standby twin) are neither taken nor reserved. */
 export function nextFreePort(start: number, taken: Set<number>): number {
   let port = start;
-  while (slotsOf(port).some((slot) => taken.has(slot) || RESERVED_HOST_PORTS.includes(slot))) port += 1;
+  while (slotsOf(port).some((slot) => taken.has(slot) || RESERVED_HOST_PORTS.has(slot))) port += 1;
   return port;
 }
 

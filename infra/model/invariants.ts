@@ -1,8 +1,17 @@
 import type { ContainerPlan, Plan } from "./plan.js";
 import type { Problem } from "./problems.js";
+import { CADDY_ADMIN_PORT } from "./schema.js";
 
-/** Ports the host keeps for itself: SSH and Caddy's HTTP/HTTPS. */
-export const RESERVED_HOST_PORTS = [22, 80, 443];
+/**
+ * Host ports no app service may publish, and what holds each. Every check and the port
+ * allocator read this one table.
+ */
+export const RESERVED_HOST_PORTS: ReadonlyMap<number, string> = new Map([
+  [22, "SSH"],
+  [80, "Caddy's HTTP"],
+  [443, "Caddy's HTTPS"],
+  [CADDY_ADMIN_PORT, "Caddy's admin API"],
+]);
 
 const containers = (plan: Plan): ContainerPlan[] => Object.values(plan.containers);
 
@@ -35,9 +44,8 @@ export function checkPlan(plan: Plan): Problem[] {
   const published = new Map<number, string>();
   for (const c of all) {
     for (const binding of c.ports) {
-      if (RESERVED_HOST_PORTS.includes(binding.external)) {
-        at(binding.origin, `${binding.external} is reserved for the host (22 is SSH, 80 and 443 are Caddy's)`);
-      }
+      const holder = RESERVED_HOST_PORTS.get(binding.external);
+      if (holder) at(binding.origin, `${binding.external} is reserved for the host (${holder})`);
       if (binding.ip !== "127.0.0.1") {
         at(binding.origin, `${c.name} publishes on ${binding.ip}: app ports are published on 127.0.0.1 only`);
       }
@@ -47,8 +55,8 @@ export function checkPlan(plan: Plan): Problem[] {
     }
   }
 
-  const caddyPorts = [plan.caddy.httpPort, plan.caddy.httpsPort, Number(plan.caddy.adminAddress.split(":")[1])];
-  for (const port of caddyPorts) {
+  // Caddy's admin port is in the reserved table; its HTTP and HTTPS ports are set per stack.
+  for (const port of [plan.caddy.httpPort, plan.caddy.httpsPort]) {
     const other = published.get(port);
     if (other) at("caddy", `Caddy listens on ${port} on the host, which ${other} also publishes`);
   }

@@ -1,18 +1,17 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { validateCatalog } from "../../infra/model/catalog.js";
-import { checkPlan, hostHeadersSent } from "../../infra/model/invariants.js";
+import { checkPlan, hostHeadersSent, RESERVED_HOST_PORTS } from "../../infra/model/invariants.js";
 import type { Plan } from "../../infra/model/plan.js";
 import { formatProblem } from "../../infra/model/problems.js";
 import { BUNDLE_MEMORY_GB, STANDBY_PORT_OFFSET, type EnvironmentDefinition } from "../../infra/model/schema.js";
 
-const RESERVED = [22, 80, 443];
 const VOLUME_KEYS = ["database", "redis", "caddyData", "caddyConfig"] as const;
 type VolumeKey = (typeof VOLUME_KEYS)[number];
 
 const word = fc.stringMatching(/^[a-z]{1,8}$/);
 /** A port the schema accepts for an app service: its standby twin STANDBY_PORT_OFFSET above must exist too. */
-const hostPort = fc.integer({ min: 1, max: 65535 - STANDBY_PORT_OFFSET }).filter((p) => !RESERVED.includes(p));
+const hostPort = fc.integer({ min: 1, max: 65535 - STANDBY_PORT_OFFSET }).filter((p) => !RESERVED_HOST_PORTS.has(p));
 /** Written ports that no other written port's standby twin lands on (that would be a collision, not a valid catalog). */
 const twinsFree = (ports: number[]) => new Set([...ports, ...ports.map((p) => p + STANDBY_PORT_OFFSET)]).size === 2 * ports.length;
 
@@ -78,7 +77,7 @@ describe("property: every random valid catalog satisfies every invariant", () =>
           const bindings = containers.flatMap((c) => c.ports);
           for (const binding of bindings) {
             expect(binding.ip).toBe("127.0.0.1");
-            expect(RESERVED).not.toContain(binding.external);
+            expect(RESERVED_HOST_PORTS.has(binding.external)).toBe(false);
           }
           for (const route of plan.caddy.routes) {
             const published = plan.containers[route.service].ports.map((p) => `${p.ip}:${p.external}`);

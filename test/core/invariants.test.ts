@@ -16,8 +16,8 @@ describe("invariants hold for the committed catalog", () => {
     expect(checkCatalog(plans)).toEqual([]);
   });
 
-  it("reserves SSH and Caddy's ports", () => {
-    expect([...RESERVED_HOST_PORTS].sort((a, b) => a - b)).toEqual([22, 80, 443]);
+  it("reserves SSH and Caddy's ports, its admin API included", () => {
+    expect([...RESERVED_HOST_PORTS.keys()].sort((a, b) => a - b)).toEqual([22, 80, 443, 2019]);
   });
 
   it("lists every Host the stack sends: backend health check, Caddy health checks, nginx, each domain", () => {
@@ -38,7 +38,13 @@ describe("checkPlan rejects a drifted plan", () => {
   it("a port reserved for the host", () => {
     const plan = copyOf(prod);
     plan.containers.frontend.ports[0]!.external = 443;
-    expect(checkPlan(plan)).toContainEqual(problemAt("prod.ports.frontend", "443 is reserved for the host"));
+    expect(checkPlan(plan)).toContainEqual(problemAt("prod.ports.frontend", "443 is reserved for the host (Caddy's HTTPS)"));
+  });
+
+  it("Caddy's admin port, named at the service's port", () => {
+    const plan = copyOf(prod);
+    plan.containers.backend.ports[0]!.external = 2019;
+    expect(checkPlan(plan)).toContainEqual(problemAt("prod.ports.backend", "2019 is reserved for the host (Caddy's admin API)"));
   });
 
   it("two containers on one host port", () => {
