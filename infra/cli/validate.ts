@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { validateCatalog } from "../model/catalog.js";
+import { bucketLockProblems, deployedBucket, type DeployedBucket } from "../model/bucket-lock.js";
 import { checkIdentity, deployedIdentity, identityOf, type StackIdentity } from "../model/identity.js";
 import type { Plan } from "../model/plan.js";
 import { formatProblem, type Problem } from "../model/problems.js";
@@ -23,7 +24,8 @@ options:
                      one; the file's stack is reported, unless --stack names another
   --base <git-ref>   where each stack's deployed identity is read: its committed
                      rendered/<stack>/plan.json (default: main); changing it is refused
-                     unless the definition carries a matching dataMove (docs/move-data.md)
+                     unless the definition carries a matching dataMove (docs/move-data.md);
+                     the backup bucket's name and region are never changed
   -h, --help         print this and exit`;
 
 /** rendered/ is read from the repository this package lives in, whatever the caller's folder. */
@@ -42,13 +44,14 @@ function committedFile(ref: string, path: string): string | undefined {
 
 interface Deployed {
   identities: Map<string, StackIdentity>;
+  buckets: Map<string, DeployedBucket>;
   problems: Problem[];
   notes: string[];
 }
 
-/** The deployed identity of each stack: what the base ref commits in rendered/<stack>/plan.json. */
+/** The deployed identity and bucket of each stack: what the base ref commits in rendered/<stack>/plan.json. */
 function readDeployed(base: string, stacks: string[]): Deployed {
-  const deployed: Deployed = { identities: new Map(), problems: [], notes: [] };
+  const deployed: Deployed = { identities: new Map(), buckets: new Map(), problems: [], notes: [] };
   if (!refExists(base)) {
     deployed.notes.push(`identity lock: "${base}" is not a commit in this repository, so every stack counts as new and nothing is locked (pass --base <ref>)`);
     return deployed;
@@ -63,11 +66,13 @@ function readDeployed(base: string, stacks: string[]): Deployed {
     const read = deployedIdentity(text);
     if (read.ok) deployed.identities.set(stack, read.identity);
     else deployed.problems.push({ path: stack, message: `the identity cannot be checked: ${path} at ${base} ${read.message}` });
+    const bucket = deployedBucket(text);
+    if (bucket) deployed.buckets.set(stack, bucket);
   }
   return deployed;
 }
 
-/** The lock over every plan: a changed identity needs a matching dataMove in its definition. */
+/** The lock over every plan: a changed identity needs a matching dataMove in its definition; the bucket never changes. */
 function identityCheck(base: string, plans: Plan[], definitions: readonly unknown[]): { problems: Problem[]; notes: string[] } {
   const deployed = readDeployed(
     base,
@@ -79,7 +84,7 @@ function identityCheck(base: string, plans: Plan[], definitions: readonly unknow
     // validateCatalog parsed every definition already; this reads the field the Plan leaves out.
     const { dataMove } = EnvironmentSchema.parse(definitions[index]);
     const result = checkIdentity(plan.stack, deployed.identities.get(plan.stack), identityOf(plan), dataMove);
-    problems.push(...result.problems);
+    problems.push(...result.problems, ...bucketLockProblems(plan.stack, deployed.buckets.get(plan.stack), plan.backup.bucket));
     notes.push(...result.notes);
   });
   return { problems, notes };

@@ -207,6 +207,14 @@ describe("npm run validate applies the lock against the committed plan at --base
     expect(result.stdout).not.toContain("valid:");
   });
 
+  it("refuses a prod definition file that names its bucket anew: the bucket lock, at backup.bucket.name", async () => {
+    const path = definitionFile("prod-bucket.json", { ...prod, backup: { ...prod.backup, bucket: { name: "tt-prod-dumps" } } });
+    const result = await validate("--file", path, "--base", "HEAD");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('prod.backup.bucket.name: gives the bucket the name "tt-prod-dumps"');
+    expect(result.stderr).not.toMatch(/^\s+at /m);
+  });
+
   it("accepts the same change with a matching dataMove and prints the operator's steps", async () => {
     const path = definitionFile("prod-move.json", {
       ...prod,
