@@ -14,7 +14,7 @@ import { renderAll } from "../../infra/render/index.js";
 import { catalog } from "../../stacks/catalog.js";
 import { staging as stagingDefinition } from "../../stacks/staging.js";
 import { S3RVER_OBJECT } from "../../tools/rehearsal/bucket-server.js";
-import { planFromDefinition, run, tempDir } from "./helpers.js";
+import { planFromDefinition, REPO_ROOT, run, tempDir } from "./helpers.js";
 
 /**
  * The host's backup tool (infra/render/backup.ts) run for real: bash, real rclone and a real
@@ -99,8 +99,19 @@ interface Result {
 /** Everything the tool printed, for the last test: the secret must be in none of it. */
 const printed: string[] = [];
 
+/**
+ * The rclones the tool runs with: this machine's (a host on Ubuntu 24.04 or Debian 12 has
+ * 1.60), and the oldest a host runs, Ubuntu 22.04's 1.53.3, which `tools/rclone-oldest.sh`
+ * fetches (`.ci/run` does; without it, a local run skips that half).
+ */
+const OLDEST_RCLONE = join(REPO_ROOT, ".cache/rclone-1.53.3/rclone");
+const RCLONES: [label: string, path: string, version: RegExp][] = [
+  ["this machine's rclone", (await run("sh", ["-c", "command -v rclone"])).stdout.trim(), /^rclone v\d/],
+  ["rclone 1.53.3 (Ubuntu 22.04's)", OLDEST_RCLONE, /^rclone v1\.53\.3/],
+];
+
 /** One host: the tool rendered for `plan`, its root paths moved into a temp folder, a bucket of its own. */
-async function host(name: string, plan: Plan) {
+async function hostWith(name: string, plan: Plan, realRclone: string) {
   const base = join(dir, name);
   const root = join(base, "root");
   const state = join(base, "state");
@@ -109,8 +120,6 @@ async function host(name: string, plan: Plan) {
   writeFileSync(join(state, `containers/${plan.containers.db.name}`), "running");
   writeFileSync(join(state, `containers/${plan.containers.backend.name}`), "running");
   writeFileSync(join(state, "db"), "PGDMP database v1");
-  const realRclone = (await run("sh", ["-c", "command -v rclone"])).stdout.trim();
-  expect(realRclone, "rclone is not installed: apt-get install rclone").not.toBe("");
   writeFileSync(join(bin, "docker"), FAKE_DOCKER);
   writeFileSync(join(bin, "rclone"), rcloneShim(realRclone));
   writeFileSync(join(bin, "logger"), `#!/bin/sh\nprintf '%s\\n' "$*" >> "$FAKE_STATE/logger.calls"\n`);
@@ -186,8 +195,18 @@ describe("the backup tool, rendered for every stack", () => {
   });
 });
 
-describe("against a real S3 server (s3rver: it checks a V4 signature's access key id, not the secret)", () => {
-  it("without credentials: ship exits 3, a dump still succeeds (a warning, logged), list warns, status says so, nightly fails", async () => {
+const missingOldest = !existsSync(OLDEST_RCLONE) && !process.env.CI;
+describe.each(RCLONES)("with %s, against a real S3 server (s3rver: it checks a V4 signature's access key id, not the secret)", (label, rclone, version) => {
+  const id = RCLONES.findIndex(([l]) => l === label);
+  const host = (name: string, plan: Plan) => hostWith(`${id}-${name}`, plan, rclone);
+  const test = rclone === OLDEST_RCLONE && missingOldest ? it.skip : it;
+
+  test("runs the rclone it names", async () => {
+    expect(existsSync(rclone), rclone === OLDEST_RCLONE ? "run bash tools/rclone-oldest.sh" : "rclone is not installed: apt-get install rclone").toBe(true);
+    expect((await run(rclone, ["version"])).stdout).toMatch(version);
+  });
+
+  test("without credentials: ship exits 3, a dump still succeeds (a warning, logged), list warns, status says so, nightly fails", async () => {
     const h = await host("no-credentials", planFor(catalog, "staging"));
     const dump = await h.tool(["dump", "predeploy"]);
     expect(dump.code, dump.stderr).toBe(0);
@@ -209,7 +228,7 @@ describe("against a real S3 server (s3rver: it checks a V4 signature's access ke
     expect(nightly.stderr).toMatch(/nightly: \S+-nightly-\S+ is on this host only: the copy to the bucket failed\n$/);
   });
 
-  it("set-credentials writes the configuration root-only (0600 in a 0700 folder), checks the bucket answers, prints no key", async () => {
+  test("set-credentials writes the configuration root-only (0600 in a 0700 folder), checks the bucket answers, prints no key", async () => {
     const h = await host("credentials", planFor(catalog, "staging"));
     const set = await h.tool(["set-credentials"], h.config());
     expect(set).toEqual({ code: 0, stdout: `wrote ${h.credentials} (0600, root only)\nthe bucket answers through the remote backups:\n`, stderr: "" });
@@ -224,7 +243,7 @@ describe("against a real S3 server (s3rver: it checks a V4 signature's access ke
     expect(readdirSync(join(h.credentials, ".."))).toEqual(["backup-bucket.conf"]);
   });
 
-  it("ship: objects are named <UTC time>-<kind>.dump, so they sort by time; keepCount 3 keeps the newest 3, never the newest lost", async () => {
+  test("ship: objects are named <UTC time>-<kind>.dump, so they sort by time; keepCount 3 keeps the newest 3, never the newest lost", async () => {
     const h = await host("count", withKeep({ keepCount: 3 }));
     expect((await h.tool(["set-credentials"], h.config())).code).toBe(0);
     // Kinds out of alphabetical order in time, one the old nightly job's name, shipped in no particular order.
@@ -245,7 +264,7 @@ describe("against a real S3 server (s3rver: it checks a V4 signature's access ke
     expect(names).toEqual(h.objects());
   });
 
-  it("ship with keepDays 10: deletes copies older than 10 days by the time in their names, never the newest", async () => {
+  test("ship with keepDays 10: deletes copies older than 10 days by the time in their names, never the newest", async () => {
     const h = await host("days", withKeep({ keepDays: 10 }));
     expect((await h.tool(["set-credentials"], h.config())).code).toBe(0);
     const stamps = Object.fromEntries([40, 30, 12, 9, 3].map((days) => [days, stampAgo(days)]));
@@ -256,7 +275,7 @@ describe("against a real S3 server (s3rver: it checks a V4 signature's access ke
     expect(h.objects()).toEqual([`${stamps[9]}-predeploy.dump`, `${stamps[3]}-predeploy.dump`]);
   });
 
-  it("dump: pg_dump in the database container, the newest of its kind kept on the host (nightly by age), copied; its path last", async () => {
+  test("dump: pg_dump in the database container, the newest of its kind kept on the host (nightly by age), copied; its path last", async () => {
     const h = await host("dump", planFor(catalog, "staging"));
     expect((await h.tool(["set-credentials"], h.config())).code).toBe(0);
     const { preDeployKeep, keepDays } = h.plan.backup;
@@ -278,7 +297,7 @@ describe("against a real S3 server (s3rver: it checks a V4 signature's access ke
     for (const f of fresh) expect(existsSync(f), f).toBe(true);
   });
 
-  it("list and status: host and bucket rows, tab-separated, oldest first; an unreachable bucket is one warning line", async () => {
+  test("list and status: host and bucket rows, tab-separated, oldest first; an unreachable bucket is one warning line", async () => {
     const h = await host("list", planFor(catalog, "staging"));
     expect((await h.tool(["set-credentials"], h.config())).code).toBe(0);
     h.file("nightly", stampAgo(2));
@@ -308,7 +327,7 @@ describe("against a real S3 server (s3rver: it checks a V4 signature's access ke
     writeFileSync(h.credentials, h.config());
   });
 
-  it("restore --dry-run names the dump, its size and time and the containers it would stop, and changes nothing", async () => {
+  test("restore --dry-run names the dump, its size and time and the containers it would stop, and changes nothing", async () => {
     const h = await host("dry-run", planFor(catalog, "staging"));
     expect((await h.tool(["set-credentials"], h.config())).code).toBe(0);
     expect((await h.tool(["dump", "nightly"])).code).toBe(0);
@@ -324,7 +343,7 @@ describe("against a real S3 server (s3rver: it checks a V4 signature's access ke
     expect(lines(since).every((c) => c.startsWith("inspect "))).toBe(true);
   });
 
-  it("restore latest from the bucket: prerestore dump, backend stopped, database recreated and restored, counts, backend healthy", async () => {
+  test("restore latest from the bucket: prerestore dump, backend stopped, database recreated and restored, counts, backend healthy", async () => {
     const h = await host("restore", planFor(catalog, "staging"));
     expect((await h.tool(["set-credentials"], h.config())).code).toBe(0);
     const nightly = lines((await h.tool(["dump", "nightly"])).stdout).at(-1)!;
@@ -368,7 +387,7 @@ describe("against a real S3 server (s3rver: it checks a V4 signature's access ke
     expect(readFileSync(join(h.state, `containers/${backend.name}`), "utf8").trim()).toBe("running");
   });
 
-  it("usage: --help exits 0, an unknown command prints it and exits 2", async () => {
+  test("usage: --help exits 0, an unknown command prints it and exits 2", async () => {
     const h = await host("usage", planFor(catalog, "staging"));
     const help = await h.tool(["--help"]);
     expect(help.code).toBe(0);
@@ -378,7 +397,7 @@ describe("against a real S3 server (s3rver: it checks a V4 signature's access ke
     expect(await h.tool(["frobnicate"])).toEqual({ code: 2, stdout: "", stderr: help.stdout });
   });
 
-  it("the secret key is in no output of the tool, and on no command line or in no environment of rclone or docker", () => {
+  test("the secret key is in no output of the tool, and on no command line or in no environment of rclone or docker", () => {
     expect(printed.length).toBeGreaterThan(20);
     for (const text of printed) expect(text).not.toContain(secret);
     const logs = readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && /\.(calls|env)$/.test(e.name));

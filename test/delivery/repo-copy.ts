@@ -15,8 +15,9 @@ import { STANDBY_PORT_OFFSET } from "../../infra/model/schema.js";
 export const REPO = resolve(import.meta.dirname, "../..");
 export const TSX = join(REPO, "node_modules", ".bin", "tsx");
 
-/** Not copied: installed packages (linked instead), git's own data, local build and rehearsal caches. */
-const SKIP_AT_TOP = new Set(["node_modules", ".git", ".build", ".rehearsal", "tmp"]);
+/** Not copied: installed packages and fetched tools (linked instead), git's own data, local build and rehearsal caches. */
+const SKIP_AT_TOP = new Set(["node_modules", ".cache", ".git", ".build", ".rehearsal", "tmp"]);
+const LINKED = ["node_modules", ".cache"];
 
 const copies: string[] = [];
 
@@ -28,7 +29,7 @@ export function copyRepo(prefix = "repo-copy"): string {
     if (SKIP_AT_TOP.has(entry)) continue;
     cpSync(join(REPO, entry), join(dir, entry), { recursive: true });
   }
-  symlinkSync(join(REPO, "node_modules"), join(dir, "node_modules"), "dir");
+  for (const entry of LINKED.filter((e) => existsSync(join(REPO, e)))) symlinkSync(join(REPO, entry), join(dir, entry), "dir");
   return dir;
 }
 
@@ -64,7 +65,7 @@ export function treeHash(root: string): Map<string, string> {
   const walk = (dir: string) => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const path = join(dir, entry.name);
-      if ((entry.name === "node_modules" || entry.name === ".git") && dir === root) continue;
+      if ((LINKED.includes(entry.name) || entry.name === ".git") && dir === root) continue;
       if (entry.isDirectory()) {
         hashes.set(`${relative(root, path)}/`, "dir");
         walk(path);
