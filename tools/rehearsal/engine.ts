@@ -244,7 +244,7 @@ export class RehearsalEngine {
     const folder = join(this.world.bucket.directory, name);
     if (decision.action === "replace") rmSync(folder, { recursive: true, force: true });
     mkdirSync(folder, { recursive: true });
-    return { arn: `arn:rehearsal:lightsail:Bucket/${name}`, url: `${this.world.bucket.endpoint}/${name}/`, region: "rehearsal" };
+    return { arn: `arn:rehearsal:lightsail:Bucket/${name}`, url: `${this.world.bucket.endpoint}/${name}/` };
   }
 
   /** The one key the stand-in server accepts: what CreateBucketAccessKey would return. */
