@@ -13,7 +13,7 @@ import {
   renderHostSetup,
 } from "../../infra/render/host-setup.js";
 import { staging as stagingDefinition } from "../../stacks/staging.js";
-import { planFromDefinition, plansOf, REPO_ROOT, run, tempDir } from "./helpers.js";
+import { planFromDefinition, plansOf, removeTree, REPO_ROOT, run, tempDir } from "./helpers.js";
 
 /**
  * The host's disk check (`timetracker-disk-check`), run for real by /bin/sh with a stand-in
@@ -149,7 +149,7 @@ const dataLine = (used: number, freeGb: number) =>
   `${data} is ${used}% full (${freeGb} GB free): it holds the database, Redis, Caddy's certificates and the dumps (${plan.backup.dumpDir}); run 'sudo du -xsh ${data}/*'`;
 
 beforeEach(() => {
-  rmSync(warningDir, { recursive: true, force: true });
+  removeTree(warningDir);
   rmSync(dfCalls, { force: true });
   rmSync(syslog, { force: true });
 });

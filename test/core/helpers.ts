@@ -70,10 +70,17 @@ export function secretReferences(value: unknown): unknown[] {
   return [];
 }
 
+/**
+ * Removes a test's scratch tree. Retried: a child a test started (a killed `tsx`, a shell
+ * in the background) may still be closing files in it, and an afterAll hook that throws
+ * fails its whole file though every test passed.
+ */
+export const removeTree = (path: string) => rmSync(path, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+
 /** A fresh temporary directory, removed by the returned cleanup. */
 export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), `tt-${prefix}-`));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return { dir, cleanup: () => removeTree(dir) };
 }
 
 export interface RunResult {

@@ -1,12 +1,13 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { hostKeyIn, knownHostsPath, writeKnownHosts } from "../../infra/components/known-hosts.js";
+import { removeTree } from "./helpers.js";
 
 describe("the pinned host key", () => {
   const dir = mkdtempSync(join(tmpdir(), "known-hosts-"));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => removeTree(dir));
 
   it("is the last ssh-ed25519 line the ready check printed, without its comment", () => {
     const stdout = "some notice\nssh-ed25519 AAAAold root@a\nssh-ed25519 AAAAnew root@b\n";

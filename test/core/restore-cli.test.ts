@@ -1,11 +1,11 @@
 import { catalog } from "../../stacks/catalog.js";
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { BACKUP_TOOL } from "../../infra/render/backup.js";
-import { planOf, REPO_ROOT } from "./helpers.js";
+import { planOf, removeTree, REPO_ROOT } from "./helpers.js";
 
 /**
  * `npm run restore` as a user runs it, against a fake `ssh` (and, where the stack is read, a
@@ -16,7 +16,7 @@ import { planOf, REPO_ROOT } from "./helpers.js";
  */
 
 const scratch = mkdtempSync(join(tmpdir(), "tt-restore-cli-"));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+afterAll(() => removeTree(scratch));
 
 const HOST = "198.51.100.7";
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyPinnedForTheRestoreCliTest0123456789";

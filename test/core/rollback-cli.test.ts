@@ -1,11 +1,11 @@
 import { catalog } from "../../stacks/catalog.js";
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { RELEASE_TOOL } from "../../infra/render/release.js";
-import { REPO_ROOT } from "./helpers.js";
+import { removeTree, REPO_ROOT } from "./helpers.js";
 
 /**
  * `npm run rollback` as a user runs it, against a fake `ssh` (and, where the stack is
@@ -14,7 +14,7 @@ import { REPO_ROOT } from "./helpers.js";
  */
 
 const scratch = mkdtempSync(join(tmpdir(), "tt-rollback-cli-"));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+afterAll(() => removeTree(scratch));
 
 const HOST = "198.51.100.7";
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyPinnedForTheRollbackCliTest0123456789";

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -8,6 +8,7 @@ import { APP_VERSION_FILE, readAppVersion } from "../../infra/program.js";
 import { catalog } from "../../stacks/catalog.js";
 import { mockConfig } from "../../tools/mock-config.js";
 import { runProgram } from "../../tools/mock-engine.js";
+import { removeTree } from "../core/helpers.js";
 
 /**
  * The app version is pinned in this repository (app-version.json), for every stack: the
@@ -19,7 +20,7 @@ const REPO = resolve(import.meta.dirname, "../..");
 const PLACEHOLDER = "0".repeat(40);
 const IMAGE = "docker:index/remoteImage:RemoteImage";
 const scratch = mkdtempSync(join(tmpdir(), "app-version-test-"));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+afterAll(() => removeTree(scratch));
 
 const pinned = () => JSON.parse(readFileSync(join(REPO, "app-version.json"), "utf8")) as Record<string, unknown>;
 

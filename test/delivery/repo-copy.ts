@@ -1,10 +1,11 @@
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import type { Plan } from "../../infra/model/plan.js";
 import { STANDBY_PORT_OFFSET } from "../../infra/model/schema.js";
+import { removeTree } from "../core/helpers.js";
 
 /**
  * Throw-away copies of this repository for the tests that change it (the scaffolder, a
@@ -35,7 +36,7 @@ export function copyRepo(prefix = "repo-copy"): string {
 
 /** Removes every copy this process made. */
 export function removeCopies(): void {
-  for (const dir of copies.splice(0)) rmSync(dir, { recursive: true, force: true });
+  for (const dir of copies.splice(0)) removeTree(dir);
 }
 
 /** Runs git in `root` with a fixed identity; throws with its output when it fails. */

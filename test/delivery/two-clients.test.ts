@@ -1,9 +1,10 @@
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { commitAll, copyRepo, git, removeCopies, REPO, TSX } from "./repo-copy.js";
+import { removeTree } from "../core/helpers.js";
 
 /**
  * The first clients must not stop every deploy: both deploy workflows gate on `npm test`.
@@ -55,7 +56,7 @@ function runAsync(command: string, args: string[], cwd: string, env: NodeJS.Proc
 let reportDir: string | undefined;
 afterAll(() => {
   removeCopies();
-  if (reportDir) rmSync(reportDir, { recursive: true, force: true });
+  if (reportDir) removeTree(reportDir);
 });
 
 describe.skipIf(NESTED)("two clients added by new-client: the catalog-dependent tests still pass", () => {

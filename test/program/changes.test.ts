@@ -1,11 +1,12 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { z } from "zod";
 import type { EnvironmentDefinition } from "../../infra/model/schema.js";
 import type { Declared } from "../../tools/changes/decide.js";
+import { removeTree } from "../core/helpers.js";
 
 /**
  * What the providers' replace rules (tools/changes/provider-rules.ts) say each ordinary edit
@@ -147,7 +148,7 @@ const freePort = (from: number) =>
   Array.from({ length: 500 }, (_, i) => from + i).find((p) => !usedPorts().includes(p) && !usedPorts().includes(p + STANDBY_PORT_OFFSET)) as number;
 
 const scratch = mkdtempSync(join(tmpdir(), "changes-test-"));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+afterAll(() => removeTree(scratch));
 
 /** Edits that need more than the schema says: a size up, a list entry, a pinned patch, a free port, a key. */
 const EXPLICIT: Edit[] = [
