@@ -13,7 +13,8 @@ import {
   renderHostSetup,
 } from "../../infra/render/host-setup.js";
 import { staging as stagingDefinition } from "../../stacks/staging.js";
-import { planFromDefinition, plansOf, removeTree, REPO_ROOT, run, tempDir } from "./helpers.js";
+import { planFromDefinition, plansOf, REPO_ROOT, run, tempDir } from "./helpers.js";
+import { removeTree } from "../scratch.js";
 
 /**
  * The host's disk check (`timetracker-disk-check`), run for real by /bin/sh with a stand-in

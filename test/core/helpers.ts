@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -9,6 +9,7 @@ import type { EnvValue, Plan, SecretName } from "../../infra/model/plan.js";
 import { formatProblem, type Problem } from "../../infra/model/problems.js";
 import type { EnvironmentDefinition } from "../../infra/model/schema.js";
 import { catalog } from "../../stacks/catalog.js";
+import { removeTree } from "../scratch.js";
 
 /** The repository root (where package.json lives). */
 export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -69,13 +70,6 @@ export function secretReferences(value: unknown): unknown[] {
   }
   return [];
 }
-
-/**
- * Removes a test's scratch tree. Retried: a child a test started (a killed `tsx`, a shell
- * in the background) may still be closing files in it, and an afterAll hook that throws
- * fails its whole file though every test passed.
- */
-export const removeTree = (path: string) => rmSync(path, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 
 /** A fresh temporary directory, removed by the returned cleanup. */
 export function tempDir(prefix: string): { dir: string; cleanup: () => void } {

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { hostKeyIn, knownHostsPath, writeKnownHosts } from "../../infra/components/known-hosts.js";
-import { removeTree } from "./helpers.js";
+import { removeTree } from "../scratch.js";
 
 describe("the pinned host key", () => {
   const dir = mkdtempSync(join(tmpdir(), "known-hosts-"));

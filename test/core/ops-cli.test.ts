@@ -6,7 +6,8 @@ import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { BACKUP_TOOL } from "../../infra/render/backup.js";
 import { RELEASE_TOOL } from "../../infra/render/release.js";
-import { planOf, removeTree, REPO_ROOT } from "./helpers.js";
+import { planOf, REPO_ROOT } from "./helpers.js";
+import { removeTree } from "../scratch.js";
 
 /**
  * `npm run ops` as a user runs it, against a fake `ssh` first on PATH. The fake records

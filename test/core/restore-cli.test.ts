@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { BACKUP_TOOL } from "../../infra/render/backup.js";
-import { planOf, removeTree, REPO_ROOT } from "./helpers.js";
+import { planOf, REPO_ROOT } from "./helpers.js";
+import { removeTree } from "../scratch.js";
 
 /**
  * `npm run restore` as a user runs it, against a fake `ssh` (and, where the stack is read, a

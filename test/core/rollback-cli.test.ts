@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { RELEASE_TOOL } from "../../infra/render/release.js";
-import { removeTree, REPO_ROOT } from "./helpers.js";
+import { REPO_ROOT } from "./helpers.js";
+import { removeTree } from "../scratch.js";
 
 /**
  * `npm run rollback` as a user runs it, against a fake `ssh` (and, where the stack is

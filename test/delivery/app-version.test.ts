@@ -8,7 +8,7 @@ import { APP_VERSION_FILE, readAppVersion } from "../../infra/program.js";
 import { catalog } from "../../stacks/catalog.js";
 import { mockConfig } from "../../tools/mock-config.js";
 import { runProgram } from "../../tools/mock-engine.js";
-import { removeTree } from "../core/helpers.js";
+import { removeTree } from "../scratch.js";
 
 /**
  * The app version is pinned in this repository (app-version.json), for every stack: the

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import type { Plan } from "../../infra/model/plan.js";
 import { STANDBY_PORT_OFFSET } from "../../infra/model/schema.js";
-import { removeTree } from "../core/helpers.js";
+import { removeTree } from "../scratch.js";
 
 /**
  * Throw-away copies of this repository for the tests that change it (the scaffolder, a

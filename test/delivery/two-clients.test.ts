@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { commitAll, copyRepo, git, removeCopies, REPO, TSX } from "./repo-copy.js";
-import { removeTree } from "../core/helpers.js";
+import { removeTree } from "../scratch.js";
 
 /**
  * The first clients must not stop every deploy: both deploy workflows gate on `npm test`.

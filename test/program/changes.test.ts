@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it, vi } from "vitest";
 import { z } from "zod";
 import type { EnvironmentDefinition } from "../../infra/model/schema.js";
 import type { Declared } from "../../tools/changes/decide.js";
-import { removeTree } from "../core/helpers.js";
+import { removeTree } from "../scratch.js";
 
 /**
  * What the providers' replace rules (tools/changes/provider-rules.ts) say each ordinary edit
