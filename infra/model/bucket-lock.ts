@@ -36,7 +36,7 @@ export function deployedBucket(planJson: string): DeployedBucket | undefined {
 }
 
 const described = (bucket: DeployedBucket) =>
-  bucket.name !== undefined ? `"${bucket.name}"` : `named by the program ("${bucket.namePrefix ?? ""}" and 8 random characters)`;
+  bucket.name !== undefined ? `"${bucket.name}"` : `named by the program ("${bucket.namePrefix ?? ""}" and ${BUCKET_NAME_SUFFIX_LENGTH} random characters)`;
 
 const KEEP = "a Lightsail bucket cannot be renamed or moved, so this would replace it, and the program protects it (it holds every off-host copy of the database): pulumi up would stop part way";
 
