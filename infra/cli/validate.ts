@@ -25,7 +25,7 @@ options:
   --base <git-ref>   where each stack's deployed identity is read: its committed
                      rendered/<stack>/plan.json (default: main); changing it is refused
                      unless the definition carries a matching dataMove (docs/move-data.md);
-                     the backup bucket's name and region are never changed
+                     the stack's region and its backup bucket's name never change
   -h, --help         print this and exit`;
 
 /** rendered/ is read from the repository this package lives in, whatever the caller's folder. */

@@ -17,10 +17,10 @@ describe("deployedBucket", () => {
     expect(deployedBucket(committed)).toEqual({ namePrefix: "timetracker-prod-backups-", region: "us-east-1" });
   });
 
-  it("finds none in a plan committed before buckets existed, or in text that is no plan", () => {
+  it("reads only the region from a plan committed before buckets existed, and nothing from text that is no plan", () => {
     const plan = JSON.parse(committed);
     delete plan.backup.bucket;
-    expect(deployedBucket(JSON.stringify(plan))).toBeUndefined();
+    expect(deployedBucket(JSON.stringify(plan))).toEqual({ region: "us-east-1" });
     expect(deployedBucket("{ nope")).toBeUndefined();
   });
 });
@@ -37,7 +37,7 @@ describe("bucketLockProblems", () => {
   it("refuses a written name on a stack whose bucket was named by the program, at backup.bucket.name", () => {
     const problems = bucketLockProblems("prod", deployed, prodWith(withBucketName("tt-prod-dumps")).backup.bucket);
     expect(problems).toEqual([problemAt("prod.backup.bucket.name", 'gives the bucket the name "tt-prod-dumps", but the deployed stack\'s bucket is named by the program')]);
-    expect(problems[0]!.message).toContain("cannot be renamed or moved");
+    expect(problems[0]!.message).toContain("cannot be renamed");
     expect(problems[0]!.message).toContain("Keep the name left out");
   });
 
@@ -56,12 +56,20 @@ describe("bucketLockProblems", () => {
     expect(bucketLockProblems("prod", named, planOf("prod").backup.bucket)).toEqual([problemAt("prod.backup.bucket.name", 'is "tt-prod-dumps"')]);
   });
 
-  it("refuses another region, at host.region", () => {
+  it("refuses another region, at host.region, naming the data disk and the bucket", () => {
     const elsewhere = { ...planOf("prod").backup.bucket, region: "eu-west-1" };
-    expect(bucketLockProblems("prod", deployed, elsewhere)).toEqual([problemAt("prod.host.region", 'is "eu-west-1", but the deployed stack\'s bucket is in "us-east-1"')]);
+    const problems = bucketLockProblems("prod", deployed, elsewhere);
+    expect(problems).toEqual([problemAt("prod.host.region", 'is "eu-west-1", but the deployed stack is in "us-east-1"')]);
+    expect(problems[0]!.message).toContain("neither its data disk nor its bucket moves");
   });
 
-  it("does not lock a stack that had no bucket yet", () => {
+  it("a stack deployed before buckets: any bucket name is its first, the region is still locked", () => {
+    const beforeBuckets = { region: "us-east-1" };
+    expect(bucketLockProblems("prod", beforeBuckets, prodWith(withBucketName("tt-prod-dumps")).backup.bucket)).toEqual([]);
+    expect(bucketLockProblems("prod", beforeBuckets, { ...planOf("prod").backup.bucket, region: "eu-west-1" })).toEqual([problemAt("prod.host.region")]);
+  });
+
+  it("does not lock a stack that was never deployed", () => {
     expect(bucketLockProblems("prod", undefined, prodWith(withBucketName("tt-prod-dumps")).backup.bucket)).toEqual([]);
   });
 });
