@@ -16,9 +16,10 @@ import { removeTree } from "../scratch.js";
 export const REPO = resolve(import.meta.dirname, "../..");
 export const TSX = join(REPO, "node_modules", ".bin", "tsx");
 
-/** Not copied: installed packages and fetched tools (linked instead), git's own data, local build and rehearsal caches. */
-const SKIP_AT_TOP = new Set(["node_modules", ".cache", ".git", ".build", ".rehearsal", "tmp"]);
+/** Linked, not copied: installed packages and fetched tools. */
 const LINKED = ["node_modules", ".cache"];
+/** Not copied: what is linked, git's own data, local build and rehearsal caches. */
+const SKIP_AT_TOP = new Set([...LINKED, ".git", ".build", ".rehearsal", "tmp"]);
 
 const copies: string[] = [];
 
