@@ -97,7 +97,6 @@ export function timetracker(definitions: readonly unknown[] = catalog) {
 
   const files = renderAll(plan);
   const appVersion = readAppVersion();
-  const privateKeyPath = config.require("sshPrivateKeyPath");
   const adopted = Object.fromEntries(
     plan.secrets.flatMap((s) => (s.adoptFrom && s.rotation === 0 ? [[s.adoptFrom, config.requireSecret(s.adoptFrom)]] : [])),
   );
@@ -107,8 +106,6 @@ export function timetracker(definitions: readonly unknown[] = catalog) {
     launchScript: files["launch.sh"],
     hostSetup: files["host-setup.sh"],
     sshPublicKey: readConfiguredFile("sshPublicKeyPath", config.require("sshPublicKeyPath")).trim(),
-    sshPrivateKey: pulumi.secret(readConfiguredFile("sshPrivateKeyPath", privateKeyPath)),
-    sshPrivateKeyPath: privateKeyPath,
   });
   const bucketEndpoint = config.get("bucketEndpoint");
   const backups = new OffHostBackups("backups", {

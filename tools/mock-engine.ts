@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 
@@ -25,6 +24,7 @@ export interface DeclaredResource {
     retainOnDelete?: boolean;
     deleteBeforeReplace?: boolean;
     parent?: string;
+    /** Logical name of the explicit provider. */
     provider?: string;
     /** Logical names of the resources this one explicitly depends on. */
     dependsOn?: string[];
@@ -211,7 +211,8 @@ export async function runProgram(
         retainOnDelete: opts.retainOnDelete,
         deleteBeforeReplace: opts.deleteBeforeReplace,
         parent: opts.parent ? "set" : undefined,
-        provider: opts.provider ? "set" : undefined,
+        // The provider's logical name: the engine resolves it to the provider's settings at each call.
+        provider: opts.provider ? (opts.provider as unknown as { __name: string }).__name : undefined,
         dependsOn: (Array.isArray(opts.dependsOn) ? opts.dependsOn : opts.dependsOn ? [opts.dependsOn] : []).map(
           (r) => (r as unknown as { __name: string }).__name,
         ),
@@ -246,12 +247,7 @@ export async function runProgram(
     ...resources.filter((r) => r.type === "random:index/randomPassword:RandomPassword").map((r) => String(r.state?.result ?? "")),
     ...resources.filter((r) => r.type === "aws:lightsail/bucketAccessKey:BucketAccessKey").map((r) => String(r.state?.secretAccessKey ?? "")),
   ];
-  const privateKeyPath = config["timetracker:sshPrivateKeyPath"];
-  const secretValues = [
-    ...generated,
-    ...secretKeys.map((k) => config[k] ?? ""),
-    ...(privateKeyPath ? [readFileSync(privateKeyPath, "utf8")] : []),
-  ].filter((v) => v !== "");
+  const secretValues = [...generated, ...secretKeys.map((k) => config[k] ?? "")].filter((v) => v !== "");
   return {
     resources,
     outputs,

@@ -5,6 +5,7 @@ import type { ContainerPlan, Plan, RenderedFile, Service, VolumeKey } from "../m
 import { renderDbCredentialsScript } from "../render/db-credentials.js";
 import { DISK_CHECK } from "../render/host-setup.js";
 import { RELEASE_TOOL, releaseSpec, type ReleasedService } from "../render/release.js";
+import { releaseRemovalCommand } from "../render/release-removal.js";
 import type { BuildContext } from "../build-context.js";
 import { containerArgs, type SecretValues } from "./container.js";
 
@@ -178,6 +179,9 @@ export class TimeTrackerApp extends pulumi.ComponentResource {
         {
           connection: args.connection,
           create: `sudo -n ${RELEASE_TOOL} deploy ${service} ${refs[service]} ${releaseSpec(plan, service)}`,
+          // The tool's containers are not Pulumi's: deleting the command removes them, so the
+          // network can go after it (on a host replacement, on the old host; on destroy).
+          delete: releaseRemovalCommand(plan, service),
           stdin: pulumi.secret(pulumi.all(secretLines).apply((lines) => lines.join(""))),
           triggers: [args.hostGeneration],
         },

@@ -4,7 +4,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { Plan } from "../model/plan.js";
 import { READY_MARKER } from "../render/launch-script.js";
-import { hostKeyIn, knownHostsPath, writeKnownHosts } from "./known-hosts.js";
+import { dockerSshOptions, hostKeyIn } from "./known-hosts.js";
 
 export interface LightsailHostArgs {
   /** The stack's resolved plan; the host reads `plan.host`, `plan.domains` and `plan.stack`. */
@@ -13,12 +13,12 @@ export interface LightsailHostArgs {
   launchScript: string;
   /** The rendered host setup, run as root on every new instance and whenever it changes. */
   hostSetup: string;
-  /** OpenSSH public key installed for `plan.host.sshUser`. */
+  /**
+   * OpenSSH public key installed for `plan.host.sshUser`. The private key never reaches the
+   * program or its state: every SSH connection takes it from the operator's ssh-agent
+   * (`SSH_AUTH_SOCK`).
+   */
   sshPublicKey: string;
-  /** The matching private key, for remote commands. Kept secret. */
-  sshPrivateKey: pulumi.Input<string>;
-  /** Path of the private key on the machine running Pulumi, for the Docker provider's `ssh`. */
-  sshPrivateKeyPath: string;
 }
 
 const ANYWHERE = { cidrs: ["0.0.0.0/0"], ipv6Cidrs: ["::/0"] };
@@ -133,10 +133,12 @@ export class LightsailHost extends pulumi.ComponentResource {
     this.instanceName = instance.name;
     this.generation = instance.arn;
     this.staticIp = staticIp.ipAddress;
+    // No private key: pulumi-command takes it from SSH_AUTH_SOCK when the connection names
+    // none (@pulumi/command types: agentSocketPath "Default to environment variable
+    // SSH_AUTH_SOCK if present"). Nothing in the state is a secret key or a local path.
     const firstContact = {
       host: staticIp.ipAddress,
       user: host.sshUser,
-      privateKey: pulumi.secret(args.sshPrivateKey),
       // A new instance takes a minute or two to accept SSH.
       dialErrorLimit: 60,
       perDialTimeout: 10,
@@ -172,27 +174,18 @@ export class LightsailHost extends pulumi.ComponentResource {
       { parent: this, dependsOn: [ready, diskAttachment] },
     );
 
-    const knownHosts = knownHostsPath(args.sshPrivateKeyPath);
-    const pinned = pulumi.all([staticIp.ipAddress, this.hostKey]).apply(([address, key]) => {
-      writeKnownHosts(knownHosts, address, key);
-      return knownHosts;
-    });
     this.docker = new docker.Provider(
       `${name}-docker`,
       {
         host: pulumi.interpolate`ssh://${host.sshUser}@${staticIp.ipAddress}`,
-        // The Docker provider runs the local ssh: it checks the same pinned key.
+        // The Docker provider runs the local ssh: it checks the same pinned key, carried in
+        // the options themselves, and authenticates through the operator's ssh-agent.
         // No ping of the daemon when the provider is configured: `pulumi preview` on a pull
         // request then needs no SSH to the host (kreuzwerker/terraform-provider-docker#703).
         // A provider setting that is not ForcesProviderReplace updates in place
         // (pulumi/pulumi-terraform-bridge#1683): turning it on replaces nothing.
         disableDockerDaemonCheck: true,
-        sshOpts: [
-          "-i", args.sshPrivateKeyPath,
-          "-o", pulumi.interpolate`UserKnownHostsFile=${pinned}`,
-          "-o", "StrictHostKeyChecking=yes",
-          "-o", "ServerAliveInterval=30",
-        ],
+        sshOpts: this.hostKey.apply(dockerSshOptions),
       },
       { parent: this, dependsOn: [this.setup] },
     );

@@ -1,18 +1,21 @@
-import { writeFileSync } from "node:fs";
-import { homedir } from "node:os";
-import { join } from "node:path";
-
-/** Where the pinned host key of a stack's instance is kept: beside the stack's private key. */
-export const knownHostsPath = (privateKeyPath: string) => `${privateKeyPath}.known_hosts`;
-
 /**
- * Writes the host key pinned for a stack's instance as a known_hosts file for the local
- * `ssh` that the Docker provider runs. Rewritten on every run from the stack's state, so
- * a new runner has it and a replaced instance's key takes the old one's place.
+ * The `ssh` options the Docker provider runs its local `ssh` with. The pinned host key
+ * travels inside them (OpenSSH's KnownHostsCommand, 8.5 or newer): nothing is read from or
+ * written to the machine that runs `pulumi up`. A later `up` on another machine (a fresh
+ * CI runner, a laptop) deletes an old host's objects with the options the state recorded,
+ * so they must hold no file path; the key itself comes from the operator's ssh-agent
+ * (SSH_AUTH_SOCK), as it does for the remote commands.
  */
-export function writeKnownHosts(path: string, address: string, hostKey: string): void {
-  const expanded = path.startsWith("~/") ? join(homedir(), path.slice(2)) : path;
-  writeFileSync(expanded, `${address} ${hostKey}\n`, { mode: 0o600 });
+export function dockerSshOptions(hostKey: string): string[] {
+  return [
+    "-o", "StrictHostKeyChecking=yes",
+    // No known_hosts file is read or written: the only key accepted is the one printed here.
+    "-o", "UserKnownHostsFile=/dev/null",
+    "-o", "GlobalKnownHostsFile=/dev/null",
+    "-o", `KnownHostsCommand=/bin/echo %H ${hostKey}`,
+    "-o", `HostKeyAlgorithms=${hostKey.split(" ")[0]}`,
+    "-o", "ServerAliveInterval=30",
+  ];
 }
 
 /** The host key line a `host-ready` run printed last (`ssh-ed25519 AAAA…`). */

@@ -1,8 +1,9 @@
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { hostKeyIn, knownHostsPath, writeKnownHosts } from "../../infra/components/known-hosts.js";
+import { dockerSshOptions, hostKeyIn } from "../../infra/components/known-hosts.js";
+import { run } from "./helpers.js";
 import { removeTree } from "../scratch.js";
 
 describe("the pinned host key", () => {
@@ -18,10 +19,18 @@ describe("the pinned host key", () => {
     expect(() => hostKeyIn("ssh-rsa AAAA root@a\n")).toThrow(/no ssh-ed25519 host key/);
   });
 
-  it("is written beside the stack's private key as one known_hosts line, replacing the old instance's", () => {
-    const path = knownHostsPath(join(dir, "id_ed25519"));
-    writeKnownHosts(path, "198.51.100.7", "ssh-ed25519 AAAAold");
-    writeKnownHosts(path, "198.51.100.7", "ssh-ed25519 AAAAnew");
-    expect(readFileSync(path, "utf8")).toBe("198.51.100.7 ssh-ed25519 AAAAnew\n");
+  it("travels inside the Docker provider's ssh options, which this machine's ssh accepts, with no file of the machine that ran up", async () => {
+    const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleHostKeyForTheTestXXXXXXXXXXXXXXXXXXXX";
+    const options = dockerSshOptions(key);
+    // `ssh -G` parses the options as the provider's ssh would and prints the configuration it ends with.
+    const parsed = await run("ssh", ["-G", "-F", "/dev/null", ...options, "ubuntu@198.51.100.7"]);
+    expect(parsed.spawnError?.code, "ssh is not installed: apt-get install openssh-client").toBeUndefined();
+    expect(parsed.code, parsed.stderr).toBe(0);
+    expect(parsed.stdout).toMatch(new RegExp(`^knownhostscommand /bin/echo %H ${key}$`, "m"));
+    expect(parsed.stdout).toMatch(/^stricthostkeychecking (yes|true)$/m);
+    expect(parsed.stdout).toMatch(/^userknownhostsfile \/dev\/null$/m);
+    const paths = options.join(" ").match(/\/[\w./-]+/g) ?? [];
+    expect([...new Set(paths)].sort()).toEqual(["/bin/echo", "/dev/null"]);
+    expect(options.join(" ")).not.toMatch(/(^| )-i( |$)|IdentityFile/);
   });
 });

@@ -350,7 +350,7 @@ describe("workflow security", () => {
     expect(staging.steps?.find((s) => s.with?.command === "up")?.with?.["stack-name"]).toBe("staging");
   });
 
-  it("deploy jobs get AWS through OIDC, the Pulumi token and SSH key from secrets, and point the stack at the key file", () => {
+  it("deploy jobs get AWS through OIDC, the Pulumi token and SSH key from secrets, the key into an ssh-agent only (no key path in the stack)", () => {
     const jobs = [get("deploy.yml").jobs.staging, get("deploy.yml").jobs.production, get("deploy-client.yml").jobs.deploy] as Job[];
     for (const job of jobs) {
       expect(job.permissions).toEqual({ contents: "read", "id-token": "write" });
@@ -359,7 +359,10 @@ describe("workflow security", () => {
       expect(aws?.with?.["role-to-assume"]).toBe("${{ secrets.AWS_DEPLOY_ROLE_ARN }}");
       const key = job.steps?.find((s) => s.env?.SSH_PRIVATE_KEY);
       expect(key?.run).toMatch(/^umask 077\n/);
-      expect(job.steps?.some((s) => s.run?.includes("pulumi config set --stack \"$STACK\" timetracker:sshPrivateKeyPath"))).toBe(true);
+      expect(key?.run).toContain('ssh-add -q - <<<"$SSH_PRIVATE_KEY"');
+      expect(key?.run).toContain('echo "SSH_AUTH_SOCK=$RUNNER_TEMP/ssh-agent.sock" >> "$GITHUB_ENV"');
+      expect(key?.run).not.toMatch(/"\$SSH_PRIVATE_KEY"\s*>/);
+      expect(job.steps?.some((s) => s.run?.includes("timetracker:sshPrivateKeyPath"))).toBe(false);
     }
   });
 
@@ -715,11 +718,11 @@ describe("port 22 is opened for the runner only while a job needs the host", () 
     expect(steps.some((s) => s.id === OPEN || s.id === CLOSE)).toBe(false);
     expect(steps.some((s) => /aws lightsail|checkip|\bssh\b|\bscp\b/.test(s.run ?? ""))).toBe(false);
     expect(pulumiCommand(preview)).toBe("preview");
-    // The key pair it writes is a program input only (the program reads both files); no
-    // step of any pull request job connects anywhere with it.
-    const keySteps = steps.filter((s) => s.env?.SSH_PRIVATE_KEY !== undefined);
+    // No private key is in reach of a pull request: the program's only key input is the public key.
+    expect(JSON.stringify(preview)).not.toContain("SSH_PRIVATE_KEY");
+    const keySteps = steps.filter((s) => s.env?.SSH_PUBLIC_KEY !== undefined);
     expect(keySteps).toHaveLength(1);
-    expect(keySteps[0]?.run).toBe('umask 077\nprintf \'%s\\n\' "$SSH_PRIVATE_KEY" > "$RUNNER_TEMP/timetracker-$STACK"\nprintf \'%s\\n\' "$SSH_PUBLIC_KEY" > "$RUNNER_TEMP/timetracker-$STACK.pub"\n');
+    expect(keySteps[0]?.run).toBe('printf \'%s\\n\' "$SSH_PUBLIC_KEY" > "$RUNNER_TEMP/timetracker-$STACK.pub"');
   });
 });
 

@@ -121,7 +121,7 @@ describe("the site-down alert of a client-shaped stack under Pulumi mocks (no Pu
     expect(alarm.inputDeps).toMatchObject({ dimensions: ["alerts-check"], alarmActions: ["alerts-topic"], okActions: ["alerts-topic"] });
     // Its region is its provider's, us-east-1, though the host is in eu-west-2.
     expect(plan.host.region).toBe("eu-west-2");
-    expect(alarm.options.provider).toBe("set");
+    expect(alarm.options.provider).toBe("alerts-us-east-1");
     expect(alarm.inputs.region).toBeUndefined();
     const providers = result.byType(AWS_PROVIDER);
     expect(providers.map((p) => [p.name, p.inputs.region])).toEqual([["alerts-us-east-1", "us-east-1"]]);
@@ -132,11 +132,11 @@ describe("the site-down alert of a client-shaped stack under Pulumi mocks (no Pu
     const result = await run(alerted.name);
     const topic = result.one(TOPIC, "alerts-topic");
     expect(topic.inputs).toMatchObject({ name: "timetracker-zz-test-alerts-alerts", displayName: "TimeTracker zz-test-alerts" });
-    expect(topic.options.provider).toBe("set");
+    expect(topic.options.provider).toBe("alerts-us-east-1");
     const subscription = result.one(SUBSCRIPTION, "alerts-email");
     expect(subscription.inputs).toEqual({ topic: "alerts-topic-id", protocol: "email", endpoint: "ops@zz-alerts.test.example" });
     expect(subscription.inputDeps).toEqual({ topic: ["alerts-topic"] });
-    expect(subscription.options.provider).toBe("set");
+    expect(subscription.options.provider).toBe("alerts-us-east-1");
   });
 
   it("adds exactly the alert's resources to an otherwise well-formed stack", async () => {

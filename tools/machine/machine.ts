@@ -170,3 +170,12 @@ export async function destroyAllMachines(): Promise<string[]> {
 export function machineExec(machine: Pick<Machine, "container">, command: string): Promise<RunResult> {
   return run("docker", ["exec", machine.container, "sh", "-c", command]);
 }
+
+/** Stops the machine as an instance stop does (a clean systemd shutdown), starts it again and returns its address. */
+export async function restartMachine(container: string): Promise<string> {
+  await docker("stop", "--time", "60", container);
+  await docker("start", container);
+  const address = (await docker("inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", container)).split(" ")[0];
+  if (!address) throw new Error(`restartMachine: container ${container} has no address`);
+  return address;
+}

@@ -24,6 +24,8 @@ const engine = new RehearsalEngine(String(values.state), read(values.world), Str
 engine.report();
 try {
   await runProgram(String(values.stack), config, secretKeys, { definitions: read(values.definitions), respond: engine.respond });
+  // Only a successful update reaches its end, where Pulumi deletes old halves and what is no longer declared.
+  await engine.finish();
 } catch (error) {
   if (engine.progress.errors.length === 0) engine.progress.errors.push((error as Error).message);
   engine.report();

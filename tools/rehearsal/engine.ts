@@ -3,13 +3,14 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { BLUEPRINT_USER } from "../../infra/model/schema.js";
-import { attachDisk, bootMachine, destroyMachine } from "../machine/machine.js";
-import { decide, decideDelete, type Action, type Decision, type ResourceOptions } from "../changes/decide.js";
+import { attachDisk, bootMachine, destroyMachine, restartMachine } from "../machine/machine.js";
+import type { Action, Decision } from "../changes/decide.js";
 import type { DeclaredResource } from "../mock-engine.js";
 import { containerBody, waitHealthy, type ContainerInputs } from "./containers.js";
-import { daemonEnv, dockerApi, dockerOk, execOk } from "./docker.js";
+import { daemonEnv, dockerApi, dockerOk, execOk, useDaemon } from "./docker.js";
 import { openDockerTunnel, runRemote, type Connection, type Tunnel } from "./ssh.js";
-import { writeFirewall, readFirewall, type World } from "./world.js";
+import { emptyState, StepEngine, type EngineState, type Entry, type Providers, type Registration } from "./step-engine.js";
+import { writeFirewall, readFirewall, type PortInfo, type World } from "./world.js";
 
 /** Official images that Docker Hub would serve, and the local stand-ins built from Debian. */
 const STAND_INS: Record<string, string> = {
@@ -34,7 +35,7 @@ const IMPLEMENTED: Record<string, string[]> = {
   "aws:lightsail/bucketResourceAccess:BucketResourceAccess": ["bucketName", "resourceName"],
   "random:index/randomPassword:RandomPassword": ["length", "special", "keepers"],
   "random:index/randomString:RandomString": ["length", "special", "upper"],
-  "command:remote:Command": ["connection", "create", "stdin", "triggers", "addPreviousOutputInEnv"],
+  "command:remote:Command": ["connection", "create", "delete", "stdin", "triggers", "addPreviousOutputInEnv"],
   "docker:index/network:Network": ["name", "driver", "labels"],
   "docker:index/volume:Volume": ["name", "driver", "driverOpts", "labels"],
   "docker:index/remoteImage:RemoteImage": ["name", "keepLocally", "build", "triggers"],
@@ -45,18 +46,7 @@ const IMPLEMENTED: Record<string, string[]> = {
   ],
 };
 
-interface Entry {
-  type: string;
-  name: string;
-  inputs: Record<string, unknown>;
-  inputDeps: Record<string, string[]>;
-  options: ResourceOptions;
-  state: Record<string, unknown>;
-}
-
-interface State {
-  order: string[];
-  entries: Record<string, Entry>;
+interface State extends EngineState {
   /** Every image id a build produced, so a rehearsal can remove what it made. */
   built: string[];
 }
@@ -69,6 +59,8 @@ export interface Step {
 
 export interface DeployProgress {
   changes: Record<string, Step>;
+  /** Every provider call in the order the engine made it, with the Docker host a delete went through. */
+  calls: string[];
   errors: string[];
   /** Milliseconds since the epoch at milestones: an instance booted, the host became ready. */
   timings: Record<string, number>;
@@ -76,25 +68,37 @@ export interface DeployProgress {
 
 const key = (r: { type: string; name: string }) => `${r.type}::${r.name}`;
 
+type DockerSettings = { host: string; sshOpts: string[] };
+
+/** The provider's settings as the engine hands them over: non-string settings JSON-encoded. */
+function dockerSettings(provider: Entry | undefined): DockerSettings {
+  if (!provider) throw new Error("a Docker resource without its explicit provider");
+  const raw = provider.inputs.sshOpts;
+  const sshOpts = typeof raw === "string" ? (JSON.parse(raw) as string[]) : ((raw as string[] | undefined) ?? []);
+  return { host: String(provider.inputs.host), sshOpts };
+}
+
 /**
  * Stands in for the providers so the program's resources are created for real: the
  * instance is a machine (tools/machine) booted from the declared user data, reached only
- * over SSH; the Docker resources go to that machine's own daemon; the disk is a block
- * device that outlives it. Every change follows the providers' replace rules
- * (tools/changes/provider-rules.ts), so a replaced instance is a new, empty machine.
+ * over SSH; the Docker resources go to that machine's own daemon, through the settings of
+ * the provider the registry holds at that moment (an old host's objects through the old
+ * settings); the disk is a block device that outlives it. Which call comes when is the
+ * step engine's (step-engine.ts, Pulumi's order); what each call does is here.
  */
-export class RehearsalEngine {
+export class RehearsalEngine implements Providers {
   private readonly state: State;
-  public progress: DeployProgress = { changes: {}, errors: [], timings: {} };
-  private readonly replaced = new Map<string, Decision>();
-  private tunnel?: Tunnel;
+  public progress: DeployProgress = { changes: {}, calls: [], errors: [], timings: {} };
+  private readonly steps: StepEngine;
+  private tunnel?: { settings: string; tunnel: Tunnel };
 
   constructor(
     private readonly stateFile: string,
     private readonly world: World,
     private readonly progressFile?: string,
   ) {
-    this.state = { order: [], entries: {}, built: [], ...(existsSync(stateFile) ? JSON.parse(readFileSync(stateFile, "utf8")) : {}) };
+    this.state = { ...emptyState(), built: [], ...(existsSync(stateFile) ? JSON.parse(readFileSync(stateFile, "utf8")) : {}) };
+    this.steps = new StepEngine(this.state, this, () => this.save());
   }
 
   /** The state a resource had after the last deploy (for probes). */
@@ -109,103 +113,166 @@ export class RehearsalEngine {
   }
 
   report(): void {
-    if (this.progressFile) writeFileSync(this.progressFile, JSON.stringify(this.progress, null, 2));
+    if (!this.progressFile) return;
+    this.progress.calls = this.steps.calls.map((c) => `${c.op} ${c.name}${c.via ? ` via ${String(c.via.host)}` : ""}`);
+    writeFileSync(this.progressFile, JSON.stringify(this.progress, null, 2));
   }
 
-  private record(resource: DeclaredResource, state: Record<string, unknown>, decision: Decision): Record<string, unknown> {
-    const k = key(resource);
-    if (!this.state.order.includes(k)) this.state.order.push(k);
-    this.state.entries[k] = {
-      type: resource.type,
-      name: resource.name,
-      inputs: resource.inputs,
-      inputDeps: resource.inputDeps,
-      options: { protect: resource.options.protect, retainOnDelete: resource.options.retainOnDelete, deleteBeforeReplace: resource.options.deleteBeforeReplace },
-      state,
-    };
-    this.progress.changes[k] = { action: decision.action, causes: [...decision.causes, ...decision.ignored.map((i) => `${i} (recorded, never applied)`)] };
-    this.save();
-    return state;
-  }
-
-  /** The mocks' `newResource`: decide as the engine would, then create, replace or keep one resource, for real. */
+  /** The mocks' `newResource`: the step engine decides and orders; the calls below do it for real. */
   respond = async (resource: DeclaredResource): Promise<Record<string, unknown>> => {
+    const k = key(resource);
     try {
-      return await this.apply(resource);
+      refuseUnimplemented(resource);
+      const state = await this.steps.register(resource as Registration);
+      const decision = this.steps.decisions.get(k);
+      if (decision && decision !== "failed") {
+        this.progress.changes[k] = { action: decision.action, causes: [...decision.causes, ...decision.ignored.map((i) => `${i} (recorded, never applied)`)] };
+      }
+      this.report();
+      return state;
     } catch (error) {
-      this.progress.changes[key(resource)] = { action: "failed", causes: [] };
+      this.progress.changes[k] = { action: "failed", causes: [] };
       this.progress.errors.push(`${resource.type} ${resource.name}: ${(error as Error).message}`);
       this.report();
       throw error;
     }
   };
 
-  private async apply(resource: DeclaredResource): Promise<Record<string, unknown>> {
-    const { type, inputs } = resource;
-    if (type.startsWith("timetracker:")) return {};
-    const allowed = IMPLEMENTED[type];
-    if (!allowed) throw new Error(`the rehearsal does not implement resource type ${type}`);
-    const unknown = Object.keys(inputs).filter((k) => !allowed.includes(k));
-    if (unknown.length > 0) throw new Error(`the rehearsal does not implement input(s) ${unknown.join(", ")} of ${type}`);
-
-    const previous = this.state.entries[key(resource)];
-    const decision = decide(resource, previous, this.replaced);
-    if (decision.action === "replace") {
-      this.replaced.set(resource.name, decision);
-      // Refused when both the old and the new resource are protected (pulumi/pulumi#8810).
-      if (previous?.options.protect && resource.options.protect) {
-        throw new Error(`unable to replace resource "${resource.name}" (${decision.causes.join(", ")}): it is marked for protection`);
-      }
+  /** The end of a successful `up`: the deletes Pulumi leaves for last. */
+  async finish(): Promise<void> {
+    try {
+      await this.steps.finish();
+    } catch (error) {
+      this.progress.errors.push(`finishing the update: ${(error as Error).message}`);
+      throw error;
+    } finally {
+      this.report();
     }
-    const kept = previous && (decision.action === "same" || (decision.action === "update" && decision.causes.length === 0));
-    if (kept && type !== "pulumi:providers:docker") return this.record(resource, previous.state, decision);
+  }
 
+  async create(resource: Registration, provider: Entry | undefined): Promise<Record<string, unknown>> {
+    const { type, inputs } = resource;
     switch (type) {
       case "pulumi:pulumi:Stack":
       case "aws:lightsail/keyPair:KeyPair":
-        return this.record(resource, { arn: `arn:rehearsal:${resource.name}` }, decision);
+        return { arn: `arn:rehearsal:${resource.name}` };
       case "aws:lightsail/instance:Instance":
-        return this.record(resource, await this.instance(resource, previous, decision), decision);
+        return this.instance(resource);
       case "aws:lightsail/staticIp:StaticIp":
-        return this.record(resource, { ipAddress: this.world.staticIp, arn: `arn:rehearsal:${inputs.name}` }, decision);
+        return { ipAddress: this.world.staticIp, arn: `arn:rehearsal:${inputs.name}` };
       case "aws:lightsail/staticIpAttachment:StaticIpAttachment":
         writeFirewall(this.world, { ...readFirewall(this.world), target: this.machineNamed(String(inputs.instanceName)).address });
-        return this.record(resource, {}, decision);
+        return {};
       case "aws:lightsail/disk:Disk":
-        return this.record(resource, this.disk(resource, decision), decision);
+        return { imageFile: join(this.world.disksDir, `${String(inputs.name)}.img`), arn: `arn:rehearsal:lightsail:Disk/${String(inputs.name)}` };
       case "aws:lightsail/disk_attachment:Disk_attachment":
-        return this.record(resource, await this.diskAttachment(inputs), decision);
+        return this.diskAttachment(inputs);
       case "aws:lightsail/instancePublicPorts:InstancePublicPorts":
-        this.firewall(resource, previous, decision);
-        return this.record(resource, {}, decision);
+        // PutInstancePublicPorts sets the whole list: what it omits is closed.
+        writeFirewall(this.world, { ...readFirewall(this.world), portInfos: inputs.portInfos as PortInfo[] });
+        return {};
       case "aws:lightsail/bucket:Bucket":
-        return this.record(resource, this.bucket(resource, decision), decision);
+        return this.bucket(resource);
       case "aws:lightsail/bucketAccessKey:BucketAccessKey":
-        return this.record(resource, this.bucketKey(inputs), decision);
+        return this.bucketKey(inputs);
       case "aws:lightsail/bucketResourceAccess:BucketResourceAccess":
         // Lightsail's grant lets the instance's own role reach the bucket; the stand-in has no
         // roles, and the host uses the access key either way. Checked, recorded, nothing to realise.
         this.machineNamed(String(inputs.resourceName));
-        return this.record(resource, {}, decision);
+        return {};
       case "random:index/randomPassword:RandomPassword":
-        return this.record(resource, { result: randomPassword(Number(inputs.length)) }, decision);
+        return { result: randomPassword(Number(inputs.length)) };
       case "random:index/randomString:RandomString":
-        return this.record(resource, { result: randomString(Number(inputs.length), inputs.upper !== false) }, decision);
+        return { result: randomString(Number(inputs.length), inputs.upper !== false) };
       case "command:remote:Command":
-        return this.record(resource, await this.command(resource), decision);
+        return this.command(resource, String(inputs.create));
       case "pulumi:providers:docker":
-        await this.connectDocker(inputs);
-        return this.record(resource, {}, decision);
+        // A provider holds settings; it reaches the daemon when a resource needs it.
+        return {};
       case "docker:index/network:Network":
-        return this.record(resource, await this.network(inputs, decision), decision);
+        await this.docker(provider);
+        return this.network(inputs);
       case "docker:index/volume:Volume":
-        return this.record(resource, await this.volume(inputs, decision), decision);
+        await this.docker(provider);
+        return this.volume(inputs);
       case "docker:index/remoteImage:RemoteImage":
-        return this.record(resource, await this.image(inputs), decision);
+        await this.docker(provider);
+        return this.image(inputs);
       case "docker:index/container:Container":
-        return this.record(resource, await this.container(resource, previous, decision), decision);
+        await this.docker(provider);
+        return this.container(resource);
       default:
         throw new Error(`the rehearsal does not implement resource type ${type}`);
+    }
+  }
+
+  async update(resource: Registration, old: Entry, _decision: Decision, provider: Entry | undefined): Promise<Record<string, unknown>> {
+    const { type, inputs } = resource;
+    switch (type) {
+      case "command:remote:Command":
+        // An update runs `update`, or `create` again when no `update` is given.
+        return this.command(resource, String(inputs.update ?? inputs.create));
+      case "docker:index/container:Container":
+        // The provider updates only the restart policy and resource limits in place.
+        await this.docker(provider);
+        await dockerOk("POST", `/containers/${String(inputs.name)}/update`, { RestartPolicy: { Name: inputs.restart ?? "no" } });
+        return old.state;
+      case "aws:lightsail/instancePublicPorts:InstancePublicPorts":
+        writeFirewall(this.world, { ...readFirewall(this.world), portInfos: inputs.portInfos as PortInfo[] });
+        return old.state;
+      default:
+        // Tags, add-ons, provider settings: state only for the stand-ins.
+        return old.state;
+    }
+  }
+
+  async delete(old: Entry, provider: Entry | undefined): Promise<void> {
+    const { type, inputs } = old;
+    switch (type) {
+      case "aws:lightsail/instance:Instance":
+        if (this.tunnel) this.closeTunnel();
+        await destroyMachine(String(old.state.container));
+        return;
+      case "aws:lightsail/staticIpAttachment:StaticIpAttachment":
+        writeFirewall(this.world, { ...readFirewall(this.world), target: null });
+        return;
+      case "aws:lightsail/disk_attachment:Disk_attachment":
+        return this.detachDisk(inputs);
+      case "aws:lightsail/instancePublicPorts:InstancePublicPorts": {
+        // The delete closes every port it listed, also ones a newer list opened (pulumi/pulumi-aws#1511).
+        const closed = inputs.portInfos as PortInfo[];
+        const firewall = readFirewall(this.world);
+        writeFirewall(this.world, { ...firewall, portInfos: firewall.portInfos.filter((p) => !closed.some((c) => c.fromPort === p.fromPort && c.toPort === p.toPort)) });
+        return;
+      }
+      case "aws:lightsail/disk:Disk":
+        rmSync(String(old.state.imageFile), { force: true });
+        return;
+      case "aws:lightsail/bucket:Bucket":
+        rmSync(join(this.world.bucket.directory, String(inputs.name)), { recursive: true, force: true });
+        return;
+      case "command:remote:Command":
+        // Without `delete`, a command's delete does nothing (pulumi-command remote/commandController.go).
+        if (typeof inputs.delete === "string") await this.command(old as unknown as Registration, inputs.delete);
+        return;
+      case "docker:index/network:Network":
+        await this.docker(provider);
+        return removeNetwork(String(inputs.name));
+      case "docker:index/volume:Volume":
+        await this.docker(provider);
+        await dockerOk("DELETE", `/volumes/${String(inputs.name)}`, undefined, [404]);
+        return;
+      case "docker:index/remoteImage:RemoteImage":
+        if (inputs.keepLocally) return;
+        await this.docker(provider);
+        await dockerOk("DELETE", `/images/${encodeURIComponent(String(inputs.name))}`, undefined, [404]);
+        return;
+      case "docker:index/container:Container":
+        await this.docker(provider);
+        return removeContainer(String(inputs.name), Number(inputs.destroyGraceSeconds ?? 0));
+      default:
+        // Key pairs, static IPs, grants, access keys, random values, providers: nothing on a machine.
+        return;
     }
   }
 
@@ -215,11 +282,9 @@ export class RehearsalEngine {
     return entry.state as { container: string; address: string };
   }
 
-  /** A new instance is a new machine; a replaced one takes its whole disk with it (delete first: the name is fixed). */
-  private async instance(resource: DeclaredResource, previous: Entry | undefined, decision: Decision): Promise<Record<string, unknown>> {
+  /** A new instance is a new machine, booted from the user data with the key pair's public key. */
+  private async instance(resource: Registration): Promise<Record<string, unknown>> {
     const inputs = resource.inputs;
-    if (decision.action === "update") return previous?.state ?? {};
-    if (previous?.state.container) await destroyMachine(String(previous.state.container));
     const keyPair = Object.values(this.state.entries).find((e) => e.type === "aws:lightsail/keyPair:KeyPair" && e.inputs.name === inputs.keyPairName);
     if (!keyPair) throw new Error(`key pair ${String(inputs.keyPairName)} does not exist`);
     const user = BLUEPRINT_USER[String(inputs.blueprintId) as keyof typeof BLUEPRINT_USER];
@@ -230,20 +295,11 @@ export class RehearsalEngine {
     return { arn: `arn:rehearsal:lightsail:Instance/${machine.container}`, container: machine.container, address: machine.address };
   }
 
-  private disk(resource: DeclaredResource, decision: Decision): Record<string, unknown> {
-    const imageFile = join(this.world.disksDir, `${String(resource.inputs.name)}.img`);
-    // A new disk is blank: a replacement loses what the old one held (protect stops that first).
-    if (decision.action === "replace") rmSync(imageFile, { force: true });
-    return { imageFile, arn: `arn:rehearsal:lightsail:Disk/${String(resource.inputs.name)}` };
-  }
-
-  /** A bucket is a folder of the stand-in server's store; a replacement would start empty (protect stops that first). */
-  private bucket(resource: DeclaredResource, decision: Decision): Record<string, unknown> {
+  /** A bucket is a folder of the stand-in server's store. */
+  private bucket(resource: Registration): Record<string, unknown> {
     const name = String(resource.inputs.name);
     if (!/^[a-z0-9][a-z0-9-]{1,52}[a-z0-9]$/.test(name)) throw new Error(`InvalidInputException: bucket name ${name} is not valid`);
-    const folder = join(this.world.bucket.directory, name);
-    if (decision.action === "replace") rmSync(folder, { recursive: true, force: true });
-    mkdirSync(folder, { recursive: true });
+    mkdirSync(join(this.world.bucket.directory, name), { recursive: true });
     return { arn: `arn:rehearsal:lightsail:Bucket/${name}`, url: `${this.world.bucket.endpoint}/${name}/` };
   }
 
@@ -254,51 +310,60 @@ export class RehearsalEngine {
     return { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, status: "Active" };
   }
 
-  private async diskAttachment(inputs: Record<string, unknown>): Promise<Record<string, unknown>> {
+  private diskOf(inputs: Record<string, unknown>): Entry {
     const disk = Object.values(this.state.entries).find((e) => e.type === "aws:lightsail/disk:Disk" && e.inputs.name === inputs.diskName);
     if (!disk) throw new Error(`disk ${String(inputs.diskName)} does not exist`);
+    return disk;
+  }
+
+  private async diskAttachment(inputs: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const disk = this.diskOf(inputs);
     const machine = this.machineNamed(String(inputs.instanceName));
     await attachDisk(machine, String(disk.state.imageFile), String(inputs.diskPath), Number(disk.inputs.sizeInGb));
     return {};
   }
 
   /**
-   * PutInstancePublicPorts sets the whole list. A replacement is create-then-delete, and the
-   * old one's delete closes every port it listed (pulumi/pulumi-aws#1511) unless it is retained.
+   * DetachDisk on a running instance: Lightsail stops the instance, detaches, starts it
+   * (terraform-provider-aws lightsail/disk_attachment.go). The stand-in shuts its machine
+   * down cleanly, and a machine that starts again has no device node for the disk.
    */
-  private firewall(resource: DeclaredResource, previous: Entry | undefined, decision: Decision): void {
-    type PortInfo = { fromPort: number; toPort: number };
-    const next = resource.inputs.portInfos as PortInfo[];
-    let open = next;
-    if (decision.action === "replace" && previous && !previous.options.retainOnDelete && !decision.deleteFirst) {
-      const closed = previous.inputs.portInfos as PortInfo[];
-      open = next.filter((p) => !closed.some((c) => c.fromPort === p.fromPort && c.toPort === p.toPort));
-    }
-    writeFirewall(this.world, { ...readFirewall(this.world), portInfos: open });
+  private async detachDisk(inputs: Record<string, unknown>): Promise<void> {
+    const instance = Object.values(this.state.entries).find((e) => e.type === "aws:lightsail/instance:Instance" && e.inputs.name === inputs.instanceName);
+    if (!instance) return;
+    const address = await restartMachine(String(instance.state.container));
+    const firewall = readFirewall(this.world);
+    if (firewall.target === instance.state.address) writeFirewall(this.world, { ...firewall, target: address });
+    instance.state = { ...instance.state, address };
   }
 
-  private async command(resource: DeclaredResource): Promise<Record<string, unknown>> {
+  private async command(resource: Registration, script: string): Promise<Record<string, unknown>> {
     const inputs = resource.inputs;
-    const result = await runRemote(inputs.connection as Connection, String(inputs.create), typeof inputs.stdin === "string" ? inputs.stdin : "");
+    const result = await runRemote(inputs.connection as Connection, script, typeof inputs.stdin === "string" ? inputs.stdin : "");
     if (result.code !== 0) throw new Error(`command exited ${result.code}: ${result.stderr.trim() || result.stdout.trim()}`);
     if (resource.name === "host-ready") this.progress.timings.hostReady = Date.now();
     return { stdout: result.stdout.trim(), stderr: result.stderr.trim() };
   }
 
-  /** The provider's `ssh://` transport, opened once per deploy, with the declared `sshOpts`. */
-  private async connectDocker(inputs: Record<string, unknown>): Promise<void> {
-    // The engine hands a provider its non-string settings JSON-encoded.
-    const sshOpts = typeof inputs.sshOpts === "string" ? (JSON.parse(inputs.sshOpts) as string[]) : ((inputs.sshOpts as string[] | undefined) ?? []);
-    this.tunnel?.close();
-    this.tunnel = await openDockerTunnel(String(inputs.host), sshOpts);
+  /** The provider's `ssh://` transport with the settings it holds now, opened once per settings. */
+  private async docker(provider: Entry | undefined): Promise<void> {
+    const settings = dockerSettings(provider);
+    const id = JSON.stringify(settings);
+    if (this.tunnel?.settings === id) return useDaemon(this.tunnel.tunnel.socket);
+    this.closeTunnel();
+    this.tunnel = { settings: id, tunnel: await openDockerTunnel(settings.host, settings.sshOpts) };
+  }
+
+  private closeTunnel(): void {
+    this.tunnel?.tunnel.close();
+    this.tunnel = undefined;
   }
 
   close(): void {
-    this.tunnel?.close();
+    this.closeTunnel();
   }
 
-  private async network(inputs: Record<string, unknown>, decision: Decision): Promise<Record<string, unknown>> {
-    if (decision.action === "replace") await dockerOk("DELETE", `/networks/${inputs.name}`, undefined, [404]);
+  private async network(inputs: Record<string, unknown>): Promise<Record<string, unknown>> {
     const created = await dockerOk("POST", "/networks/create", {
       Name: inputs.name,
       Driver: inputs.driver ?? "bridge",
@@ -308,9 +373,8 @@ export class RehearsalEngine {
     return { name: inputs.name, id: created.Id };
   }
 
-  private async volume(inputs: Record<string, unknown>, decision: Decision): Promise<Record<string, unknown>> {
-    // A retained volume's delete is skipped; Docker then hands back the same-named volume.
-    if (decision.action === "replace") await dockerOk("DELETE", `/volumes/${inputs.name}`, undefined, [404, 409]).catch(() => undefined);
+  private async volume(inputs: Record<string, unknown>): Promise<Record<string, unknown>> {
+    // A retained volume's delete was skipped; Docker then hands back the same-named volume.
     await dockerOk("POST", "/volumes/create", {
       Name: inputs.name,
       Driver: inputs.driver ?? "local",
@@ -357,15 +421,9 @@ export class RehearsalEngine {
     if (localTag !== as) await execOk("docker", ["tag", localTag, as], { env: daemonEnv() });
   }
 
-  private async container(resource: DeclaredResource, previous: Entry | undefined, decision: Decision): Promise<Record<string, unknown>> {
+  /** A new container; one of the same name still there fails the create, as it does with the provider. */
+  private async container(resource: Registration): Promise<Record<string, unknown>> {
     const inputs = resource.inputs as unknown as ContainerInputs;
-    // The provider updates only the restart policy and resource limits in place.
-    if (decision.action === "update" && previous) {
-      await dockerOk("POST", `/containers/${inputs.name}/update`, { RestartPolicy: { Name: inputs.restart ?? "no" } });
-      return previous.state;
-    }
-    // Delete before replace: the name is fixed, so the old one goes first.
-    await dockerOk("DELETE", `/containers/${inputs.name}?force=true&v=false`, undefined, [404]);
     const created = await dockerOk("POST", `/containers/create?name=${encodeURIComponent(inputs.name)}`, containerBody(inputs));
     const id: string = created.Id;
     for (const upload of inputs.uploads ?? []) await this.upload(inputs.name, upload);
@@ -394,33 +452,40 @@ export class RehearsalEngine {
     return removed;
   }
 
-  private forget(k: string): void {
-    delete this.state.entries[k];
-    this.state.order = this.state.order.filter((o) => o !== k);
-    this.save();
-  }
-
-  /**
-   * Tears the stack down as `pulumi destroy` would: in reverse order, keeping what is
-   * retained. `unprotect` first, as an operator must before destroying protected resources.
-   */
+  /** Tears the stack down as `pulumi destroy` would (step-engine.ts), every delete done for real. */
   async destroy(options: { unprotect: boolean }): Promise<{ removed: string[]; kept: string[] }> {
-    const removed: string[] = [];
-    const kept: string[] = [];
-    for (const k of [...this.state.order].reverse()) {
-      const entry = this.state.entries[k];
-      if (!entry) continue;
-      if (entry.options.protect && !options.unprotect) throw new Error(`${entry.name} is protected: unprotect it first`);
-      const label = `${entry.type} ${String(entry.inputs.name ?? entry.name)}`;
-      if (entry.options.retainOnDelete) kept.push(label);
-      else if (entry.type === "aws:lightsail/instance:Instance") {
-        await destroyMachine(String(entry.state.container));
-        removed.push(label);
-      } else removed.push(label);
-      this.progress.changes[k] = decideDelete();
-      this.forget(k);
+    try {
+      return await this.steps.destroy(options);
+    } finally {
+      this.report();
     }
-    return { removed, kept };
+  }
+}
+
+/** Refuses a type or input the stand-ins do not implement: never silently dropped. */
+function refuseUnimplemented(resource: DeclaredResource): void {
+  if (resource.type.startsWith("timetracker:")) return;
+  const allowed = IMPLEMENTED[resource.type];
+  if (!allowed) throw new Error(`the rehearsal does not implement resource type ${resource.type}`);
+  const unknown = Object.keys(resource.inputs).filter((k) => !allowed.includes(k));
+  if (unknown.length > 0) throw new Error(`the rehearsal does not implement input(s) ${unknown.join(", ")} of ${resource.type}`);
+}
+
+/** kreuzwerker v4.5.0 resource_docker_container_funcs.go: stop with destroy_grace_seconds (0: killed), then remove. */
+async function removeContainer(name: string, graceSeconds: number): Promise<void> {
+  if (graceSeconds > 0) await dockerOk("POST", `/containers/${name}/stop?t=${graceSeconds}`, undefined, [304, 404]);
+  await dockerOk("DELETE", `/containers/${name}?force=true&v=false`, undefined, [404]);
+}
+
+/** kreuzwerker v4.5.0 resource_docker_network_funcs.go: "has active endpoints" is retried for 30 s, then the delete fails. */
+async function removeNetwork(name: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const res = await dockerApi("DELETE", `/networks/${name}`);
+    if (res.status < 300 || res.status === 404) return;
+    const message = typeof res.body === "object" ? String(res.body?.message) : String(res.body);
+    if (!/active endpoints/.test(message) || Date.now() > deadline) throw new Error(`Error removing network ${name}: ${message}`);
+    await new Promise((r) => setTimeout(r, 1000));
   }
 }
 

@@ -9,7 +9,8 @@ export interface Connection {
   host: string;
   port?: number;
   user: string;
-  privateKey: string;
+  /** Without one, the key comes from the ssh-agent at SSH_AUTH_SOCK, as pulumi-command does. */
+  privateKey?: string;
   /** An authorized_keys-style host key: when given, the host must present exactly it. */
   hostKey?: string;
   dialErrorLimit?: number;
@@ -20,23 +21,27 @@ export interface Connection {
 const SSH_FAILED = 255;
 
 /**
- * Runs `command` on the host over real SSH, as pulumi-command does: the connection's key,
- * user and port, `stdin` fed to the command, up to `dialErrorLimit` dials of
+ * Runs `command` on the host over real SSH, as pulumi-command does: the connection's key
+ * (or the operator's ssh-agent when it names none), user and port, `stdin` fed to the command, up to `dialErrorLimit` dials of
  * `perDialTimeout` seconds each. As pulumi-command does, a `hostKey` is the only key
  * accepted (of its algorithm); without one, any host key is.
  */
 export async function runRemote(connection: Connection, command: string, stdin = ""): Promise<CommandResult> {
   const dir = mkdtempSync(join(tmpdir(), "tt-ssh-"));
   try {
-    const key = join(dir, "key");
-    writeFileSync(key, connection.privateKey.endsWith("\n") ? connection.privateKey : `${connection.privateKey}\n`, { mode: 0o600 });
+    const identity: string[] = [];
+    if (connection.privateKey) {
+      const key = join(dir, "key");
+      writeFileSync(key, connection.privateKey.endsWith("\n") ? connection.privateKey : `${connection.privateKey}\n`, { mode: 0o600 });
+      identity.push("-i", key, "-o", "IdentitiesOnly=yes");
+    }
     const knownHosts = join(dir, "known_hosts");
     if (connection.hostKey) writeFileSync(knownHosts, `${connection.host} ${connection.hostKey}\n`);
     const hostKeyCheck = connection.hostKey
       ? ["-o", `UserKnownHostsFile=${knownHosts}`, "-o", "StrictHostKeyChecking=yes", "-o", `HostKeyAlgorithms=${connection.hostKey.split(" ")[0]}`]
       : ["-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no"];
     const args = [
-      "-i", key,
+      ...identity,
       "-p", String(connection.port ?? 22),
       "-o", "BatchMode=yes",
       ...hostKeyCheck,
