@@ -274,8 +274,7 @@ function nextSteps(name: string, domain: string, files: string[]): string[][] {
       `pulumi preview --stack ${name} --diff          # everything is a create`,
     ],
     [
-      "# previews on pull requests (repository secrets)",
-      `gh secret set SSH_PRIVATE_KEY_${secretKey(name)} < ${key}`,
+      "# previews on pull requests (a repository secret: the public key only)",
       `gh secret set SSH_PUBLIC_KEY_${secretKey(name)} < ${key}.pub`,
       "# deploys (the client's environment)",
       `gh api -X PUT "repos/{owner}/{repo}/environments/${environment}"`,
