@@ -15,6 +15,7 @@ caddy_interval=2
 drain_seconds=6
 stop_grace=30
 ready_grace=30
+rule_tag='timetracker-release:staging'
 
 say() { printf '%s\n' "$*"; }
 refuse() {
@@ -206,11 +207,94 @@ dump() {
   say "dumped $db_name to $file ($(du -h "$file" | cut -f1))"
 }
 
+# Draining a version: new connections to its slot are refused by a firewall rule (Caddy marks
+# the slot down at the refused dial and retries the request on the other slot at once) while its
+# requests in flight finish. Not Caddy's admin API (127.0.0.1:2019), which could move a route's
+# upstream instead: any change through it reloads Caddy's whole config, which closes every
+# WebSocket of every route; the Caddyfile's routes carry no @id, so the tool would have to find
+# each site's handlers in the adapted JSON; and the change lives only in Caddy's memory (a Caddy
+# restart brings back the Caddyfile), a second state a killed run would leave half-done. The
+# rule touches only new connections to one loopback port, and carries a comment naming the
+# stack's tool, so a run clears every one a killed run left (clear_rules) before anything else.
 drain_rule=()
 unblock() {
   if [ "${#drain_rule[@]}" -gt 0 ]; then
     iptables -w -D OUTPUT "${drain_rule[@]}" 2>/dev/null || true
   fi
+  drain_rule=()
+}
+
+# Stops a version that is still serving (a container holding a slot), letting its requests in
+# flight finish: new connections to its slot are refused for drain_seconds, then it stops.
+retire() {
+  local container=$1 port
+  port=$(host_port "$container")
+  # Never the live version's slot: only a container beside it is retired.
+  if [ -n "$port" ] && { [ "$container" = "$name" ] || [ "$port" != "$(host_port "$name")" ]; }; then
+    drain_rule=(-o lo -p tcp --dport "$port" --syn -m comment --comment "$rule_tag:$service" -j REJECT --reject-with tcp-reset)
+    iptables -w -I OUTPUT "${drain_rule[@]}"
+  fi
+  sleep "$drain_seconds"
+  docker stop -t "$stop_grace" "$container" >/dev/null
+  unblock
+}
+
+# Removes every rule of this stack's tool that a killed run left behind (the lock is held: no
+# run is using one), and the uncommented drain rule that tools before the comment added.
+clear_rules() {
+  local line words slot
+  while IFS= read -r line; do
+    case "$line" in
+      *"--comment \"$rule_tag:"* | *"--comment $rule_tag:"*) ;;
+      *) continue ;;
+    esac
+    # "-A OUTPUT <rule>", the comment in quotes (it holds no quote or space itself).
+    read -ra words <<< "${line//\"/}"
+    iptables -w -D OUTPUT "${words[@]:2}" || true
+  done < <(iptables -w -S OUTPUT 2>/dev/null || true)
+  for slot in 8081 18081 3001 13001; do
+    while iptables -w -D OUTPUT -o lo -p tcp --dport "$slot" --syn -j REJECT --reject-with tcp-reset 2>/dev/null; do :; done
+  done
+}
+
+# Brings the service back to a state a release starts from, whatever step a killed run stopped
+# at: a container under the live name, serving; no candidate; no old version still running.
+# Idempotent: on a settled service it does nothing.
+recover_service() {
+  service=$1
+  service_spec "$service"
+  if ! exists "$name"; then
+    # Killed between the two renames (or before a first release finished).
+    if running "$previous"; then
+      say "$service: a killed run left no $name: $previous takes the name back"
+      docker rename "$previous" "$name"
+    elif running "$candidate" && ready "$(host_port "$candidate")"; then
+      say "$service: a killed run left no $name: its checked candidate takes the name"
+      docker rename "$candidate" "$name"
+    elif exists "$previous"; then
+      say "$service: a killed run left no $name: $previous takes the name back and starts"
+      docker rename "$previous" "$name"
+      docker start "$name" >/dev/null
+    fi
+  fi
+  if exists "$candidate"; then
+    say "$service: removing the candidate a killed run left"
+    if running "$candidate"; then retire "$candidate"; fi
+    docker rm -f "$candidate" >/dev/null
+  fi
+  if exists "$name" && running "$previous"; then
+    say "$service: a killed run was draining $previous: finishing the drain"
+    retire "$previous"
+  fi
+}
+
+# Before anything else: the secrets, rules and half-done swaps of a killed run (SIGKILL runs no
+# trap; the lock it held went with it).
+recover() {
+  local s
+  rm -f /run/timetracker-env.*
+  clear_rules
+  for s in backend frontend; do recover_service "$s"; done
 }
 
 # Runs the release command in a one-off container from the image, once per image.
@@ -222,6 +306,10 @@ release_command() {
     return 0
   fi
   say "release command: $release_command"
+  if running "$name-release"; then
+    say "waiting for the release command a killed run started"
+    docker wait "$name-release" >/dev/null 2>&1 || true
+  fi
   docker rm -f "$name-release" >/dev/null 2>&1 || true
   output=$(docker run --rm --name "$name-release" --network "$network" --env-file "$env_file" --label "timetracker.service=$service-release" "$image" sh -c "$release_command" 2>&1) || status=$?
   mapfile -t lines < <(printf '%s\n' "$output" | tail -n 40)
@@ -279,25 +367,16 @@ start_candidate() {
 }
 
 # The candidate takes the live name; the old version drains and is kept, stopped, for a rollback.
+# A kill between the two renames leaves no container under the live name: the next run's
+# recover gives it back; a failure there, the exit trap (restore_live).
 swap() {
-  local image=$1 old_port=$2
+  local image=$1
   docker rm -f "$previous" >/dev/null 2>&1 || true
   if exists "$name"; then docker rename "$name" "$previous"; fi
   docker rename "$candidate" "$name"
   # Caddy's next check finds the new slot ready before the old one stops answering.
   sleep $((caddy_interval + 1))
-  if exists "$previous"; then
-    if [ -n "$old_port" ]; then
-      drain_rule=(-o lo -p tcp --dport "$old_port" --syn -j REJECT --reject-with tcp-reset)
-      iptables -w -I OUTPUT "${drain_rule[@]}"
-    fi
-    # New connections to the old slot are refused (Caddy retries them on the new one) while
-    # its requests in flight finish; then it stops.
-    sleep "$drain_seconds"
-    docker stop -t "$stop_grace" "$previous" >/dev/null
-    unblock
-    drain_rule=()
-  fi
+  if running "$previous"; then retire "$previous"; fi
   printf '%s\n' "$image" > "$state_dir/$service.live"
   say "$service: $image is live as $name"
 }
@@ -308,13 +387,19 @@ release() {
   slot=${slots[0]}
   [ "$old_port" = "${slots[0]}" ] && slot=${slots[1]}
   start_candidate "$image" "$env_file" "$slot"
-  swap "$image" "$old_port"
+  swap "$image"
 }
 
 # The env file (secrets included) lives in /run, root-only, for the length of one run. Its hash
 # labels the container, so a new secret (a rotation) releases a new one.
 env_file=""
-trap 'rm -f "$env_file"; unblock' EXIT
+# A run that fails between the two renames gives the live name back to the previous version.
+restore_live() {
+  if [ -n "${name:-}" ] && ! exists "$name" && exists "$previous"; then
+    docker rename "$previous" "$name" || true
+  fi
+}
+trap 'rm -f "$env_file"; unblock; restore_live' EXIT
 new_env_file() {
   env_file=$(mktemp /run/timetracker-env.XXXXXX)
   printf '%s
@@ -370,6 +455,10 @@ install -d -m 0700 "$state_dir"
 exec 9> /run/lock/timetracker-release.lock
 flock -w 900 9 || refuse "another release is running on this host"
 command=${1:-}
+case "$command" in
+  deploy | rollback | dump) recover ;;
+  *) ;;
+esac
 case "$command" in
   deploy)
     [ "$#" -eq 4 ] || refuse "usage: timetracker-release deploy <service> <image> <spec>"
