@@ -387,8 +387,10 @@ start_candidate() {
 swap() {
   local image=$1
   docker rm -f "$previous" >/dev/null 2>&1 || true
+  renaming=yes
   if exists "$name"; then docker rename "$name" "$previous"; fi
   docker rename "$candidate" "$name"
+  renaming=no
   # Caddy's next check finds the new slot ready before the old one stops answering.
   sleep $((caddy_interval + 1))
   if running "$previous"; then retire "$previous"; fi
@@ -408,9 +410,10 @@ release() {
 # The env file (secrets included) lives in /run, root-only, for the length of one run. Its hash
 # labels the container, so a new secret (a rotation) releases a new one.
 env_file=""
+renaming=no
 # A run that fails between the two renames gives the live name back to the previous version.
 restore_live() {
-  if [ -n "\${name:-}" ] && ! exists "$name" && exists "$previous"; then
+  if [ "$renaming" = yes ] && ! exists "$name" && exists "$previous"; then
     docker rename "$previous" "$name" || true
   fi
 }
