@@ -1,0 +1,84 @@
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { EnvironmentDefinition } from "../../infra/model/schema.js";
+import { catalog } from "../../stacks/catalog.js";
+import { exec } from "./docker.js";
+import type { DeployProgress, Step } from "./engine.js";
+import type { HostAccess } from "./host-access.js";
+import { withDefinition } from "./localize.js";
+import type { World } from "./world.js";
+
+/** What one `pulumi up` of the stack is given: its stack, the operator's files, its state. */
+export interface Operator {
+  stackName: string;
+  workdir: string;
+  /** The app's source tree the program builds the images from. */
+  appSource: string;
+  /** The stack's SSH key (the public half is at `${keyPath}.pub`). */
+  keyPath: string;
+  /** The stack's state, as a Pulumi backend carries it from one `up` to the next. */
+  stateFile: string;
+  world: World;
+  /** The stack's configuration (mockConfig) and which of its keys are secrets. */
+  config: Record<string, string>;
+  secretKeys: string[];
+  /** The rehearsal's own way onto the host; re-pointed at its daemon after each deploy. */
+  admin: HostAccess;
+}
+
+export interface DeployResult {
+  ok: boolean;
+  /** The first error the deploy reported ("" when it succeeded). */
+  error: string;
+  /** "<name> <action>" of every resource that changed. */
+  changed: string[];
+  /** The step a resource of that name took, if it changed. */
+  action(name: string): Step | undefined;
+  progress: DeployProgress;
+}
+
+/**
+ * Runs the real program for the stack, in its own process as `pulumi up` would be; never throws.
+ * The one place a deploy is started: everything an operator's `up` is given is written here.
+ */
+export async function deploy(operator: Operator, definition: EnvironmentDefinition, secretConfig: Record<string, string> = {}): Promise<DeployResult> {
+  const { stackName, workdir, appSource, keyPath, stateFile, world, config, secretKeys, admin } = operator;
+  const progressFile = join(workdir, "progress.json");
+  writeFileSync(join(workdir, "definitions.json"), JSON.stringify(withDefinition(catalog, definition)));
+  writeFileSync(join(workdir, "world.json"), JSON.stringify(world));
+  writeFileSync(
+    join(workdir, "config.json"),
+    JSON.stringify({
+      config: {
+        ...config,
+        ...secretConfig,
+        "timetracker:appSource": appSource,
+        "timetracker:buildDir": join(workdir, "build"),
+        "timetracker:sshPublicKeyPath": `${keyPath}.pub`,
+        "timetracker:sshPrivateKeyPath": keyPath,
+        "timetracker:bucketEndpoint": world.bucket.endpoint,
+      },
+      secretKeys: [...secretKeys, ...Object.keys(secretConfig)],
+    }),
+    { mode: 0o600 },
+  );
+  rmSync(progressFile, { force: true });
+  const run = await exec("npx", [
+    "tsx", "tools/rehearsal/deploy-once.ts",
+    "--stack", stackName,
+    "--definitions", join(workdir, "definitions.json"),
+    "--config", join(workdir, "config.json"),
+    "--state", stateFile,
+    "--world", join(workdir, "world.json"),
+    "--progress", progressFile,
+  ]);
+  const progress: DeployProgress = existsSync(progressFile) ? JSON.parse(readFileSync(progressFile, "utf8")) : { changes: {}, errors: [], timings: {} };
+  const steps = Object.entries(progress.changes).filter(([, s]) => s.action !== "same");
+  const changed = steps.map(([k, s]) => `${k.split("::")[1]} ${s.action}`);
+  const failed = run.code !== 0 || progress.errors.length > 0;
+  const error = progress.errors[0] ?? (run.code !== 0 ? `deploy exited ${run.code}: ${run.stderr.trim().split("\n").slice(-5).join("\n")}` : "");
+  const action = (name: string) => steps.find(([k]) => k.endsWith(`::${name}`))?.[1];
+  // The deploy may have replaced the host: the probes' Docker calls go to the current one.
+  await admin.docker().catch(() => undefined);
+  return { ok: !failed, error, changed, action, progress };
+}
