@@ -3,7 +3,7 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { Plan } from "../model/plan.js";
-import { READY_MARKER } from "../render/launch-script.js";
+import { renderReadyCheck } from "../render/ready-check.js";
 import { dockerSshOptions, hostKeyIn } from "./known-hosts.js";
 
 export interface LightsailHostArgs {
@@ -152,13 +152,8 @@ export class LightsailHost extends pulumi.ComponentResource {
       `${name}-ready`,
       {
         connection: firstContact,
-        create: [
-          "rc=0; cloud-init status --wait >/dev/null || rc=$?",
-          '[ "$rc" -eq 0 ] || [ "$rc" -eq 2 ] || { echo "cloud-init failed ($rc): see /var/log/cloud-init-output.log" >&2; exit 1; }',
-          `test -f ${READY_MARKER} || { echo "launch script did not finish: see /var/log/cloud-init-output.log" >&2; exit 1; }`,
-          "sudo -n docker info >/dev/null",
-          "cat /etc/ssh/ssh_host_ed25519_key.pub",
-        ].join("\n"),
+        // Re-runs the launch script when its marker is missing: a failed first boot is recovered by the next `up`.
+        create: renderReadyCheck(),
         triggers: [instance.arn],
       },
       { parent: this, dependsOn: [attachment] },

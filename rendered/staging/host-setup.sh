@@ -669,9 +669,8 @@ case "$command" in
 esac
 SH
 
-# The backup tool copies every dump off the host with rclone. Installed here when the image
-# lacks it (tools/machine/base-image.sh preinstalls it: the rehearsal's machines have no mirror).
-command -v rclone >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rclone; }
+# The backup tool copies every dump off the host with rclone, which the launch script installs.
+command -v rclone >/dev/null || { echo "rclone is missing: the launch script (user data) installs it" >&2; exit 1; }
 # The bucket's credentials (written by `/usr/local/bin/timetracker-backup set-credentials`): root only.
 install -d -m 0700 /etc/timetracker
 

@@ -7,9 +7,14 @@
 #   base-image.sh [--rebuild]
 #
 # Prints the image tag (tt-machine/base:<key>) on stdout; progress goes to stderr.
-# <key> is a hash of this file (it holds the package list and every config file), so the
-# image is rebuilt exactly when the recipe changes. The debootstrap root is cached in
-# /var/cache/tt-machine/ (TT_MACHINE_CACHE) and reused across recipe changes.
+# <key> is a hash of this file (it holds the package list and every config file) and of the
+# two settings below, so the image is rebuilt exactly when the recipe changes. The debootstrap
+# root is cached in /var/cache/tt-machine/ (TT_MACHINE_CACHE) and reused across recipe changes.
+#
+# First boot as on stock Ubuntu: apt's sources are the rehearsal's package mirror
+# (tools/rehearsal/package-mirror.ts) on the outer host, i.e. the machine's default gateway,
+# port TT_PACKAGE_MIRROR_PORT (default 4580); and a stand-in for unattended-upgrades holds the
+# dpkg lock for the first TT_FIRST_BOOT_LOCK_SECONDS (default 90) of the first boot.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -23,14 +28,18 @@ LOG_DIR=${TT_MACHINE_LOGS:-/tmp/tt-machine-build}
 ROOTFS_RECIPE=1
 ROOTFS=$CACHE_DIR/bookworm-minbase-$ROOTFS_RECIPE
 ROOT_TAG=tt-machine/rootfs:bookworm-$ROOTFS_RECIPE
+PACKAGE_MIRROR_PORT=${TT_PACKAGE_MIRROR_PORT:-4580}
+FIRST_BOOT_LOCK_SECONDS=${TT_FIRST_BOOT_LOCK_SECONDS:-90}
+case "$PACKAGE_MIRROR_PORT$FIRST_BOOT_LOCK_SECONDS" in
+  *[!0-9]*) echo "base-image.sh: TT_PACKAGE_MIRROR_PORT and TT_FIRST_BOOT_LOCK_SECONDS must be numbers" >&2; exit 2 ;;
+esac
 
 # What a Lightsail Ubuntu 22.04 image already has, as far as our launch script and deploy
-# steps can tell, plus what they install: the machines reach no package mirror once they run,
-# so the launch script's `apt-get install docker.io cron` and host setup's `apt-get install
-# rclone` (the backup tool's copy to the bucket) must find nothing left to do. Installed with
-# Recommends (as Ubuntu does).
+# steps can tell, and nothing more: docker.io, cron and rclone are not here, the launch script
+# installs them with apt from the rehearsal's package mirror, as it does on a real instance.
+# Installed with Recommends (as Ubuntu does).
 PACKAGES=(
-  systemd systemd-sysv dbus libpam-systemd cloud-init openssh-server sudo docker.io cron rclone
+  systemd systemd-sysv dbus libpam-systemd cloud-init openssh-server sudo
   apparmor iptables perl needrestart curl ca-certificates iproute2 util-linux e2fsprogs
   procps python3 lsb-release gnupg less netbase ifupdown kmod locales
 )
@@ -38,13 +47,13 @@ PACKAGES=(
 export DOCKER_BUILDKIT=0 # classic builder: FROM resolves the local tag, never pulls
 export PATH="$PATH:/usr/sbin:/sbin"
 
-KEY=$(sha256sum "$SELF" | cut -c1-12)
+KEY=$({ cat "$SELF"; echo "mirror-port=$PACKAGE_MIRROR_PORT lock-seconds=$FIRST_BOOT_LOCK_SECONDS"; } | sha256sum | cut -c1-12)
 TAG=tt-machine/base:$KEY
 REBUILD=0
 for arg in "$@"; do
   case "$arg" in
     --rebuild) REBUILD=1 ;;
-    -h | --help) sed -n '2,12p' "$SELF" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,17p' "$SELF" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "base-image.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -188,6 +197,96 @@ apt-daily.timer
 apt-daily-upgrade.timer
 LIST
 
+# apt's sources: the rehearsal's package mirror, a flat repository served over HTTP on the
+# outer host. The machine reaches the outer host at its default gateway, whatever network it
+# is on, so the address is read from the routing table at each boot, before cloud-init.
+cat >"$CTX/files/tt-machine-apt-sources" <<SH
+#!/bin/sh
+set -eu
+gateway=\$(ip -4 route show default | awk '{ print \$3; exit }')
+[ -n "\$gateway" ] || { echo "tt-machine-apt-sources: no default route" >&2; exit 1; }
+printf 'deb [trusted=yes] http://%s:%s/ ./\n' "\$gateway" $PACKAGE_MIRROR_PORT >/etc/apt/sources.list
+echo "tt-machine-apt-sources: apt uses the package mirror at http://\$gateway:$PACKAGE_MIRROR_PORT/"
+SH
+
+cat >"$CTX/files/tt-machine-apt-sources.service" <<'UNIT'
+[Unit]
+Description=apt sources: the rehearsal's package mirror on the outer host (default gateway)
+Before=cloud-final.service tt-first-boot-upgrades.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/tt-machine-apt-sources
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+
+# Stock Ubuntu runs unattended-upgrades at first boot: apt-daily's update holds apt's lists
+# lock for a few seconds, then the upgrade holds the dpkg locks for a minute or more, and a
+# launch script's apt-get fails unless it waits. This holds the same locks the same way (fcntl
+# record locks, F_SETLKW, which is what apt and dpkg take: lockf() in Python), for
+# /etc/tt-machine/first-boot-lock-seconds, once per machine. The service counts as started
+# (so cloud-final, ordered after it, runs the launch script) only once the locks are held.
+cat >"$CTX/files/tt-first-boot-upgrades" <<'PY'
+#!/usr/bin/python3
+"""Stand-in for Ubuntu's first-boot unattended-upgrades: hold apt's and dpkg's locks a while."""
+import fcntl, os, socket, time
+
+SECONDS = int(open("/etc/tt-machine/first-boot-lock-seconds").read().strip())
+LISTS_SECONDS = min(10, SECONDS)  # apt-daily's `apt-get update`
+DONE = "/var/lib/tt-machine/first-boot-upgrades.done"
+
+
+def lock(path):
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    fcntl.lockf(fd, fcntl.LOCK_EX)  # fcntl(F_SETLKW, F_WRLCK), as apt and dpkg lock
+    return fd
+
+
+def notify(message):
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.connect(address)
+        sock.sendall(message.encode())
+
+
+start = time.monotonic()
+lists = lock("/var/lib/apt/lists/lock")
+# apt's order: the frontend lock, then dpkg's own
+held = [lock("/var/lib/dpkg/lock-frontend"), lock("/var/lib/dpkg/lock")]
+notify("READY=1\nSTATUS=holding the dpkg lock for %d s" % SECONDS)
+print("holding /var/lib/apt/lists/lock for %d s and the dpkg locks for %d s" % (LISTS_SECONDS, SECONDS), flush=True)
+time.sleep(LISTS_SECONDS)
+os.close(lists)
+time.sleep(max(0, SECONDS - (time.monotonic() - start)))
+os.makedirs(os.path.dirname(DONE), exist_ok=True)
+open(DONE, "w").close()
+print("released the dpkg locks after %.0f s" % (time.monotonic() - start), flush=True)
+PY
+
+cat >"$CTX/files/tt-first-boot-upgrades.service" <<'UNIT'
+[Unit]
+Description=Stand-in for Ubuntu's first-boot unattended-upgrades (holds the dpkg lock)
+After=local-fs.target
+Before=cloud-final.service
+ConditionPathExists=!/var/lib/tt-machine/first-boot-upgrades.done
+
+[Service]
+Type=notify
+NotifyAccess=main
+TimeoutStartSec=120
+ExecStart=/usr/local/sbin/tt-first-boot-upgrades
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+
 # PID 1 of the container: make what docker mounts look like a VM's root to systemd, then
 # become systemd. Needed because the container is not --privileged (see machine.ts: some
 # hosts lack CAP_SYS_RESOURCE, which --privileged insists on), so docker mounts /sys and the
@@ -226,10 +325,14 @@ RUN set -e; cd /tmp/tt-files \\
  && install -m 0644 ds-identify.cfg /etc/cloud/ds-identify.cfg \\
  && install -m 0644 sshd-tt-machine.conf /etc/ssh/sshd_config.d/tt-machine.conf \\
  && install -m 0755 tt-machine-init /usr/local/sbin/tt-machine-init \\
+ && install -m 0755 tt-machine-apt-sources tt-first-boot-upgrades /usr/local/sbin/ \\
+ && install -m 0644 tt-machine-apt-sources.service tt-first-boot-upgrades.service /etc/systemd/system/ \\
+ && install -d -m 0755 /etc/tt-machine && echo $FIRST_BOOT_LOCK_SECONDS >/etc/tt-machine/first-boot-lock-seconds \\
  && sed -i 's/^# *en_US.UTF-8 UTF-8/en_US.UTF-8 UTF-8/' /etc/locale.gen && locale-gen >/dev/null \\
  && while read -r unit; do systemctl mask "\$unit" >/dev/null 2>&1 || true; done <mask-units \\
  && systemctl set-default multi-user.target \\
- && systemctl enable ssh docker containerd cron cloud-init-local cloud-init cloud-config cloud-final \\
+ && systemctl enable ssh cloud-init-local cloud-init cloud-config cloud-final tt-machine-apt-sources tt-first-boot-upgrades \\
+ && : >/etc/apt/sources.list && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb \\
  && rm -f /etc/ssh/ssh_host_* /etc/machine-id /var/lib/dbus/machine-id && : >/etc/machine-id \\
  && rm -rf /tmp/tt-files /var/lib/cloud/* /var/log/cloud-init*
 STOPSIGNAL SIGRTMIN+3
