@@ -2,8 +2,18 @@
 # Make sure a Docker engine plus the tools build.sh needs are available.
 #   engine.sh         install missing packages (Debian + root only), start dockerd if needed
 #   engine.sh stop    stop the dockerd this script started (pid in /tmp/tt-dockerd.pid)
+#   engine.sh fresh   start a second engine that has never run: a new empty data root, its own
+#                     exec root, pidfile, socket and default bridge link (tt-fresh0, not docker0),
+#                     so nothing of an earlier engine's state is reused; prints the line to eval:
+#                     export DOCKER_HOST=... TT_MACHINES_NETWORK=... TT_MACHINES_SUBNET=...
+#                     CI runs the rehearsals on it, as on a machine whose engine starts for the
+#                     first time. Stops (and wipes) the previous fresh engine first.
+#   engine.sh stop-fresh   stop the fresh engine and remove its data root
 # Idempotent: a second run does nothing but check.
-# Env: TT_DOCKERD_WAIT (seconds to wait for the engine, default 60), TT_DOCKERD_ARGS (extra dockerd flags).
+# Env: TT_DOCKERD_WAIT (seconds to wait for the engine, default 60), TT_DOCKERD_ARGS (extra dockerd flags),
+#      TT_FRESH_ENGINE_DIR (where the fresh engine keeps everything, default /var/tmp/tt-fresh-engine),
+#      TT_FRESH_BRIDGE_CIDR (its default bridge's address, default 10.213.211.1/24),
+#      TT_FRESH_MACHINES_SUBNET (its machines' network, default 10.213.212.0/24).
 set -euo pipefail
 
 PIDFILE=/tmp/tt-dockerd.pid
@@ -139,8 +149,73 @@ start_engine() {
   exit 1
 }
 
+FRESH_DIR=${TT_FRESH_ENGINE_DIR:-/var/tmp/tt-fresh-engine}
+FRESH_BRIDGE=tt-fresh0
+FRESH_BRIDGE_CIDR=${TT_FRESH_BRIDGE_CIDR:-10.213.211.1/24}
+
+stop_fresh() {
+  if [ -s "$FRESH_DIR/dockerd.pid" ]; then
+    local pid
+    pid=$(cat "$FRESH_DIR/dockerd.pid")
+    if kill -0 "$pid" 2>/dev/null; then
+      log "stopping the fresh dockerd pid $pid"
+      kill -TERM "$pid"
+      for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  # Its containers' mounts live under the data and exec roots: unmount before removing.
+  if [ -d "$FRESH_DIR" ]; then
+    { grep -o " $FRESH_DIR/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+    rm -rf "$FRESH_DIR"
+  fi
+  ! ip link show "$FRESH_BRIDGE" >/dev/null 2>&1 || ip link delete "$FRESH_BRIDGE"
+}
+
+# A second dockerd beside any other (the machine's own may be running): nothing it uses is
+# shared with another engine's. Its default bridge is a link of its own, made here: dockerd
+# --bridge=none would delete docker0, pulling it from under the machine's own engine, and
+# docker0 with --bip would be shared with it. The rehearsal uses no default bridge anyway:
+# machines get a user-defined network with its own subnet and gateway (tools/machine/machine.ts).
+start_fresh() {
+  export PATH="$PATH:/usr/sbin:/sbin"
+  [ "$(id -u)" = 0 ] || { log "only root can start a dockerd"; exit 1; }
+  ensure_cgroups
+  stop_fresh
+  mkdir -p "$FRESH_DIR/data" "$FRESH_DIR/exec"
+  ip link add "$FRESH_BRIDGE" type bridge
+  ip addr add "$FRESH_BRIDGE_CIDR" dev "$FRESH_BRIDGE"
+  ip link set "$FRESH_BRIDGE" up
+  local host="unix://$FRESH_DIR/docker.sock"
+  log "starting a fresh dockerd: data root $FRESH_DIR/data (empty), socket $FRESH_DIR/docker.sock (log: $FRESH_DIR/dockerd.log)"
+  # shellcheck disable=SC2086
+  nohup dockerd --data-root "$FRESH_DIR/data" --exec-root "$FRESH_DIR/exec" --pidfile "$FRESH_DIR/dockerd.pid" \
+    -H "$host" --bridge="$FRESH_BRIDGE" ${TT_DOCKERD_ARGS:-} >>"$FRESH_DIR/dockerd.log" 2>&1 </dev/null &
+  local pid=$! i
+  for i in $(seq 1 "$WAIT_SECS"); do
+    if DOCKER_HOST=$host docker info >/dev/null 2>&1; then
+      log "fresh docker engine is up after ${i}s (pid $pid)"
+      # The machines' network on this engine gets its own name and subnet too, so its bridge
+      # link and routes never meet those of a network the machine's own engine made.
+      echo "export DOCKER_HOST=$host TT_MACHINES_NETWORK=tt-fresh-machines TT_MACHINES_SUBNET=${TT_FRESH_MACHINES_SUBNET:-10.213.212.0/24}"
+      return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "the fresh dockerd exited; last lines of $FRESH_DIR/dockerd.log:"
+      tail -n 30 "$FRESH_DIR/dockerd.log" >&2 || true
+      exit 1
+    fi
+    sleep 1
+  done
+  log "the fresh dockerd did not answer within ${WAIT_SECS}s; last lines of $FRESH_DIR/dockerd.log:"
+  tail -n 30 "$FRESH_DIR/dockerd.log" >&2 || true
+  exit 1
+}
+
 case "${1:-start}" in
   start) start_engine ;;
   stop) stop_engine ;;
-  *) echo "usage: $0 [start|stop]" >&2; exit 2 ;;
+  fresh) start_fresh ;;
+  stop-fresh) stop_fresh ;;
+  *) echo "usage: $0 [start|stop|fresh|stop-fresh]" >&2; exit 2 ;;
 esac

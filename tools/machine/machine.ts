@@ -21,7 +21,7 @@ export interface MachineSpec {
   authorizedKeys: string[];
   /** Base image tag; default: what base-image.sh builds or finds. */
   image?: string;
-  /** Outer engine network to attach to; default "bridge". */
+  /** Outer engine network to attach to; default the machines' own (machinesNetwork()). */
   network?: string;
 }
 
@@ -40,6 +40,58 @@ const DEFAULT_USER = "ubuntu";
 const HERE = dirname(fileURLToPath(import.meta.url));
 
 let baseImageTag: Promise<string> | undefined;
+
+/** The outer engine's network the machines attach to, and where it reaches the outer host. */
+export interface MachinesNetwork {
+  name: string;
+  subnet: string;
+  /** The outer host's address on it: the one address of this side every machine reaches. */
+  gateway: string;
+}
+
+const MACHINES_NETWORK = process.env.TT_MACHINES_NETWORK ?? "tt-machines";
+const MACHINES_SUBNET = process.env.TT_MACHINES_SUBNET ?? "10.213.213.0/24";
+let machinesNetworkReady: Promise<MachinesNetwork> | undefined;
+
+/**
+ * The machines' network: user-defined, with a subnet and gateway written here, made when the
+ * engine lacks it (once per process). Not the default bridge: on Debian's Docker 20.10 its IPAM
+ * config has no Gateway until dockerd has been restarted once, so an engine's first start gave
+ * no address for the outer host (the rehearsal's bucket listens there). Set TT_MACHINES_SUBNET
+ * (and TT_MACHINES_NETWORK) when another engine on the same host already routes that subnet.
+ */
+export function machinesNetwork(): Promise<MachinesNetwork> {
+  machinesNetworkReady ??= ensureMachinesNetwork(MACHINES_NETWORK, MACHINES_SUBNET);
+  return machinesNetworkReady;
+}
+
+async function ensureMachinesNetwork(name: string, subnet: string): Promise<MachinesNetwork> {
+  const inspect = () => run("docker", ["network", "inspect", name, "--format", "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}"]);
+  let found = await inspect();
+  if (found.code !== 0) {
+    const gateway = firstHost(subnet);
+    // A subnet another engine (or interface) of this host already routes would shadow it.
+    const routed = (await runOk("ip", ["-4", "route", "show", "to", "match", gateway])).stdout.split("\n").filter((l) => l.trim() && !l.startsWith("default"));
+    if (routed.length > 0) throw new Error(`machinesNetwork: ${subnet} is already routed on this host (${routed.join("; ")}); set TT_MACHINES_SUBNET and TT_MACHINES_NETWORK`);
+    const created = await run("docker", [
+      "network", "create", "--driver", "bridge", "--subnet", subnet, "--gateway", gateway,
+      "--opt", `com.docker.network.bridge.name=${name.slice(0, 13)}0`, "--label", `${LABEL}.network=1`, name,
+    ]);
+    found = await inspect();
+    if (found.code !== 0) throw new Error(`machinesNetwork: could not create ${name}: ${created.stderr.trim()}`);
+  }
+  const [haveSubnet = "", gateway = ""] = found.stdout.trim().split(" ");
+  if (!gateway) throw new Error(`machinesNetwork: network ${name} has no gateway in its IPAM config; remove it (docker network rm ${name}) to have it made again`);
+  return { name, subnet: haveSubnet, gateway };
+}
+
+/** "10.213.213.0/24" -> "10.213.213.1". */
+function firstHost(subnet: string): string {
+  const [address = "", bits = "32"] = subnet.split("/");
+  const octets = address.split(".").map(Number);
+  const value = (octets.reduce((n, o) => n * 256 + o, 0) & ~(2 ** (32 - Number(bits)) - 1)) >>> 0;
+  return [24, 16, 8, 0].map((shift) => ((value + 1) >>> shift) & 255).join(".");
+}
 
 /** Builds the base image or finds it cached (once per process); returns its tag. */
 export function baseImage(): Promise<string> {
@@ -88,7 +140,7 @@ export async function bootMachine(spec: MachineSpec): Promise<Machine> {
       "--hostname", spec.id.replace(/[^a-zA-Z0-9-]/g, "-").slice(0, 63),
       "--label", `${LABEL}=${spec.id}`,
       "--label", `${VOLUME_LABEL}=${volume}`,
-      "--network", spec.network ?? "bridge",
+      "--network", spec.network ?? (await machinesNetwork()).name,
       ...RUN_FLAGS,
       // the inner dockerd's storage: a real filesystem (overlay2 cannot sit on overlay2)
       "-v", `${volume}:/var/lib/docker`,

@@ -10,7 +10,7 @@ import { planFor } from "../../infra/model/catalog.js";
 import type { Plan } from "../../infra/model/plan.js";
 import { catalog } from "../../stacks/catalog.js";
 import { startFirewallProxy } from "../machine/firewall-proxy.js";
-import { destroyMachine, listMachines } from "../machine/machine.js";
+import { destroyMachine, listMachines, machinesNetwork } from "../machine/machine.js";
 import { mockConfig } from "../mock-config.js";
 import { startBucketServer } from "./bucket-server.js";
 import { CLIENTS, makeRehearsal } from "./context.js";
@@ -69,7 +69,8 @@ const appSource = join(workdir, "app");
 const started = Date.now();
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0)}s`;
 const say = (text: string) => console.log(`\n== [${elapsed()}] ${text}`);
-const LOCAL_ENGINE = "/var/run/docker.sock";
+// The engine the machines run on: DOCKER_HOST when set (CI's fresh engine, app-images/standins/engine.sh fresh).
+const LOCAL_ENGINE = process.env.DOCKER_HOST?.startsWith("unix://") ? process.env.DOCKER_HOST.slice("unix://".length) : "/var/run/docker.sock";
 
 say("prerequisites: Docker engine, stand-in images and the machine base image (nothing is pulled)");
 await execOk("bash", ["app-images/standins/engine.sh"]).then((r) => process.stdout.write(r.stdout));
@@ -108,8 +109,10 @@ await releaseLeftoverDisks();
 for (const machine of await listMachines()) if (machine.id === plan.host.name) await destroyMachine(machine.container);
 rmSync(workdir, { recursive: true, force: true });
 mkdirSync(disksDir, { recursive: true });
-// The bucket's stand-in listens where the machines can reach the outer host: the gateway of their network.
-const machinesGateway = (await execOk("docker", ["-H", `unix://${LOCAL_ENGINE}`, "network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}"])).stdout.trim();
+// The bucket's stand-in listens where the machines reach the outer host: the gateway of their own
+// network, which machine.ts makes with a fixed subnet and gateway (the default bridge has no
+// gateway in its IPAM config on a Docker engine's first start).
+const machinesGateway = (await machinesNetwork()).gateway;
 const bucketServer = await startBucketServer(machinesGateway, 4560 + index, join(workdir, "bucket"));
 const world: World = { staticIp, rulesFile: join(workdir, "firewall.json"), disksDir, bucket: bucketServer.world };
 await execOk("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `rehearsal@${stackName}`, "-f", keyPath]);
