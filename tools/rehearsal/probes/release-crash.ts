@@ -1,21 +1,7 @@
-import type { Plan } from "../../../infra/model/plan.js";
-import { drainRuleTag, RELEASE_TOOL, releaseSpec } from "../../../infra/render/release.js";
-import type { CommandResult } from "../docker.js";
-import { httpRequest, requestLoop, type Endpoint } from "../http.js";
-import { check, type ProbeLog } from "../probes.js";
-
-/** What this probe needs of the rehearsal (a structural subset of its context). */
-export interface ReleaseCrashContext {
-  plan: Plan;
-  probes: ProbeLog;
-  /** Caddy's address on the static IP, and the Host header its site answers. */
-  web: Endpoint;
-  host: string;
-  /** A command on the stack's host over SSH, as its admin user (sudo -n for root). */
-  ssh(command: string, stdin?: string): Promise<CommandResult>;
-  /** A normal deploy of the stack's program (`pulumi up`), after changing the backend so it must be released. */
-  deployChangedBackend(): Promise<{ ok: boolean; error: string }>;
-}
+import { drainRuleTag, ENV_FILE_PREFIX, RELEASE_TOOL, releaseSpec } from "../../../infra/render/release.js";
+import { CLIENTS, type Rehearsal } from "../context.js";
+import { httpRequest } from "../http.js";
+import { check } from "../probes.js";
 
 /** The steps of a swap the tool is killed at, in the order a swap reaches them. */
 export const CRASH_POINTS = [
@@ -78,79 +64,96 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * The release tool killed with SIGKILL at each step of a swap of the backend, while clients loop
  * on /api/health through Caddy: no request fails, each next run starts by repairing what the
  * killed one left, and then a normal deploy (the program's) succeeds and leaves no drain rule,
- * no candidate and the old version stopped.
+ * no candidate, no env file and the old version stopped.
  */
-export async function releaseCrashProbe(ctx: ReleaseCrashContext): Promise<boolean> {
-  const { plan } = ctx;
+export async function releaseCrash(r: Rehearsal): Promise<void> {
+  const { plan, probes, admin, web, host, say } = r;
   const backend = plan.containers.backend;
   const release = backend.release!;
   const secretKeys = Object.entries(backend.env).flatMap(([k, v]) => (typeof v === "string" ? [] : [k]));
   const tag = drainRuleTag(plan);
   const root = async (script: string) => {
-    const result = await ctx.ssh("sudo -n bash -s", script);
+    const result = await admin.ssh("sudo -n bash -s", script);
     check(result.code === 0, `on the host: exit ${result.code}: ${result.stderr.trim().slice(-300)}`);
     return result.stdout;
   };
-
-  return ctx.probes.run(
-    `the release tool killed (kill -9) at each step of a swap (${CRASH_POINTS.map(([p]) => p).join(", ")}): no failed request, each next run repairs it, then a normal deploy succeeds`,
-    async () => {
-      await root(SHIMS);
-      const loop = requestLoop(ctx.web, "/api/health", ctx.host, { clients: 4 });
-      const seen: string[] = [];
-      let stopped = false;
-      try {
-        for (const [index, [point]] of CRASH_POINTS.entries()) {
-          // A version the tool must really release: the live image under a tag of its own.
-          const image = (
-            await root(`set -euo pipefail
-live=$(docker inspect -f '{{.Config.Image}}' ${backend.name} 2>/dev/null || docker inspect -f '{{.Config.Image}}' ${release.previousName})
-image="\${live%:*}:crash-${index}-${Date.now().toString(36)}"
-docker tag "$live" "$image"
-echo "$image"`)
-          ).trim();
-          await root(`set -euo pipefail
+  /** Starts the tool on the host (a deploy of `image`), in the background, with CRASH_AT set. */
+  const startKilledRun = (point: string, image: string) =>
+    root(`set -euo pipefail
 cd ${DIR}
 rm -f blocked rule-in swapped pid log
 from=${backend.name}; docker inspect ${backend.name} >/dev/null 2>&1 || from=${release.previousName}
 (umask 077; docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$from" | grep -E '^(${secretKeys.join("|")})=' > stdin)
 setsid bash -c 'echo $$ > ${DIR}/pid; exec env PATH=${DIR}/bin:$PATH CRASH_AT=${point} ${RELEASE_TOOL} deploy backend ${image} ${releaseSpec(plan, "backend")} < ${DIR}/stdin > ${DIR}/log 2>&1' < /dev/null > /dev/null 2>&1 &`);
-          const deadline = Date.now() + 300_000;
-          for (;;) {
-            const state = await root(`cd ${DIR}; if [ -s blocked ]; then echo blocked; elif [ -s pid ] && ! kill -0 "$(cat pid)" 2>/dev/null; then echo ended; else echo running; fi`);
-            if (state.trim() === "blocked") break;
-            const log = state.trim() === "ended" || Date.now() > deadline ? await root(`cat ${DIR}/log`) : "";
-            check(state.trim() !== "ended", `the tool ended before it reached "${point}": ${log.trim().slice(-400)}`);
-            check(Date.now() <= deadline, `the tool did not reach "${point}" in 300 s: ${log.trim().slice(-400)}`);
-            await sleep(300);
-          }
-          await root(`cd ${DIR}; kill -9 "$(cat pid)"; kill -9 "$(cat blocked)" 2>/dev/null || true; rm -f stdin`);
-          const names = await root(`docker ps -a --filter label=timetracker.service=backend --format '{{.Names}}:{{.State}}' | sort | tr '\\n' ' '; iptables -w -S OUTPUT | grep -c -- '${tag}:' || true`);
-          const answer = await httpRequest(ctx.web, "/api/health", ctx.host);
-          check(answer.status === 200, `killed at "${point}": /api/health answered ${answer.status}`);
-          seen.push(`${point}: ${names.trim().replace(/\s+(\d+)$/, " ($1 rules)")}`);
+
+  /** Kills the tool at each step in turn (each run starts by repairing the last), then deploys normally. */
+  const killEachStep = async (seen: string[]) => {
+    for (const [index, [point]] of CRASH_POINTS.entries()) {
+      // A version the tool must really release: the live image under a tag of its own.
+      const image = (
+        await root(`set -euo pipefail
+live=$(docker inspect -f '{{.Config.Image}}' ${backend.name} 2>/dev/null || docker inspect -f '{{.Config.Image}}' ${release.previousName})
+image="\${live%:*}:crash-${index}-${r.runId}"
+docker tag "$live" "$image"
+echo "$image"`)
+      ).trim();
+      await startKilledRun(point, image);
+      const deadline = Date.now() + 300_000;
+      for (;;) {
+        const state = (await root(`cd ${DIR} || exit 1; if [ -s blocked ]; then echo blocked; elif [ -s pid ] && ! kill -0 "$(cat pid)" 2>/dev/null; then echo ended; else echo running; fi`)).trim();
+        if (state === "blocked") break;
+        if (state === "ended" || Date.now() > deadline) {
+          const log = await root(`cat ${DIR}/log`);
+          check(false, `the tool ${state === "ended" ? "ended before it reached" : "did not reach in 300 s"} "${point}": ${log.trim().slice(-400)}`);
         }
-        const deployed = await ctx.deployChangedBackend();
-        check(deployed.ok, `the deploy after the kills failed: ${deployed.error}`);
-        const traffic = await loop.stop();
-        stopped = true;
+        await sleep(300);
+      }
+      // kill -9 the tool; the command it was held at goes too (it had done its step).
+      await root(`cd ${DIR} || exit 1; kill -9 "$(cat pid)"; kill -9 "$(cat blocked)" 2>/dev/null || true; rm -f stdin`);
+      const answer = await httpRequest(web, "/api/health", host);
+      check(answer.status === 200, `killed at "${point}": /api/health answered ${answer.status}`);
+      const left = await root(`docker ps -a --filter label=timetracker.service=backend --format '{{.Names}}={{.State}}' | sort | tr '\\n' ' '; iptables -w -S OUTPUT | grep -c -- '${tag}:' || true`);
+      seen.push(`${point}: ${left.trim().replace(/\s+(\d+)$/, ", $1 rule(s)")}`);
+    }
+    r.touchBackend(1000);
+    return r.deploy(r.current);
+  };
+
+  say("the release tool killed with kill -9 at each step of a swap");
+  await probes.run(
+    `the release tool killed (kill -9) at each step of a backend swap (${CRASH_POINTS.map(([p]) => p).join(", ")}) under ${CLIENTS} clients: no failed request, each next run repairs what it left, then a normal deploy succeeds`,
+    async () => {
+      const seen: string[] = [];
+      try {
+        await root(SHIMS);
+        // The action never throws, so the clients' loop always stops; a failure is rethrown after it.
+        const { result, traffic, seconds } = await r.underTraffic("/api/health", () =>
+          killEachStep(seen).then(
+            (deployed) => ({ deployed, error: undefined }),
+            (error: Error) => ({ deployed: undefined, error }),
+          ),
+        );
+        r.measurements.swaps["kill -9"] = { ...traffic, seconds };
+        if (result.error) throw new Error(`${result.error.message} (after ${seen.join("; ") || "no kill"}; ${r.trafficSummary(traffic)})`);
+        check(result.deployed!.ok, `the deploy after the kills failed: ${result.deployed!.error}`);
         check(traffic.failed === 0, `${traffic.failed} of ${traffic.sent} requests failed: ${traffic.failures.slice(0, 3).join("; ")}`);
         const after = await root(`set -euo pipefail
 docker inspect -f '{{.State.Running}}' ${backend.name}
 docker inspect ${release.candidateName} >/dev/null 2>&1 && echo candidate-left || echo no-candidate
 docker inspect -f '{{.State.Running}}' ${release.previousName} 2>/dev/null || echo no-previous
 iptables -w -S OUTPUT | grep -c -- '${tag}:' || true
-ls ${"/run/timetracker-env."}* 2>/dev/null | wc -l
-rm -rf ${DIR}`);
+find ${ENV_FILE_PREFIX.slice(0, ENV_FILE_PREFIX.lastIndexOf("/"))} -maxdepth 1 -name '${ENV_FILE_PREFIX.slice(ENV_FILE_PREFIX.lastIndexOf("/") + 1)}*' | wc -l`);
         const [liveRunning, candidate, previousRunning, rules, envFiles] = after.trim().split("\n");
         check(liveRunning === "true", `${backend.name} is not running after the deploy`);
         check(candidate === "no-candidate", "a candidate was left");
         check(previousRunning !== "true", `${release.previousName} still runs`);
-        check(rules === "0", `${rules} drain rules left`);
-        check(envFiles === "0", `${envFiles} env files left in /run`);
-        return `${seen.join("; ")}; then deployed; ${traffic.sent} requests, none failed, worst ${traffic.worst.toFixed(3)} s`;
+        check(rules === "0", `${rules} drain rule(s) left`);
+        check(envFiles === "0", `${envFiles} env file(s) left in /run`);
+        await r.apiHealth();
+        return `${seen.join("; ")}; then deployed; ${r.trafficSummary(traffic)}; ${seconds.toFixed(1)} s`;
       } finally {
-        if (!stopped) await loop.stop();
+        // A run the probe did not get to kill would hold the release lock for every later deploy.
+        await admin.ssh("sudo -n bash -s", `cd ${DIR} 2>/dev/null || exit 0; for f in pid blocked; do [ -s "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done; cd /; rm -rf ${DIR}`);
       }
     },
   );
