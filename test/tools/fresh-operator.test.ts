@@ -19,6 +19,7 @@ describe("a fresh operator for each rehearsal command (real ssh-agent)", () => {
       expect(first.home).not.toBe(second.home);
       expect(first.keyPaths[0]).not.toBe(second.keyPaths[0]);
       expect(leftInHome(first)).toEqual([]);
+      expect(existsSync(`${first.keyPaths[0]}.pub`)).toBe(true);
       const listed = await exec("ssh-add", ["-l"], { env: first.env });
       expect(listed.code, listed.stderr).toBe(0);
       expect(listed.stdout.trim().split("\n")).toHaveLength(2);

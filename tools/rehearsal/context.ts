@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Plan } from "../../infra/model/plan.js";
 import type { EnvironmentDefinition } from "../../infra/model/schema.js";
@@ -9,7 +9,7 @@ import { dockerOk } from "./docker.js";
 import { RehearsalEngine } from "./engine.js";
 import type { HostAccess } from "./host-access.js";
 import { httpRequest, requestLoop, type Endpoint, type Traffic } from "./http.js";
-import { deploy, type DeployResult, type Operator } from "./operator.js";
+import { deploy, destroy, hostCommand, type AgentKeys, type DeployResult, type Operator } from "./operator.js";
 import { check, type ProbeLog } from "./probes.js";
 
 /** Clients looping through Caddy while a deploy swaps a service. */
@@ -59,7 +59,12 @@ export interface Rehearsal extends Setup {
   items: string[];
   measurements: Measurements;
 
-  deploy(definition: EnvironmentDefinition, secretConfig?: Record<string, string>): Promise<DeployResult>;
+  /** One `pulumi up` as a fresh operator (`agent.keys`: the keys in its agent, during a key change). */
+  deploy(definition: EnvironmentDefinition, secretConfig?: Record<string, string>, agent?: AgentKeys): Promise<DeployResult>;
+  /** `pulumi destroy` as a fresh operator. */
+  destroy(options: { unprotect: boolean }): Promise<{ removed: string[]; kept: string[] }>;
+  /** `npx tsx <script> <args>` (an ops, rollback or restore command) as a fresh operator: `keyPath` in args becomes its own copy. */
+  hostCommand(script: string, args: string[]): ReturnType<typeof hostCommand>;
   /** What a deploy replaced and why, as the preview prints it. */
   replacedWhy(result: DeployResult): string[];
   /** The stack's state as the last deploy left it. */
@@ -77,7 +82,7 @@ export interface Rehearsal extends Setup {
   backendId(): Promise<string>;
   /** The host key the instance shows (type and key). */
   machineHostKey(): Promise<string>;
-  /** The host key the Docker provider's known_hosts pins. */
+  /** The host key the Docker provider's ssh accepts: the one its options in the state carry. */
   pinnedHostKey(): string;
   /** The item names GET /api/items returns through Caddy. */
   readItems(): Promise<string[]>;
@@ -117,7 +122,9 @@ export function makeRehearsal(setup: Setup): Rehearsal {
       restoreWall: Number.NaN,
       drill: [],
     },
-    deploy: (definition, secretConfig = {}) => deploy(setup, definition, secretConfig),
+    deploy: (definition, secretConfig = {}, agent = {}) => deploy(setup, definition, secretConfig, agent),
+    destroy: (options) => destroy(setup, options),
+    hostCommand: (script, args) => hostCommand(setup, script, args),
     replacedWhy: (result) =>
       Object.entries(result.progress.changes)
         .filter(([, s]) => s.action === "replace")
@@ -141,7 +148,11 @@ export function makeRehearsal(setup: Setup): Rehearsal {
     machineNow: async () => (await listMachines()).filter((m) => m.id === plan.host.name).map((m) => m.container),
     backendId: async () => (await containerInfo(backendName)).Id as string,
     machineHostKey: async () => (await admin.ssh("cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub")).stdout.trim(),
-    pinnedHostKey: () => readFileSync(`${setup.keyPath}.known_hosts`, "utf8").trim().split(" ").slice(1).join(" "),
+    pinnedHostKey: () => {
+      const raw = new RehearsalEngine(stateFile, world).entry("pulumi:providers:docker", "host-docker")?.inputs.sshOpts;
+      const options = (typeof raw === "string" ? JSON.parse(raw) : (raw ?? [])) as string[];
+      return (options.find((o) => o.startsWith("KnownHostsCommand=")) ?? "").split(" ").slice(2).join(" ");
+    },
     readItems: async () => {
       const res = await httpRequest(web, "/api/items", host);
       check(res.status === 200, `GET answered ${res.status}`);

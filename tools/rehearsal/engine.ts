@@ -78,6 +78,13 @@ function dockerSettings(provider: Entry | undefined): DockerSettings {
   return { host: String(provider.inputs.host), sshOpts };
 }
 
+/** A Docker provider's settings in a line: its host, and the end of the host key its ssh accepts. */
+function describeSettings(settings: Record<string, unknown>): string {
+  const { host, sshOpts } = dockerSettings({ inputs: settings } as Entry);
+  const pinned = sshOpts.find((o) => o.startsWith("KnownHostsCommand="))?.split(" ").at(-1) ?? "";
+  return `${host} pinning …${pinned.slice(-8)}`;
+}
+
 /**
  * Stands in for the providers so the program's resources are created for real: the
  * instance is a machine (tools/machine) booted from the declared user data, reached only
@@ -114,7 +121,7 @@ export class RehearsalEngine implements Providers {
 
   report(): void {
     if (!this.progressFile) return;
-    this.progress.calls = this.steps.calls.map((c) => `${c.op} ${c.name}${c.via ? ` via ${String(c.via.host)}` : ""}`);
+    this.progress.calls = this.steps.calls.map((c) => `${c.op} ${c.name}${c.via ? ` via ${describeSettings(c.via)}` : ""}`);
     writeFileSync(this.progressFile, JSON.stringify(this.progress, null, 2));
   }
 

@@ -6,10 +6,12 @@ import { join } from "node:path";
 import { execOk } from "../process.js";
 
 /** One operator's machine for one command: what a fresh CI runner or another laptop has. */
-export interface Operator {
+export interface FreshOperator {
   /** An empty home folder: no known_hosts, no ~/.ssh, nothing from an earlier run. */
+  /** A working folder of its own (build contexts), beside the home folder. */
+  workdir: string;
   home: string;
-  /** Where this operator keeps the stack's key(s): a new path every time. */
+  /** Where this operator keeps the stack's key(s), each with its `.pub` beside it when there is one: a new path every time. */
   keyPaths: string[];
   /** The environment the command runs with: this HOME and this operator's own ssh-agent. */
   env: NodeJS.ProcessEnv;
@@ -21,7 +23,7 @@ export interface Operator {
  * loaded into a new ssh-agent. The only thing it shares with the previous operator is
  * what the caller passes on (the stack's state), as a Pulumi backend carries it.
  */
-export async function freshOperator(privateKeys: readonly string[]): Promise<Operator> {
+export async function freshOperator(privateKeys: readonly string[]): Promise<FreshOperator> {
   const root = mkdtempSync(join(tmpdir(), "tt-operator-"));
   const home = join(root, "home");
   mkdirSync(home, { mode: 0o700 });
@@ -30,6 +32,7 @@ export async function freshOperator(privateKeys: readonly string[]): Promise<Ope
   const keyPaths = privateKeys.map((key, i) => {
     const path = join(keyDir, `key-${i}`);
     copyFileSync(key, path);
+    if (existsSync(`${key}.pub`)) copyFileSync(`${key}.pub`, `${path}.pub`);
     return path;
   });
   const socket = join(root, "agent.sock");
@@ -40,8 +43,11 @@ export async function freshOperator(privateKeys: readonly string[]): Promise<Ope
   }
   const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, SSH_AUTH_SOCK: socket };
   for (const path of keyPaths) await execOk("ssh-add", ["-q", path], { env });
+  const workdir = join(root, "work");
+  mkdirSync(workdir);
   return {
     home,
+    workdir,
     keyPaths,
     env,
     async close() {
@@ -52,4 +58,4 @@ export async function freshOperator(privateKeys: readonly string[]): Promise<Ope
 }
 
 /** What an operator left in its home folder (a probe checks that nothing was written there). */
-export const leftInHome = (operator: Operator) => readdirSync(operator.home).filter((f) => !operator.keyPaths.some((k) => k.startsWith(join(operator.home, f))));
+export const leftInHome = (operator: FreshOperator) => readdirSync(operator.home).filter((f) => !operator.keyPaths.some((k) => k.startsWith(join(operator.home, f))));

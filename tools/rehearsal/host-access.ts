@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { dockerApi, useDaemon } from "./docker.js";
 import { openDockerTunnel, runRemote, type Tunnel } from "./ssh.js";
@@ -6,7 +7,8 @@ import type { CommandResult } from "./docker.js";
 /**
  * How the rehearsal itself reaches the stack's host, as an administrator inside the admin
  * CIDRs would: SSH to the static IP with the stack's key, and the host's Docker daemon
- * through an SSH tunnel (re-opened after the instance is replaced).
+ * through an SSH tunnel (re-opened after the instance is replaced). The key file is read at
+ * each connection: after a key change the administrator holds the new key there.
  */
 export class HostAccess {
   private tunnel?: Tunnel;
@@ -14,12 +16,12 @@ export class HostAccess {
   constructor(
     private readonly address: string,
     private readonly user: string,
-    private readonly privateKey: string,
     private readonly privateKeyPath: string,
   ) {}
 
   ssh(command: string, stdin = ""): Promise<CommandResult> {
-    return runRemote({ host: this.address, user: this.user, privateKey: this.privateKey, dialErrorLimit: 3, perDialTimeout: 10 }, command, stdin);
+    const privateKey = readFileSync(this.privateKeyPath, "utf8");
+    return runRemote({ host: this.address, user: this.user, privateKey, dialErrorLimit: 3, perDialTimeout: 10 }, command, stdin);
   }
 
   /** Points the API and `daemonEnv` CLI calls at the host's daemon. */
@@ -30,7 +32,7 @@ export class HostAccess {
     }
     this.tunnel?.close();
     this.tunnel = await openDockerTunnel(`ssh://${this.user}@${this.address}`, [
-      "-i", this.privateKeyPath, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+      "-i", this.privateKeyPath, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
     ]);
   }
 

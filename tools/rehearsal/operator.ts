@@ -4,6 +4,7 @@ import type { EnvironmentDefinition } from "../../infra/model/schema.js";
 import { catalog } from "../../stacks/catalog.js";
 import { exec } from "./docker.js";
 import type { DeployProgress, Step } from "./engine.js";
+import { freshOperator } from "./fresh-operator.js";
 import type { HostAccess } from "./host-access.js";
 import { withDefinition } from "./localize.js";
 import type { World } from "./world.js";
@@ -37,12 +38,39 @@ export interface DeployResult {
   progress: DeployProgress;
 }
 
+/** The keys an operator's agent holds: the stack's, and during a key change the old one as well. */
+export interface AgentKeys {
+  /** Private key files, the first being the one whose public half the stack declares. */
+  keys?: string[];
+}
+
 /**
  * Runs the real program for the stack, in its own process as `pulumi up` would be; never throws.
  * The one place a deploy is started: everything an operator's `up` is given is written here.
+ * Each run is a fresh operator (fresh-operator.ts): an empty HOME and working folder, the
+ * key at a new path and only in its own ssh-agent; the state is all that carries over.
  */
-export async function deploy(operator: Operator, definition: EnvironmentDefinition, secretConfig: Record<string, string> = {}): Promise<DeployResult> {
-  const { stackName, workdir, appSource, keyPath, stateFile, world, config, secretKeys, admin } = operator;
+export async function deploy(
+  operator: Operator,
+  definition: EnvironmentDefinition,
+  secretConfig: Record<string, string> = {},
+  agent: AgentKeys = {},
+): Promise<DeployResult> {
+  const fresh = await freshOperator(agent.keys ?? [operator.keyPath]);
+  try {
+    return await deployAs(operator, fresh, definition, secretConfig);
+  } finally {
+    await fresh.close();
+  }
+}
+
+async function deployAs(
+  operator: Operator,
+  fresh: Awaited<ReturnType<typeof freshOperator>>,
+  definition: EnvironmentDefinition,
+  secretConfig: Record<string, string>,
+): Promise<DeployResult> {
+  const { stackName, workdir, appSource, stateFile, world, config, secretKeys, admin } = operator;
   const progressFile = join(workdir, "progress.json");
   writeFileSync(join(workdir, "definitions.json"), JSON.stringify(withDefinition(catalog, definition)));
   writeFileSync(join(workdir, "world.json"), JSON.stringify(world));
@@ -53,9 +81,8 @@ export async function deploy(operator: Operator, definition: EnvironmentDefiniti
         ...config,
         ...secretConfig,
         "timetracker:appSource": appSource,
-        "timetracker:buildDir": join(workdir, "build"),
-        "timetracker:sshPublicKeyPath": `${keyPath}.pub`,
-        "timetracker:sshPrivateKeyPath": keyPath,
+        "timetracker:buildDir": join(fresh.workdir, "build"),
+        "timetracker:sshPublicKeyPath": `${fresh.keyPaths[0]}.pub`,
         "timetracker:bucketEndpoint": world.bucket.endpoint,
       },
       secretKeys: [...secretKeys, ...Object.keys(secretConfig)],
@@ -71,8 +98,8 @@ export async function deploy(operator: Operator, definition: EnvironmentDefiniti
     "--state", stateFile,
     "--world", join(workdir, "world.json"),
     "--progress", progressFile,
-  ]);
-  const progress: DeployProgress = existsSync(progressFile) ? JSON.parse(readFileSync(progressFile, "utf8")) : { changes: {}, errors: [], timings: {} };
+  ], { env: fresh.env });
+  const progress: DeployProgress = existsSync(progressFile) ? JSON.parse(readFileSync(progressFile, "utf8")) : { changes: {}, calls: [], errors: [], timings: {} };
   const steps = Object.entries(progress.changes).filter(([, s]) => s.action !== "same");
   const changed = steps.map(([k, s]) => `${k.split("::")[1]} ${s.action}`);
   const failed = run.code !== 0 || progress.errors.length > 0;
@@ -81,4 +108,45 @@ export async function deploy(operator: Operator, definition: EnvironmentDefiniti
   // The deploy may have replaced the host: the probes' Docker calls go to the current one.
   await admin.docker().catch(() => undefined);
   return { ok: !failed, error, changed, action, progress };
+}
+
+/**
+ * `pulumi destroy` as a fresh operator, in its own process: every delete through the
+ * settings the state recorded. Throws with the engine's first error when it fails.
+ */
+export async function destroy(operator: Operator, options: { unprotect: boolean }): Promise<{ removed: string[]; kept: string[] }> {
+  const { workdir, keyPath, stateFile } = operator;
+  const fresh = await freshOperator([keyPath]);
+  try {
+    const progressFile = join(workdir, "progress.json");
+    const resultFile = join(workdir, "destroyed.json");
+    rmSync(resultFile, { force: true });
+    writeFileSync(join(workdir, "world.json"), JSON.stringify(operator.world));
+    const run = await exec(
+      "npx",
+      ["tsx", "tools/rehearsal/destroy-once.ts", "--state", stateFile, "--world", join(workdir, "world.json"), "--progress", progressFile, "--result", resultFile, ...(options.unprotect ? ["--unprotect"] : [])],
+      { env: fresh.env },
+    );
+    if (run.code !== 0 || !existsSync(resultFile)) {
+      const progress = existsSync(progressFile) ? (JSON.parse(readFileSync(progressFile, "utf8")) as DeployProgress) : undefined;
+      throw new Error(progress?.errors[0] ?? `destroy exited ${run.code}: ${run.stderr.trim().split("\n").slice(-5).join("\n")}`);
+    }
+    return JSON.parse(readFileSync(resultFile, "utf8"));
+  } finally {
+    await fresh.close();
+  }
+}
+
+/**
+ * One of the package's host commands (`npm run ops`, `rollback`, `restore`) as a fresh
+ * operator: its own HOME and agent, the key at a new path (`--key` points there).
+ */
+export async function hostCommand(operator: Operator, script: string, args: string[]): Promise<Awaited<ReturnType<typeof exec>>> {
+  const fresh = await freshOperator([operator.keyPath]);
+  try {
+    const [key] = fresh.keyPaths;
+    return await exec("npx", ["tsx", script, ...args.map((a) => (a === operator.keyPath ? String(key) : a))], { env: fresh.env });
+  } finally {
+    await fresh.close();
+  }
 }

@@ -3,7 +3,7 @@
 // probe files of probes/ in order, cleans up and prints the figures and the summary line.
 // The probes themselves, one file per concern, take the context built in context.ts; a deploy
 // is one operator's `pulumi up` (operator.ts).
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { planFor } from "../../infra/model/catalog.js";
@@ -30,6 +30,7 @@ import { releases } from "./probes/releases.js";
 import { opsCommands } from "./probes/ops.js";
 import { backups } from "./probes/backups.js";
 import { edits } from "./probes/edits.js";
+import { databasePatch } from "./probes/database-patch.js";
 import { hostReplacement } from "./probes/host-replacement.js";
 import { teardown } from "./probes/teardown.js";
 
@@ -118,7 +119,7 @@ const world: World = { staticIp, rulesFile: join(workdir, "firewall.json"), disk
 await execOk("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `rehearsal@${stackName}`, "-f", keyPath]);
 copySampleApp(appSource);
 const { config, secretKeys } = mockConfig(plan);
-const admin = new HostAccess(world.staticIp, plan.host.sshUser, readFileSync(keyPath, "utf8"), keyPath);
+const admin = new HostAccess(world.staticIp, plan.host.sshUser, keyPath);
 const proxy = await startFirewallProxy({ address: world.staticIp, rulesFile: world.rulesFile });
 useDaemon(LOCAL_ENGINE);
 
@@ -126,7 +127,7 @@ const r = makeRehearsal({
   stackName, index, redeploys, plan, local, workdir, appSource, keyPath, stateFile, world, config, secretKeys, admin, probes, say,
   localEngine: LOCAL_ENGINE,
 });
-const { engineState, machineNow, measurements: m } = r;
+const { machineNow, measurements: m } = r;
 
 await firstBoot(r);
 await theApp(r);
@@ -136,13 +137,14 @@ await releases(r);
 await opsCommands(r);
 await backups(r);
 await edits(r);
+await databasePatch(r);
 await hostReplacement(r);
 await teardown(r);
 
 say("clean up");
 admin.close();
 useDaemon(LOCAL_ENGINE);
-await engineState().destroy({ unprotect: true }).catch((error) => console.log(`destroy: ${(error as Error).message}`));
+await r.destroy({ unprotect: true }).catch((error) => console.log(`destroy: ${(error as Error).message}`));
 await proxy.stop();
 await bucketServer.stop();
 for (const container of await machineNow()) await destroyMachine(container);

@@ -4,7 +4,6 @@ import { join } from "node:path";
 import { BACKUP_TOOL } from "../../../infra/render/backup.js";
 import { S3RVER_OBJECT } from "../bucket-server.js";
 import type { Rehearsal } from "../context.js";
-import { exec } from "../docker.js";
 import { check } from "../probes.js";
 
 /**
@@ -86,8 +85,8 @@ export async function backups(r: Rehearsal): Promise<void> {
     check(empty.size === 0, `the database still has ${empty.size} tables`);
     check((await hostDumps()).length === 0, "dumps left on the host");
     const start = Date.now();
-    const restored = await exec("npx", [
-      "tsx", "infra/cli/restore.ts", "--stack", stackName, "--from", m.nightlyObject, "--yes",
+    const restored = await r.hostCommand("infra/cli/restore.ts", [
+      "--stack", stackName, "--from", m.nightlyObject, "--yes",
       "--host", world.staticIp, "--user", plan.host.sshUser, "--key", keyPath, "--host-key", await machineHostKey(),
     ]);
     m.restoreWall = (Date.now() - start) / 1000;

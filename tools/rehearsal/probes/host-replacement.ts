@@ -1,13 +1,44 @@
-import { dirname } from "node:path";
+import { copyFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { READY_MARKER } from "../../../infra/render/launch-script.js";
 import type { Rehearsal } from "../context.js";
 import { httpRequest } from "../http.js";
 import { check } from "../probes.js";
+import { execOk } from "../docker.js";
+import type { DeployResult } from "../operator.js";
+
+/** The Docker objects on a host that go with its instance, in the order Pulumi deletes them there (dependents first). */
+const OLD_HOST_DELETES = ["app-release-frontend", "app-release-backend", "app-caddy", "app-redis", "app-db", "app-network"];
 
 /**
- * A change that replaces the instance (a bigger bundle): the old host is wiped, the data
- * disk comes back on the new one with its rows, the new host key is pinned and the new host
- * reaches the bucket. Records the seconds from `up` to the site answering again.
+ * Pulumi's order for a delete-first replacement of the instance (step-order.ts): the
+ * objects on the old host deleted there first, newest first, the Docker ones through the
+ * provider settings the state held (pinning the OLD host key), then the instance, and
+ * only then the creates, the Docker ones pinning the new key.
+ */
+function checkOldHostDeletedFirst(result: DeployResult, oldKey: string, newKey: string): string[] {
+  const calls = result.progress.calls;
+  const at = (call: string) => calls.findIndex((c) => c === call || c.startsWith(`${call} `));
+  const instanceDeleted = at("delete host-instance");
+  check(instanceDeleted > 0, `no delete of the old instance: ${calls.join("; ")}`);
+  const order = OLD_HOST_DELETES.map((name) => at(`delete ${name}`));
+  check(order.every((i) => i >= 0 && i < instanceDeleted), `not every old-host object was deleted before the instance: ${calls.slice(0, instanceDeleted + 1).join("; ")}`);
+  check(order.every((i, n) => n === 0 || i > (order[n - 1] ?? -1)), `old-host deletes out of order: ${OLD_HOST_DELETES.map((d, n) => `${d}@${order[n]}`).join(", ")}`);
+  const tail = (key: string) => `…${key.split(" ").at(-1)?.slice(-8)}`;
+  const dockerDeletes = calls.slice(0, instanceDeleted).filter((c) => c.includes(" via "));
+  check(dockerDeletes.length >= 4 && dockerDeletes.every((c) => c.endsWith(tail(oldKey))), `a delete on the old host did not go through its old settings: ${dockerDeletes.join("; ")}`);
+  const dockerCreates = calls.slice(instanceDeleted).filter((c) => c.startsWith("create ") && c.includes(" via "));
+  check(dockerCreates.length >= 4 && dockerCreates.every((c) => c.endsWith(tail(newKey))), `a create on the new host did not pin its key: ${dockerCreates.join("; ")}`);
+  return calls;
+}
+
+/**
+ * Changes that replace the instance, each `up` a fresh operator with nothing but the
+ * state and its ssh-agent: a bigger bundle (the old host's objects deleted there first, in
+ * Pulumi's order, through the old settings; the old host wiped; the data disk back on the
+ * new one with its rows; the new host key pinned; the bucket reached), then a new SSH key
+ * (refused before anything is deleted while the agent lacks the old key; done with both).
+ * Records the seconds from `up` to the site answering again.
  */
 export async function hostReplacement(r: Rehearsal): Promise<void> {
   const { probes, deploy, admin, web, host, items, machineNow, machineHostKey, pinnedHostKey, apiHealth, readItems, backupTool, replacedWhy } = r;
@@ -43,8 +74,41 @@ export async function hostReplacement(r: Rehearsal): Promise<void> {
     check(result.action("backups-bucket-access")?.action === "replace", "the bucket's access grant was not replaced with the instance");
     const status = (await backupTool("status")).stdout;
     check(/^newest bucket copy: \S+-\w+\.dump/m.test(status), `the new host does not reach the bucket: ${status.trim()}`);
+    const calls = checkOldHostDeletedFirst(result, oldKey, newKey);
+    console.log(`     provider calls, in order:\n       ${calls.join("\n       ")}`);
     console.log(`     replaced: ${replacedWhy(result).join("\n               ")}`);
     return `${bundle} -> ${grown}: ${growSeconds.toFixed(1)} s from up to the site answering; rows ${names.join(", ")}; the new host key pinned; the new host reaches the bucket`;
+  });
+  await probes.run("a new SSH key replaces the instance: without the old key in the agent nothing is deleted; with both keys the old host's objects go first and the site comes back", async () => {
+    const oldHostKey = await machineHostKey();
+    const before = await machineNow();
+    const keptOld = join(r.workdir, "id_ed25519.old");
+    copyFileSync(r.keyPath, keptOld);
+    copyFileSync(`${r.keyPath}.pub`, `${keptOld}.pub`);
+    const next = join(r.workdir, "id_ed25519.next");
+    await execOk("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `rehearsal-next@${r.stackName}`, "-f", next]);
+    // The operator's key file now holds the new key (the administrator's access follows it).
+    copyFileSync(next, r.keyPath);
+    copyFileSync(`${next}.pub`, `${r.keyPath}.pub`);
+    const refused = await deploy(current);
+    check(!refused.ok, "the key change went through without the old key");
+    check(/Permission denied|failed \d+ times/.test(refused.error), `unexpected failure: ${refused.error}`);
+    // The first delete on the old host is the one that fails: nothing was deleted.
+    const deletes = refused.progress.calls.filter((c) => c.startsWith("delete "));
+    check(deletes.length === 1 && deletes[0] === `delete ${OLD_HOST_DELETES[0]}`, `deletes before the refusal: ${deletes.join("; ")}`);
+    check(JSON.stringify(await machineNow()) === JSON.stringify(before), "the old host is gone");
+    const stillServing = await httpRequest(web, "/api/health", host);
+    check(stillServing.status === 200, `the site answered ${stillServing.status} after the refused key change`);
+    const start = Date.now();
+    const result = await deploy(current, {}, { keys: [r.keyPath, keptOld] });
+    check(result.ok, result.error);
+    check(result.action("host-key")?.action === "replace" && result.action("host-instance")?.action === "replace", "the key pair and the instance were not replaced");
+    const newHostKey = await machineHostKey();
+    checkOldHostDeletedFirst(result, oldHostKey, newHostKey);
+    await apiHealth();
+    const names = await readItems();
+    check(items.every((i) => names.includes(i)), `rows lost: read ${names.join(", ")}`);
+    return `refused with only the new key (${refused.error.split("\n")[0]?.slice(0, 100)}), site kept answering; with both keys: replaced in ${((Date.now() - start) / 1000).toFixed(1)} s, rows ${names.join(", ")}`;
   });
   r.current = current;
 }

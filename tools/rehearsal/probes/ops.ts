@@ -1,5 +1,5 @@
 import type { Rehearsal } from "../context.js";
-import { exec, execOk } from "../docker.js";
+import { execOk } from "../docker.js";
 import { check } from "../probes.js";
 
 /** The operator's commands (npm run ops) against the host: ps, logs, health, and a refusal
@@ -8,7 +8,7 @@ export async function opsCommands(r: Rehearsal): Promise<void> {
   const { say, probes, plan, world, stackName, keyPath, machineHostKey, indented } = r;
   say("the operator's commands (npm run ops) against this host");
   const ops = async (...command: string[]) =>
-    exec("npx", ["tsx", "infra/cli/ops.ts", "--stack", stackName, "--host", world.staticIp, "--user", plan.host.sshUser, "--key", keyPath, "--host-key", await machineHostKey(), ...command]);
+    r.hostCommand("infra/cli/ops.ts", ["--stack", stackName, "--host", world.staticIp, "--user", plan.host.sshUser, "--key", keyPath, "--host-key", await machineHostKey(), ...command]);
   await probes.run("npm run ops -- ps: every container of the Plan, and the previous versions a rollback brings back", async () => {
     const result = await ops("ps");
     check(result.code === 0, `exited ${result.code}: ${result.stderr.trim().slice(-300)}`);
@@ -36,7 +36,7 @@ export async function opsCommands(r: Rehearsal): Promise<void> {
   });
   await probes.run("npm run ops with a host key that is not the host's: refused, nothing runs", async () => {
     const other = (await execOk("bash", ["-c", `k=$(mktemp -u); ssh-keygen -q -t ed25519 -N '' -f "$k" && cut -d' ' -f1,2 "$k.pub"; rm -f "$k" "$k.pub"`])).stdout.trim();
-    const result = await exec("npx", ["tsx", "infra/cli/ops.ts", "--stack", stackName, "--host", world.staticIp, "--user", plan.host.sshUser, "--key", keyPath, "--host-key", other, "ps"]);
+    const result = await r.hostCommand("infra/cli/ops.ts", ["--stack", stackName, "--host", world.staticIp, "--user", plan.host.sshUser, "--key", keyPath, "--host-key", other, "ps"]);
     check(result.code !== 0, "ps ran against a host whose key is not the pinned one");
     return `exit ${result.code}`;
   });

@@ -2,7 +2,7 @@ import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { releaseStateDir } from "../../../infra/render/release.js";
 import { CLIENTS, type Rehearsal } from "../context.js";
-import { daemonEnv, dockerApi, exec, execOk } from "../docker.js";
+import { daemonEnv, dockerApi, execOk } from "../docker.js";
 import { httpRequest } from "../http.js";
 import { SAMPLE_START_DELAY_SECONDS } from "../localize.js";
 import { check } from "../probes.js";
@@ -103,7 +103,7 @@ export async function releases(r: Rehearsal): Promise<void> {
   });
   const rollback = (...extra: string[]) =>
     underTraffic("/api/health", async () =>
-      exec("npx", ["tsx", "infra/cli/rollback.ts", "--stack", stackName, "--host", world.staticIp, "--user", plan.host.sshUser, "--key", keyPath, "--host-key", await machineHostKey(), ...extra]),
+      r.hostCommand("infra/cli/rollback.ts", ["--stack", stackName, "--host", world.staticIp, "--user", plan.host.sshUser, "--key", keyPath, "--host-key", await machineHostKey(), ...extra]),
     );
   await probes.run("rollback in one command: the previous version serves again within 60 s, no gap, rows intact", async () => {
     const { result, traffic, seconds } = await rollback();

@@ -7,13 +7,14 @@ import { check } from "../probes.js";
  * data's) until it adopts the kept password, and then the rows are back.
  */
 export async function teardown(r: Rehearsal): Promise<void> {
-  const { probes, deploy, plan, admin, backendName, items, current, engineState, machineNow, readItems } = r;
+  const { probes, deploy, destroy, plan, admin, backendName, items, current, engineState, machineNow, readItems } = r;
   await probes.run("tearing the stack down keeps the data disk and its rows", async () => {
     // What an operator keeps before a teardown: `pulumi stack output --show-secrets databasePassword`.
     const kept = String(engineState().entry("random:index/randomPassword:RandomPassword", "secrets-dbPassword")?.state.result ?? "");
     check(kept !== "", "no database password in the stack's state");
     admin.close();
-    const { removed, kept: retained } = await engineState().destroy({ unprotect: true });
+    // As a fresh operator: every delete through the SSH settings the state recorded, nothing from the last `up`'s machine.
+    const { removed, kept: retained } = await destroy({ unprotect: true });
     check(retained.some((r) => r.includes(plan.host.dataDisk.name)), `the disk was not kept: ${retained.join(", ")}`);
     check((await machineNow()).length === 0, "the machine survived the teardown");
     // A new stack generates a new password, which the kept data does not have: refused.
