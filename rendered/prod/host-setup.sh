@@ -396,9 +396,10 @@ dump() {
 # the slot down at the refused dial and retries the request on the other slot at once) while its
 # requests in flight finish. Not Caddy's admin API (127.0.0.1:2019), which could move a route's
 # upstream instead: any change through it reloads Caddy's whole config, which closes every
-# WebSocket of every route (caddyserver/caddy#3143); the Caddyfile's routes carry no @id, so the tool would have to find
-# each site's handlers in the adapted JSON; and the change lives only in Caddy's memory (a Caddy
-# restart brings back the Caddyfile), a second state a killed run would leave half-done. The
+# WebSocket of every route (caddyserver/caddy#3143); the Caddyfile's routes carry no @id, so
+# the tool would have to find each site's handlers in the adapted JSON; and the change lives
+# only in Caddy's memory (a Caddy restart brings back the Caddyfile), a second state a killed
+# run would leave half-done. The
 # rule touches only new connections to one loopback port, and carries a comment naming the
 # stack's tool, so a run clears every one a killed run left (clear_rules) before anything else.
 drain_rule=()
