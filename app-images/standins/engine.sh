@@ -158,6 +158,13 @@ stop_fresh() {
     local pid
     pid=$(cat "$FRESH_DIR/dockerd.pid")
     if kill -0 "$pid" 2>/dev/null; then
+      # Its containers and networks first: dockerd deletes a network's bridge link only when
+      # the network is removed, and a link left behind would keep routing the machines' subnet.
+      local fresh_host="unix://$FRESH_DIR/docker.sock" ids
+      ids=$(DOCKER_HOST=$fresh_host docker ps -aq 2>/dev/null || true)
+      # shellcheck disable=SC2086 # one id per word
+      [ -z "$ids" ] || DOCKER_HOST=$fresh_host docker rm -f -v $ids >/dev/null 2>&1 || true
+      DOCKER_HOST=$fresh_host docker network prune -f >/dev/null 2>&1 || true
       log "stopping the fresh dockerd pid $pid"
       kill -TERM "$pid"
       for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
@@ -169,7 +176,11 @@ stop_fresh() {
     { grep -o " $FRESH_DIR/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
     rm -rf "$FRESH_DIR"
   fi
-  ! ip link show "$FRESH_BRIDGE" >/dev/null 2>&1 || ip link delete "$FRESH_BRIDGE"
+  # Whatever bridge a killed engine left: its default one and its machines' (names start tt-fresh).
+  local link
+  for link in $(ip -o link show type bridge | awk -F': ' '{print $2}' | grep '^tt-fresh' || true); do
+    ip link delete "$link" || true
+  done
 }
 
 # A second dockerd beside any other (the machine's own may be running): nothing it uses is
