@@ -47,6 +47,7 @@ PACKAGES=(
 export DOCKER_BUILDKIT=0 # classic builder: FROM resolves the local tag, never pulls
 export PATH="$PATH:/usr/sbin:/sbin"
 
+RECIPE=$(sha256sum "$SELF" | cut -c1-12)
 KEY=$({ cat "$SELF"; echo "mirror-port=$PACKAGE_MIRROR_PORT lock-seconds=$FIRST_BOOT_LOCK_SECONDS"; } | sha256sum | cut -c1-12)
 TAG=tt-machine/base:$KEY
 REBUILD=0
@@ -336,7 +337,7 @@ RUN set -e; cd /tmp/tt-files \\
  && rm -f /etc/ssh/ssh_host_* /etc/machine-id /var/lib/dbus/machine-id && : >/etc/machine-id \\
  && rm -rf /tmp/tt-files /var/lib/cloud/* /var/log/cloud-init*
 STOPSIGNAL SIGRTMIN+3
-LABEL tt.machine.base-key=$KEY
+LABEL tt.machine.base-key=$KEY tt.machine.recipe=$RECIPE
 CMD ["/usr/local/sbin/tt-machine-init"]
 DOCKERFILE
 
@@ -345,8 +346,12 @@ log "building $TAG, log: $blog"
 no_cache=()
 [ "$REBUILD" = 0 ] || no_cache=(--no-cache)
 docker build "${no_cache[@]}" --network host -t "$TAG" "$CTX" >"$blog" 2>&1 || fail_with_log "docker build" "$blog"
-# drop images of older recipes (fails harmlessly while a machine still runs one)
+# drop images of older recipes (fails harmlessly while a machine still runs one); images of
+# this recipe with other settings (mirror port, lock seconds) may serve another run right now
 docker image ls --format '{{.Repository}}:{{.Tag}}' tt-machine/base | { grep -vxF "$TAG" || true; } |
-  while read -r old; do docker image rm "$old" >/dev/null 2>&1 || true; done
+  while read -r old; do
+    [ "$(docker image inspect --format '{{ index .Config.Labels "tt.machine.recipe" }}' "$old" 2>/dev/null)" = "$RECIPE" ] ||
+      docker image rm "$old" >/dev/null 2>&1 || true
+  done
 log "built $TAG in $(($(date +%s) - start))s"
 echo "$TAG"

@@ -1,6 +1,8 @@
-// End-to-end check of the machine stand-in with the real pieces: base image, a booted
-// machine running a launch script, SSH through the firewall proxy, docker over SSH, and a
-// disk that survives its machine. Prints PASS/FAIL per step with timings; exit 1 on failure.
+// End-to-end check of the machine stand-in with the real pieces: base image, the package
+// mirror, a booted machine running the real launch script while the first-boot stand-in for
+// unattended-upgrades holds the dpkg lock, SSH through the firewall proxy, docker over SSH, a
+// first boot that fails (mirror down) recovered by the real ready check, and a disk that
+// survives its machine. Prints PASS/FAIL per step with timings; exit 1 on failure.
 // Removes everything it made, also on failure.
 //
 //   npx tsx tools/machine/smoke.ts
@@ -10,9 +12,12 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { READY_MARKER, renderLaunchScript } from "../../infra/render/launch-script.js";
+import { renderReadyCheck } from "../../infra/render/ready-check.js";
+import { startPackageMirror, type PackageMirror } from "../rehearsal/package-mirror.js";
 import { startFirewallProxy, type FirewallProxy } from "./firewall-proxy.js";
 import { writeRules, type FirewallRules } from "./firewall-rules.js";
-import { attachDisk, baseImage, bootMachine, destroyMachine, detachDisk, releaseDisk, type Machine } from "./machine.js";
+import { attachDisk, baseImage, bootMachine, destroyMachine, detachDisk, machinesNetwork, releaseDisk, type Machine } from "./machine.js";
 import { docker, run, runOk } from "./run.js";
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -21,22 +26,8 @@ const OUTSIDER = "127.0.0.2"; // a source address the firewall does not allow on
 const DEVICE = "/dev/xvdf";
 const INNER_IMAGE = "tt-standin/debian:bookworm";
 
-// Like our real launch script (rendered/<stack>/launch.sh), in miniature.
-const USER_DATA = `#!/bin/bash
-set -euo pipefail
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq -o Dpkg::Options::=--force-confold docker.io cron
-install -d -m 0755 /etc/docker
-cat > /etc/docker/daemon.json <<'JSON'
-{ "log-driver": "json-file", "log-opts": { "max-size": "10m", "max-file": "3" } }
-JSON
-systemctl enable docker cron
-systemctl restart docker
-usermod -aG docker ubuntu
-install -d -m 0755 -o ubuntu -g ubuntu /var/lib/timetracker
-touch /var/lib/timetracker/launch-done
-`;
+// The real launch script (rendered/<stack>/launch.sh): apt from the package mirror, waiting for the dpkg lock.
+const USER_DATA = renderLaunchScript();
 
 let failed = false;
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -89,24 +80,33 @@ async function main(): Promise<void> {
     return (await readFile(`${key}.pub`, "utf8")).trim();
   });
 
+  const mirror: PackageMirror = await step("package mirror on the machines' gateway", async () => startPackageMirror((await machinesNetwork()).gateway), (m) => `${m.url}: ${m.packages} packages`);
+  cleanups.push(() => mirror.stop());
+
   const boot = async (id: string): Promise<{ machine: Machine; bootedAt: number }> => {
     const bootedAt = performance.now();
     const machine = await bootMachine({ id, userData: USER_DATA, sshUser: "ubuntu", authorizedKeys: [publicKey], image });
     cleanups.push(() => destroyMachine(machine.container));
     return { machine, bootedAt };
   };
-  /** SSH answers and cloud-init (with the launch script) is done; seconds since boot. */
-  const waitReady = async (bootedAt: number): Promise<string> => {
+  /** SSH answers and cloud-init (with the launch script) is done: its exit code, whether the marker exists, seconds since boot. */
+  const waitCloudInit = async (bootedAt: number): Promise<{ code: number; marker: boolean; seconds: number }> => {
     for (;;) {
-      const r = await ssh("cloud-init status --wait >/dev/null; echo cloud-init=$?; test -f /var/lib/timetracker/launch-done && echo marker");
+      const r = await ssh(`cloud-init status --wait >/dev/null; echo cloud-init=$?; if test -f ${READY_MARKER}; then echo marker; fi`);
       if (r.code === 0) {
-        check(/cloud-init=[02]\b/.test(r.stdout), `cloud-init status: ${r.stdout.trim()}`);
-        check(r.stdout.includes("marker"), "launch script marker missing");
-        return `${((performance.now() - bootedAt) / 1000).toFixed(1)}s from boot`;
+        const code = Number(r.stdout.match(/cloud-init=(\d+)/)?.[1] ?? -1);
+        return { code, marker: r.stdout.includes("marker"), seconds: (performance.now() - bootedAt) / 1000 };
       }
-      if (performance.now() - bootedAt > 180_000) throw new Error(`no SSH after 180 s: ${r.stderr.trim()}`);
+      if (performance.now() - bootedAt > 300_000) throw new Error(`no SSH after 300 s: ${r.stderr.trim()}`);
       await new Promise((res) => setTimeout(res, 500));
     }
+  };
+  /** What the first-boot lock holder and apt said: the lock was held, and apt waited for it. */
+  const lockEvidence = async (): Promise<string> => {
+    const holder = await sshOk("sudo -n journalctl -u tt-first-boot-upgrades -o cat --no-pager | grep -E 'holding|released' | tr '\\n' ' '");
+    check(/holding .* dpkg locks for \d+ s/.test(holder), `the lock holder did not hold the lock: ${holder}`);
+    const waited = await sshOk("sudo -n grep -cE 'Waiting for cache lock|Could not get lock' /var/log/cloud-init-output.log || true");
+    return `${holder.trim()}; apt reported the held lock ${waited} times`;
   };
 
   const first = await step("boot machine 1", () => boot("smoke-1"), (b) => `${b.machine.container} at ${b.machine.address}`);
@@ -114,10 +114,22 @@ async function main(): Promise<void> {
   const proxy: FirewallProxy = await step(`firewall proxy on ${PUBLIC_IP}`, () => startFirewallProxy({ address: PUBLIC_IP, rulesFile }), (p) => `pid ${p.pid}`);
   cleanups.push(() => proxy.stop());
 
-  await step("SSH through the proxy; cloud-init done, launch script ran", () => waitReady(first.bootedAt), (t) => t);
-  await step("second SSH session: docker info as ubuntu", async () => {
-    const out = await sshOk("docker info --format '{{.ServerVersion}} {{.Driver}}'");
-    return out;
+  await step("SSH through the proxy; the launch script installed docker.io, cron and rclone from the mirror while the dpkg lock was held", async () => {
+    const { code, marker, seconds } = await waitCloudInit(first.bootedAt);
+    check(code === 0 || code === 2, `cloud-init exited ${code}: ${await ssh("sudo -n tail -n 20 /var/log/cloud-init-output.log").then((r) => r.stdout)}`);
+    check(marker, "launch script marker missing");
+    await sshOk("command -v rclone && systemctl is-active docker cron");
+    return `${seconds.toFixed(1)} s from boot to the marker; ${await lockEvidence()}`;
+  }, (t) => t);
+  await step("the ready check (host-ready) passes and prints the host key", async () => {
+    const out = await sshOk(renderReadyCheck());
+    check(/^ssh-ed25519 /.test(out.split("\n").pop() ?? ""), `last line: ${out}`);
+    return out.slice(0, 40);
+  }, (v) => v);
+  // as host setup does (the launch script leaves the user's groups alone)
+  await step("ubuntu joins the docker group; a second SSH session: docker info as ubuntu", async () => {
+    await sshOk("sudo -n usermod -aG docker ubuntu");
+    return sshOk("docker info --format '{{.ServerVersion}} {{.Driver}}'");
   }, (v) => v);
   await step("HTTP on port 80 from any source reaches the machine", async () => {
     await sshOk("sudo systemd-run --unit tt-smoke-http python3 -m http.server 80 --directory /var/lib/timetracker >/dev/null");
@@ -177,9 +189,29 @@ async function main(): Promise<void> {
     check((await run("docker", ["volume", "inspect", first.machine.volume])).code !== 0, "inner storage volume still exists");
   });
 
-  const second = await step("boot machine 2 (the replacement)", () => boot("smoke-2"), (b) => `${b.machine.container} at ${b.machine.address}`);
+  await mirror.stop();
+  const second = await step("boot machine 2 (the replacement) with the package mirror down", () => boot("smoke-2"), (b) => `${b.machine.container} at ${b.machine.address}`);
   writeRules(rulesFile, rules(second.machine.address, ["127.0.0.1/32"]));
-  await step("machine 2: SSH, cloud-init done", () => waitReady(second.bootedAt), (t) => t);
+  await step("machine 2: its first boot failed (launch script retried apt, gave up, no marker)", async () => {
+    const { code, marker, seconds } = await waitCloudInit(second.bootedAt);
+    check(code !== 0 && code !== 2, `cloud-init exited ${code}`);
+    check(!marker, "the marker exists although the mirror was down");
+    const log = await sshOk("sudo -n grep -E '^launch: ' /var/log/cloud-init-output.log | tail -n 2 | tr '\\n' ' '");
+    check(/failed 5 times/.test(log), `launch script log: ${log}`);
+    return `cloud-init exit ${code} at ${seconds.toFixed(1)} s: ${log.trim()}`;
+  }, (v) => v);
+  await step("machine 2: with the mirror back, the ready check re-runs the launch script and recovers it (same machine)", async () => {
+    await mirror.start();
+    const t0 = performance.now();
+    const r = await ssh(renderReadyCheck());
+    check(r.code === 0, `ready check exit ${r.code}: ${r.stderr.trim().split("\n").slice(-5).join(" | ")}`);
+    check(/^ssh-ed25519 /.test(r.stdout.trim().split("\n").pop() ?? ""), `last line: ${r.stdout}`);
+    check(r.stderr.includes("running it again"), `the ready check did not say it re-ran the script: ${r.stderr.slice(0, 300)}`);
+    await sshOk(`test -f ${READY_MARKER} && command -v rclone && systemctl is-active docker cron && sudo -n usermod -aG docker ubuntu`);
+    const same = (await docker("ps", "-q", "--filter", `name=${second.machine.container}`)) !== "";
+    check(same, "machine 2 is gone");
+    return `recovered in ${((performance.now() - t0) / 1000).toFixed(1)} s (${((performance.now() - second.bootedAt) / 1000).toFixed(1)} s from boot), marker written, docker and cron active`;
+  }, (v) => v);
   await step("machine 2: fresh disk of its own (no image, no container from machine 1)", async () => {
     const out = await sshOk("docker images -q | wc -l; docker ps -aq | wc -l");
     check(out.replace(/\s+/g, " ") === "0 0", `images/containers: ${out}`);
