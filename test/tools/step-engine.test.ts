@@ -143,6 +143,10 @@ describe("the rehearsal engine follows Pulumi's step order (engine mocked: no Pu
     ]);
     expect(engine.calls.filter((c) => c.op === "skip-delete").map((c) => c.name)).toEqual(["app-volume"]);
     expect(engine.calls.find((c) => c.name === "app-db" && c.op === "delete")?.rule).toBe("replaceDeleteFirst");
+    // A dependent deleted first is still a replacement, diffed against its old state.
+    const decided = (name: string) => [...engine.decisions].find(([k]) => k.endsWith(`::${name}`))?.[1];
+    expect(decided("app-release")).toMatchObject({ action: "replace", causes: ["triggers"] });
+    expect(decided("app-dump")).toMatchObject({ action: "update" });
   });
 
   it("dependsOn alone replaces nothing; an input that is in place for the dependent does not either", () => {

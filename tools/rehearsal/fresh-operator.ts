@@ -8,8 +8,6 @@ import { execOk } from "../process.js";
 /** One operator's machine for one command: what a fresh CI runner or another laptop has. */
 export interface FreshOperator {
   /** An empty home folder: no known_hosts, no ~/.ssh, nothing from an earlier run. */
-  /** A working folder of its own (build contexts), beside the home folder. */
-  workdir: string;
   home: string;
   /** Where this operator keeps the stack's key(s), each with its `.pub` beside it when there is one: a new path every time. */
   keyPaths: string[];
@@ -43,11 +41,8 @@ export async function freshOperator(privateKeys: readonly string[]): Promise<Fre
   }
   const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, SSH_AUTH_SOCK: socket };
   for (const path of keyPaths) await execOk("ssh-add", ["-q", path], { env });
-  const workdir = join(root, "work");
-  mkdirSync(workdir);
   return {
     home,
-    workdir,
     keyPaths,
     env,
     async close() {

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import type { EnvironmentDefinition } from "../../infra/model/schema.js";
 import { catalog } from "../../stacks/catalog.js";
 import { exec } from "./docker.js";
@@ -72,6 +72,9 @@ async function deployAs(
 ): Promise<DeployResult> {
   const { stackName, workdir, appSource, stateFile, world, config, secretKeys, admin } = operator;
   const progressFile = join(workdir, "progress.json");
+  // A fresh checkout has no build folder: the program assembles the contexts again.
+  const buildDir = relative(process.cwd(), join(workdir, "build"));
+  rmSync(buildDir, { recursive: true, force: true });
   writeFileSync(join(workdir, "definitions.json"), JSON.stringify(withDefinition(catalog, definition)));
   writeFileSync(join(workdir, "world.json"), JSON.stringify(world));
   writeFileSync(
@@ -81,7 +84,9 @@ async function deployAs(
         ...config,
         ...secretConfig,
         "timetracker:appSource": appSource,
-        "timetracker:buildDir": join(fresh.workdir, "build"),
+        // Inside the checkout and relative, as `.build` is on a runner: the build context's path
+        // is an input of the image, so an absolute path of one machine would replace it on the next.
+        "timetracker:buildDir": buildDir,
         "timetracker:sshPublicKeyPath": `${fresh.keyPaths[0]}.pub`,
         "timetracker:bucketEndpoint": world.bucket.endpoint,
       },

@@ -49,8 +49,8 @@ export class StepEngine {
   readonly decisions = new Map<string, Decision | "failed">();
   private readonly registered = new Set<string>();
   private readonly replaced = new Map<string, Decision>();
-  /** Keys whose old resource a delete-before-replace already deleted in this run. */
-  private readonly deletedThisRun = new Set<string>();
+  /** Old resources a delete-before-replace already deleted in this run, by key: still what their registration is diffed against. */
+  private readonly deletedThisRun = new Map<string, Entry>();
 
   constructor(
     readonly state: EngineState,
@@ -116,7 +116,7 @@ export class StepEngine {
     const k = keyOf(resource);
     this.registered.add(resource.name);
     if (isComponent(resource.type)) return {};
-    const previous = this.state.entries[k];
+    const previous = this.state.entries[k] ?? this.deletedThisRun.get(k);
     const decision = decide(resource, previous, this.replaced);
     this.decisions.set(k, decision);
     try {
@@ -156,10 +156,10 @@ export class StepEngine {
     for (const { entry } of [...dependents].reverse()) {
       const dk = keyOf(entry);
       if (this.deletedThisRun.has(dk)) continue;
-      this.deletedThisRun.add(dk);
+      this.deletedThisRun.set(dk, entry);
       await this.deleteOne(entry, "replaceDeleteFirst");
     }
-    this.deletedThisRun.add(k);
+    this.deletedThisRun.set(k, previous);
     await this.deleteOne(previous, "replaceDeleteFirst");
     return create("replaceDeleteFirst");
   }

@@ -7,23 +7,32 @@ import { check } from "../probes.js";
 import { execOk } from "../docker.js";
 import type { DeployResult } from "../operator.js";
 
-/** The Docker objects on a host that go with its instance, in the order Pulumi deletes them there (dependents first). */
-const OLD_HOST_DELETES = ["app-release-frontend", "app-release-backend", "app-caddy", "app-redis", "app-db", "app-network"];
+/** The objects on a host that go with its instance, and what each must be deleted before (it depends on them). */
+const OLD_HOST_DELETES: Record<string, string[]> = {
+  "app-release-frontend": ["app-caddy", "app-network"],
+  "app-release-backend": ["app-caddy", "app-db", "app-redis", "app-network"],
+  "app-caddy": ["app-network"],
+  "app-redis": ["app-network"],
+  "app-db": ["app-network"],
+  "app-network": [],
+};
+const RELEASES = ["app-release-frontend", "app-release-backend"];
 
 /**
  * Pulumi's order for a delete-first replacement of the instance (step-order.ts): the
- * objects on the old host deleted there first, newest first, the Docker ones through the
- * provider settings the state held (pinning the OLD host key), then the instance, and
- * only then the creates, the Docker ones pinning the new key.
+ * objects on the old host deleted there first, dependents before what they depend on, the
+ * Docker ones through the provider settings the state held (pinning the OLD host key),
+ * then the instance, and only then the creates, the Docker ones pinning the new key.
  */
 function checkOldHostDeletedFirst(result: DeployResult, oldKey: string, newKey: string): string[] {
   const calls = result.progress.calls;
-  const at = (call: string) => calls.findIndex((c) => c === call || c.startsWith(`${call} `));
-  const instanceDeleted = at("delete host-instance");
+  const at = (name: string) => calls.findIndex((c) => c === `delete ${name}` || c.startsWith(`delete ${name} `));
+  const instanceDeleted = at("host-instance");
   check(instanceDeleted > 0, `no delete of the old instance: ${calls.join("; ")}`);
-  const order = OLD_HOST_DELETES.map((name) => at(`delete ${name}`));
-  check(order.every((i) => i >= 0 && i < instanceDeleted), `not every old-host object was deleted before the instance: ${calls.slice(0, instanceDeleted + 1).join("; ")}`);
-  check(order.every((i, n) => n === 0 || i > (order[n - 1] ?? -1)), `old-host deletes out of order: ${OLD_HOST_DELETES.map((d, n) => `${d}@${order[n]}`).join(", ")}`);
+  for (const [name, before] of Object.entries(OLD_HOST_DELETES)) {
+    check(at(name) >= 0 && at(name) < instanceDeleted, `${name} was not deleted before the old instance: ${calls.slice(0, instanceDeleted + 1).join("; ")}`);
+    for (const dependency of before) check(at(name) < at(dependency), `${name} was deleted after ${dependency}, which it depends on`);
+  }
   const tail = (key: string) => `…${key.split(" ").at(-1)?.slice(-8)}`;
   const dockerDeletes = calls.slice(0, instanceDeleted).filter((c) => c.includes(" via "));
   check(dockerDeletes.length >= 4 && dockerDeletes.every((c) => c.endsWith(tail(oldKey))), `a delete on the old host did not go through its old settings: ${dockerDeletes.join("; ")}`);
@@ -90,25 +99,42 @@ export async function hostReplacement(r: Rehearsal): Promise<void> {
     // The operator's key file now holds the new key (the administrator's access follows it).
     copyFileSync(next, r.keyPath);
     copyFileSync(`${next}.pub`, `${r.keyPath}.pub`);
-    const refused = await deploy(current);
-    check(!refused.ok, "the key change went through without the old key");
-    check(/Permission denied|failed \d+ times/.test(refused.error), `unexpected failure: ${refused.error}`);
-    // The first delete on the old host is the one that fails: nothing was deleted.
-    const deletes = refused.progress.calls.filter((c) => c.startsWith("delete "));
-    check(deletes.length === 1 && deletes[0] === `delete ${OLD_HOST_DELETES[0]}`, `deletes before the refusal: ${deletes.join("; ")}`);
-    check(JSON.stringify(await machineNow()) === JSON.stringify(before), "the old host is gone");
-    const stillServing = await httpRequest(web, "/api/health", host);
-    check(stillServing.status === 200, `the site answered ${stillServing.status} after the refused key change`);
-    const start = Date.now();
-    const result = await deploy(current, {}, { keys: [r.keyPath, keptOld] });
-    check(result.ok, result.error);
-    check(result.action("host-key")?.action === "replace" && result.action("host-instance")?.action === "replace", "the key pair and the instance were not replaced");
+    let refusal = "";
+    let outcome: DeployResult | undefined;
+    let seconds = 0;
+    let rotated = false;
+    try {
+      const refused = await deploy(current);
+      check(!refused.ok, "the key change went through without the old key");
+      check(/Permission denied|failed \d+ times/.test(refused.error), `unexpected failure: ${refused.error}`);
+      // The first delete on the old host is the one that fails: nothing was deleted.
+      const deletes = refused.progress.calls.filter((c) => c.startsWith("delete "));
+      check(deletes.length === 1 && RELEASES.some((name) => deletes[0] === `delete ${name}`), `deletes before the refusal: ${deletes.join("; ")}`);
+      check(JSON.stringify(await machineNow()) === JSON.stringify(before), "the old host is gone");
+      const stillServing = await httpRequest(web, "/api/health", host);
+      check(stillServing.status === 200, `the site answered ${stillServing.status} after the refused key change`);
+      refusal = refused.error.split("\n")[0]?.slice(0, 100) ?? "";
+      const start = Date.now();
+      const result = await deploy(current, {}, { keys: [r.keyPath, keptOld] });
+      seconds = (Date.now() - start) / 1000;
+      check(result.ok, result.error);
+      rotated = true;
+      check(result.action("host-key")?.action === "replace" && result.action("host-instance")?.action === "replace", "the key pair and the instance were not replaced");
+      outcome = result;
+    } finally {
+      // A key change that did not happen leaves the old key the one the host accepts.
+      if (!rotated) {
+        copyFileSync(keptOld, r.keyPath);
+        copyFileSync(`${keptOld}.pub`, `${r.keyPath}.pub`);
+      }
+    }
+    const result = outcome as DeployResult;
     const newHostKey = await machineHostKey();
     checkOldHostDeletedFirst(result, oldHostKey, newHostKey);
     await apiHealth();
     const names = await readItems();
     check(items.every((i) => names.includes(i)), `rows lost: read ${names.join(", ")}`);
-    return `refused with only the new key (${refused.error.split("\n")[0]?.slice(0, 100)}), site kept answering; with both keys: replaced in ${((Date.now() - start) / 1000).toFixed(1)} s, rows ${names.join(", ")}`;
+    return `refused with only the new key (${refusal}), site kept answering; with both keys: replaced in ${seconds.toFixed(1)} s, rows ${names.join(", ")}`;
   });
   r.current = current;
 }
