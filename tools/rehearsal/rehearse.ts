@@ -35,6 +35,7 @@ import { edits } from "./probes/edits.js";
 import { databasePatch } from "./probes/database-patch.js";
 import { hostReplacement } from "./probes/host-replacement.js";
 import { teardown } from "./probes/teardown.js";
+import { firstBootLock } from "./probes/first-boot-lock.js";
 
 const USAGE = `usage: npm run rehearse -- [--stack <name>] [--redeploys <n>]
   deploys the stack's real program on a local stand-in for its Lightsail instance (a machine
@@ -145,6 +146,7 @@ await backups(r);
 await edits(r);
 await databasePatch(r);
 await hostReplacement(r);
+await firstBootLock(r, packageMirror);
 await teardown(r);
 
 say("clean up");
