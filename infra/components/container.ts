@@ -50,6 +50,9 @@ export function containerArgs(
     // Deploys block until the container reports healthy.
     wait: true,
     waitTimeout: check.startPeriodSeconds + check.retries * (check.intervalSeconds + check.timeoutSeconds) + 30,
+    // Removing the container stops it with this grace first; unset, the provider kills it
+    // (kreuzwerker resource_docker_container_funcs.go: destroy_grace_seconds, default 0).
+    destroyGraceSeconds: plan.stopGraceSeconds,
     logDriver: DAEMON_JSON["log-driver"],
     logOpts: DAEMON_JSON["log-opts"],
     labels: [

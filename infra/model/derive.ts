@@ -54,11 +54,19 @@ const release = (name: string, ports: PortBinding[], readyPath: string, command:
 
 const unique = (values: string[]) => [...new Set(values)];
 
+/**
+ * Seconds a service gets to stop before it is killed, when its container is removed (the
+ * Docker provider's destroy_grace_seconds, default 0: killed) or the release tool retires
+ * it. Postgres needs a checkpoint to shut down without crash recovery at the next start.
+ */
+export const STOP_GRACE_SECONDS: Record<Service, number> = { db: 60, redis: 30, caddy: 30, backend: 30, frontend: 30 };
+
 type Names = { name: (service: Service) => string; volumes: Record<VolumeKey, string> };
 
 function dbContainer(env: ResolvedEnvironment, { name, volumes }: Names): ContainerPlan {
   return {
     service: "db",
+    stopGraceSeconds: STOP_GRACE_SECONDS.db,
     name: name("db"),
     image: { source: "registry", ref: env.images.postgres },
     network: "bridge",
@@ -80,6 +88,7 @@ function dbContainer(env: ResolvedEnvironment, { name, volumes }: Names): Contai
 function redisContainer(env: ResolvedEnvironment, { name, volumes }: Names): ContainerPlan {
   return {
     service: "redis",
+    stopGraceSeconds: STOP_GRACE_SECONDS.redis,
     name: name("redis"),
     image: { source: "registry", ref: env.images.redis },
     network: "bridge",
@@ -104,6 +113,7 @@ function backendContainer(
   const ports = slotPorts(BACKEND_PORT, env.ports.backend, "ports.backend");
   return {
     service: "backend",
+    stopGraceSeconds: STOP_GRACE_SECONDS.backend,
     name: name("backend"),
     image: appImage(env.images.backend, name("backend")),
     network: "bridge",
@@ -142,6 +152,7 @@ function frontendContainer(env: ResolvedEnvironment, { name }: Names): Container
   const ports = slotPorts(FRONTEND_PORT, env.ports.frontend, "ports.frontend");
   return {
     service: "frontend",
+    stopGraceSeconds: STOP_GRACE_SECONDS.frontend,
     name: name("frontend"),
     image: appImage(env.images.frontend, name("frontend")),
     network: "bridge",
@@ -162,6 +173,7 @@ const CADDY_ADMIN_ADDRESS = "localhost:2019";
 function caddyContainer(env: ResolvedEnvironment, { name, volumes }: Names): ContainerPlan {
   return {
     service: "caddy",
+    stopGraceSeconds: STOP_GRACE_SECONDS.caddy,
     name: name("caddy"),
     image: { source: "registry", ref: env.images.caddy },
     // On the host network so it reaches the app's loopback ports and owns 80/443.

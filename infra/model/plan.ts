@@ -74,6 +74,8 @@ export interface ContainerPlan {
   /** Rendered files placed into the container at these paths. */
   files: { path: string; file: RenderedFile }[];
   healthCheck: HealthCheck;
+  /** Seconds it gets to stop (its stop signal, then killed) when its container goes. */
+  stopGraceSeconds: number;
   /** Path that answers 200 when the service is up (HTTP services only). */
   healthPath?: string;
   /** Backend and frontend go live through a checked candidate instead of a replacement in place. */

@@ -2,9 +2,6 @@ import type { Plan } from "../model/plan.js";
 import type { ReleasedService } from "./release.js";
 import { shellWord } from "./shell.js";
 
-/** Seconds a released service gets to finish its requests before it is killed. */
-const STOP_SECONDS = 30;
-
 /**
  * What deleting a release command does on its host: stop and remove every container the
  * release tool made for the service (live, previous, candidate). Pulumi runs it when the
@@ -18,7 +15,7 @@ export function releaseRemovalCommand(plan: Plan, service: ReleasedService): str
   const names = [c.name, c.release.previousName, c.release.candidateName].map(shellWord).join(" ");
   return [
     `for c in ${names}; do`,
-    `  if sudo -n docker inspect "$c" >/dev/null 2>&1; then sudo -n docker stop -t ${STOP_SECONDS} "$c" >/dev/null && sudo -n docker rm "$c" >/dev/null; fi`,
+    `  if sudo -n docker inspect "$c" >/dev/null 2>&1; then sudo -n docker stop -t ${c.stopGraceSeconds} "$c" >/dev/null && sudo -n docker rm "$c" >/dev/null; fi`,
     "done",
   ].join("\n");
 }

@@ -38,7 +38,7 @@ service_spec() {
     release_command='alembic upgrade head'
     secret_keys=(DB_PASSWORD REDIS_PASSWORD SECRET_KEY)
     plain_env=('ENVIRONMENT=production' 'DEBUG=false' 'DB_HOST=timetracker-db' 'DB_PORT=5432' 'DB_NAME=time_tracker' 'DB_USER=postgres' 'REDIS_HOST=timetracker-redis' 'REDIS_PORT=6379' 'ALLOWED_HOSTS=["timetracker.shaemarcus.com","localhost","127.0.0.1","timetracker-backend"]' 'CORS_ORIGINS=["https://timetracker.shaemarcus.com"]')
-    spec=52cf8371f4fe
+    spec=5496b56e686e
     wait_seconds=145
     create_options=(
       --network 'timetracker-net'
@@ -66,7 +66,7 @@ service_spec() {
     release_command=''
     secret_keys=()
     plain_env=()
-    spec=6ec5fdf212f1
+    spec=a0e3cf71ec20
     wait_seconds=115
     create_options=(
       --network 'timetracker-net'

@@ -38,7 +38,7 @@ service_spec() {
     release_command='alembic upgrade head'
     secret_keys=(DB_PASSWORD REDIS_PASSWORD SECRET_KEY)
     plain_env=('ENVIRONMENT=staging' 'DEBUG=false' 'DB_HOST=timetracker-staging-db' 'DB_PORT=5432' 'DB_NAME=timetracker_v2_dev' 'DB_USER=timetracker' 'REDIS_HOST=timetracker-staging-redis' 'REDIS_PORT=6379' 'ALLOWED_HOSTS=["timetracker-staging.shaemarcus.com","localhost","127.0.0.1","timetracker-staging-backend"]' 'CORS_ORIGINS=["https://timetracker-staging.shaemarcus.com"]')
-    spec=4514fdffc465
+    spec=9c2a997be176
     wait_seconds=145
     create_options=(
       --network 'timetracker-staging-net'
@@ -66,7 +66,7 @@ service_spec() {
     release_command=''
     secret_keys=()
     plain_env=()
-    spec=8d42e0750618
+    spec=236af390e3a3
     wait_seconds=115
     create_options=(
       --network 'timetracker-staging-net'

@@ -71,6 +71,18 @@ describe.each(catalog.map((d) => d.name))("the program for %s under Pulumi mocks
     for (const service of RELEASED_SERVICES) expect(result.one(CONTAINER, "app-caddy").options.dependsOn).not.toContain(`app-release-${service}`);
   });
 
+  it("stops the database, Redis and Caddy with a grace period when their containers go (the provider's default kills them); a release command's delete removes the tool's containers", async () => {
+    const result = await run(stack);
+    const grace = Object.fromEntries(result.byType(CONTAINER).map((c) => [c.name, c.inputs.destroyGraceSeconds]));
+    expect(grace).toEqual({ "app-db": 60, "app-redis": 30, "app-caddy": 30 });
+    for (const service of RELEASED_SERVICES) {
+      const c = plan.containers[service];
+      const removal = String(releaseFor(result, service).inputs.delete);
+      for (const name of [c.name, c.release?.previousName, c.release?.candidateName]) expect(removal).toContain(name);
+      expect(removal).toContain(`docker stop -t ${c.stopGraceSeconds}`);
+    }
+  });
+
   it("names built images <repository>:<12 hex of the build context hash>, the ref the release command deploys", async () => {
     const result = await run(stack);
     for (const service of RELEASED_SERVICES) {
