@@ -46,3 +46,16 @@ export function prepareBuildContext(source: string, dockerfile: string, out: str
   hash.update("Dockerfile\0").update(readFileSync(dockerfile));
   return { context: out, hash: hash.digest("hex") };
 }
+
+const sorted = (record: Record<string, string>) => Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+
+/**
+ * A hash over every input of an image build: the context (files and Dockerfile), the build
+ * args and the labels. The image's tag is cut from it, so a changed build arg or label is a
+ * new tag, which the host's release tool deploys (the same tag would be "already live").
+ */
+export function buildInputsHash(context: BuildContext, args: Record<string, string>, labels: Record<string, string>): string {
+  return createHash("sha256")
+    .update(JSON.stringify({ context: context.hash, args: sorted(args), labels: sorted(labels) }))
+    .digest("hex");
+}

@@ -6,7 +6,7 @@ import { renderDbCredentialsScript } from "../render/db-credentials.js";
 import { DISK_CHECK } from "../render/host-setup.js";
 import { RELEASE_TOOL, releaseSpec, type ReleasedService } from "../render/release.js";
 import { releaseRemovalCommand } from "../render/release-removal.js";
-import type { BuildContext } from "../build-context.js";
+import { buildInputsHash, type BuildContext } from "../build-context.js";
 import { containerArgs, type SecretValues } from "./container.js";
 
 export interface TimeTrackerAppArgs {
@@ -37,12 +37,15 @@ export interface TimeTrackerAppArgs {
 /** The OCI annotation key for the source revision an image was built from. */
 export const REVISION_LABEL = "org.opencontainers.image.revision";
 
-/** The image a service runs: a registry reference, or the build's tag, which is its content hash. */
-function imageRef(c: ContainerPlan, buildContexts: Partial<Record<Service, BuildContext>>): string {
+/** The labels a built image carries: the app commit it was built from. */
+const buildLabels = (appCommit: string) => ({ [REVISION_LABEL]: appCommit });
+
+/** The image a service runs: a registry reference, or the build's tag, cut from the hash of every build input. */
+function imageRef(c: ContainerPlan, buildContexts: Partial<Record<Service, BuildContext>>, appCommit: string): string {
   if (c.image.source === "registry") return c.image.ref;
   const build = buildContexts[c.service];
   if (!build) throw new pulumi.RunError(`no build context was prepared for ${c.service}`);
-  return `${c.image.repository}:${build.hash.slice(0, 12)}`;
+  return `${c.image.repository}:${buildInputsHash(build, c.image.args, buildLabels(appCommit)).slice(0, 12)}`;
 }
 
 /**
@@ -67,7 +70,7 @@ export class TimeTrackerApp extends pulumi.ComponentResource {
     // every Docker object follow a replaced instance instead of staying "unchanged".
     const hostLabel = { label: "timetracker.host", value: args.hostGeneration };
 
-    const refs = Object.fromEntries(Object.values(plan.containers).map((c) => [c.service, imageRef(c, args.buildContexts)])) as Record<Service, string>;
+    const refs = Object.fromEntries(Object.values(plan.containers).map((c) => [c.service, imageRef(c, args.buildContexts, args.appCommit)])) as Record<Service, string>;
     const imageInputs = Object.values(refs);
     // Runs whenever a deploy would pull or build: refuses before the disk fills up.
     const diskCheck = new command.remote.Command(
@@ -116,9 +119,9 @@ export class TimeTrackerApp extends pulumi.ComponentResource {
             dockerfile: "Dockerfile",
             buildArgs: c.image.args,
             forceRemove: true,
-            label: { [REVISION_LABEL]: args.appCommit },
+            label: buildLabels(args.appCommit),
           },
-          triggers: { contextHash: build.hash, host: args.hostGeneration },
+          triggers: { buildHash: buildInputsHash(build, c.image.args, buildLabels(args.appCommit)), host: args.hostGeneration },
           keepLocally: true,
         },
         { ...onHost, dependsOn: [diskCheck] },

@@ -24,9 +24,9 @@ export function imageRefFor(plan: Plan, run: ProgramRun, service: Service): stri
     expect(declared.inputs.name).toBe(image.ref);
     return image.ref;
   }
-  const { contextHash } = declared.inputs.triggers as { contextHash: string };
-  expect(contextHash).toMatch(/^[0-9a-f]{64}$/);
-  expect(declared.inputs.name).toBe(`${image.repository}:${contextHash.slice(0, 12)}`);
+  const { buildHash } = declared.inputs.triggers as { buildHash: string };
+  expect(buildHash).toMatch(/^[0-9a-f]{64}$/);
+  expect(declared.inputs.name).toBe(`${image.repository}:${buildHash.slice(0, 12)}`);
   return String(declared.inputs.name);
 }
 

@@ -83,7 +83,7 @@ describe.each(catalog.map((d) => d.name))("the program for %s under Pulumi mocks
     }
   });
 
-  it("names built images <repository>:<12 hex of the build context hash>, the ref the release command deploys", async () => {
+  it("names built images <repository>:<12 hex of the hash of every build input>, the ref the release command deploys", async () => {
     const result = await run(stack);
     for (const service of RELEASED_SERVICES) {
       const image = plan.containers[service].image;
@@ -91,7 +91,7 @@ describe.each(catalog.map((d) => d.name))("the program for %s under Pulumi mocks
       if (image.source === "build") {
         expect(image.repository).toBe(plan.containers[service].name);
         expect(declared.inputs.name).toMatch(new RegExp(`^${image.repository}:[0-9a-f]{12}$`));
-        expect(declared.inputs.name).toBe(`${image.repository}:${(declared.inputs.triggers as { contextHash: string }).contextHash.slice(0, 12)}`);
+        expect(declared.inputs.name).toBe(`${image.repository}:${(declared.inputs.triggers as { buildHash: string }).buildHash.slice(0, 12)}`);
       }
       const [, , tool, verb, named, ref] = String(releaseFor(result, service).inputs.create).split(" ");
       expect([tool, verb, named, ref]).toEqual([RELEASE_TOOL, "deploy", service, declared.inputs.name]);
