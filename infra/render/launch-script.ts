@@ -56,6 +56,10 @@ until install_packages; do
   echo "launch: apt failed (attempt $attempt of ${APT_ATTEMPTS}); again in ${APT_RETRY_PAUSE_SECONDS} s" >&2
   attempt=$((attempt + 1))
   sleep ${APT_RETRY_PAUSE_SECONDS}
+  # A dpkg run stopped half-way (unattended-upgrades, or an earlier run of this script) makes
+  # every apt install fail until it is configured; nothing to do otherwise, and while another
+  # process holds the lock it fails at once: the next attempt waits for the lock.
+  dpkg --force-confdef --force-confold --configure -a || true
 done
 systemctl enable --now docker cron
 

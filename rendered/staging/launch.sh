@@ -21,6 +21,10 @@ until install_packages; do
   echo "launch: apt failed (attempt $attempt of 5); again in 15 s" >&2
   attempt=$((attempt + 1))
   sleep 15
+  # A dpkg run stopped half-way (unattended-upgrades, or an earlier run of this script) makes
+  # every apt install fail until it is configured; nothing to do otherwise, and while another
+  # process holds the lock it fails at once: the next attempt waits for the lock.
+  dpkg --force-confdef --force-confold --configure -a || true
 done
 systemctl enable --now docker cron
 

@@ -27,6 +27,7 @@ function host(options: { aptFailures: number; cloudInit?: number; marker?: boole
   stub("apt-get", `echo "$*" >> ${dir}/apt.log; n=$(wc -l < ${dir}/apt.log); echo "apt output $n"; [ "$n" -gt ${options.aptFailures} ]`);
   stub("systemctl", `echo "$*" >> ${dir}/systemctl.log`);
   stub("sleep", `echo "$*" >> ${dir}/sleep.log`);
+  stub("dpkg", `echo "$*" >> ${dir}/dpkg.log`);
   stub("cloud-init", `exit ${options.cloudInit ?? 0}`);
   stub("sudo", `[ "$1" = -n ] && shift; exec "$@"`);
   stub("docker", "exit 0");
@@ -64,6 +65,7 @@ describe("launch.sh: waits for the dpkg lock and retries apt", () => {
     expect(apt[1]).toMatch(new RegExp(` install -y .* ${LAUNCH_PACKAGES.join(" ")}$`));
     expect(h.lines("systemctl.log")).toEqual(["enable --now docker cron"]);
     expect(h.lines("sleep.log")).toEqual([]);
+    expect(h.lines("dpkg.log")).toEqual([]);
   });
 
   it("retries a failed apt step after a pause and then succeeds", () => {
@@ -73,6 +75,8 @@ describe("launch.sh: waits for the dpkg lock and retries apt", () => {
     expect(existsSync(h.marker)).toBe(true);
     expect(h.lines("sleep.log")).toHaveLength(2);
     expect(r.stderr).toContain(`apt failed (attempt 2 of ${APT_ATTEMPTS})`);
+    // an interrupted dpkg run is configured before each new attempt
+    expect(h.lines("dpkg.log")).toEqual(Array(2).fill("--force-confdef --force-confold --configure -a"));
   });
 
   it(`gives up after ${APT_ATTEMPTS} attempts with the reason, and writes no marker`, () => {
