@@ -2,6 +2,7 @@
 // Docker engine, running systemd as PID 1, cloud-init (NoCloud), sshd and its own dockerd
 // whose storage is a docker volume of its own. It is reached like a real instance: over
 // SSH at its address (through firewall-proxy.ts for the public side).
+import { createHash } from "node:crypto";
 import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -73,9 +74,13 @@ async function ensureMachinesNetwork(name: string, subnet: string): Promise<Mach
     // A subnet another engine (or interface) of this host already routes would shadow it.
     const routed = (await runOk("ip", ["-4", "route", "show", "to", "match", gateway])).stdout.split("\n").filter((l) => l.trim() && !l.startsWith("default"));
     if (routed.length > 0) throw new Error(`machinesNetwork: ${subnet} is already routed on this host (${routed.join("; ")}); set TT_MACHINES_SUBNET and TT_MACHINES_NETWORK`);
+    // The bridge link's name: 15 characters at most, the network's name cut short (engine.sh
+    // stop-fresh finds a fresh engine's by its prefix) and a hash of the whole, so two
+    // networks whose names share a beginning get two links.
+    const bridge = `${name.slice(0, 10)}${createHash("sha256").update(name).digest("hex").slice(0, 4)}`;
     const created = await run("docker", [
       "network", "create", "--driver", "bridge", "--subnet", subnet, "--gateway", gateway,
-      "--opt", `com.docker.network.bridge.name=${name.slice(0, 13)}0`, "--label", `${LABEL}.network=1`, name,
+      "--opt", `com.docker.network.bridge.name=${bridge}`, "--label", `${LABEL}.network=1`, name,
     ]);
     found = await inspect();
     if (found.code !== 0) throw new Error(`machinesNetwork: could not create ${name}: ${created.stderr.trim()}`);
