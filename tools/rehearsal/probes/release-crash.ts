@@ -13,6 +13,12 @@ export const CRASH_POINTS = [
 ] as const;
 
 const DIR = "/run/timetracker-crash";
+/**
+ * The stand-ins' folder: not under /run, which is mounted noexec (on the host as on Ubuntu), so
+ * bash would pass over stand-ins there without a word and run the real commands: the tool would
+ * never block, and run its whole deploy.
+ */
+const BIN = "/usr/local/lib/timetracker-crash";
 
 /**
  * Stand-ins placed before the real `docker`, `iptables` and `sleep` on the tool's PATH, for the
@@ -20,11 +26,11 @@ const DIR = "/run/timetracker-crash";
  * and blocks, so the probe kills the tool (kill -9) exactly there. The kill is the real one.
  */
 const SHIMS = String.raw`set -euo pipefail
-dir=${DIR}
-mkdir -p "$dir/bin"
-chmod 0700 "$dir"
+dir=${DIR} bin=${BIN}
+mkdir -p "$dir" "$bin"
+chmod 0700 "$dir" "$bin"
 real_docker=$(command -v docker) real_iptables=$(command -v iptables) real_sleep=$(command -v sleep)
-cat > "$dir/bin/docker" <<SH
+cat > "$bin/docker" <<SH
 #!/bin/bash
 block() { echo \$\$ > $dir/blocked; exec $real_sleep 600; }
 status=0
@@ -40,7 +46,7 @@ if [ "\$status" -eq 0 ]; then
 fi
 exit "\$status"
 SH
-cat > "$dir/bin/iptables" <<SH
+cat > "$bin/iptables" <<SH
 #!/bin/bash
 status=0
 $real_iptables "\$@" || status=\$?
@@ -50,12 +56,17 @@ if [ "\$status" -eq 0 ] && [ "\${2:-}" = -I ] && [ -e $dir/swapped ]; then
 fi
 exit "\$status"
 SH
-cat > "$dir/bin/sleep" <<SH
+cat > "$bin/sleep" <<SH
 #!/bin/bash
 if [ "\${CRASH_AT:-}" = draining ] && [ -e $dir/rule-in ]; then echo \$\$ > $dir/blocked; exec $real_sleep 600; fi
 exec $real_sleep "\$@"
 SH
-chmod 0755 "$dir/bin/docker" "$dir/bin/iptables" "$dir/bin/sleep"
+chmod 0755 "$bin/docker" "$bin/iptables" "$bin/sleep"
+# The tool must find them first: a folder it cannot execute from is passed over silently.
+for c in docker iptables sleep; do
+  found=$(PATH="$bin:$PATH" bash -c "command -v $c")
+  [ "$found" = "$bin/$c" ] || { echo "the stand-in $bin/$c is not the $c the tool runs (it runs $found)" >&2; exit 1; }
+done
 `;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -84,7 +95,7 @@ cd ${DIR}
 rm -f blocked rule-in swapped pid log
 from=${backend.name}; docker inspect ${backend.name} >/dev/null 2>&1 || from=${release.previousName}
 (umask 077; docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$from" | grep -E '^(${secretKeys.join("|")})=' > stdin)
-setsid bash -c 'echo $$ > ${DIR}/pid; exec env PATH=${DIR}/bin:$PATH CRASH_AT=${point} ${RELEASE_TOOL} deploy backend ${image} ${releaseSpec(plan, "backend")} < ${DIR}/stdin > ${DIR}/log 2>&1' < /dev/null > /dev/null 2>&1 &`);
+setsid bash -c 'echo $$ > ${DIR}/pid; exec env PATH=${BIN}:$PATH CRASH_AT=${point} ${RELEASE_TOOL} deploy backend ${image} ${releaseSpec(plan, "backend")} < ${DIR}/stdin > ${DIR}/log 2>&1' < /dev/null > /dev/null 2>&1 &`);
 
   /** Kills the tool at each step in turn (each run starts by repairing the last), then deploys normally. */
   const killEachStep = async (seen: string[]) => {
@@ -104,7 +115,7 @@ echo "$image"`)
         if (state === "blocked") break;
         if (state === "ended" || Date.now() > deadline) {
           const log = await root(`cat ${DIR}/log`);
-          check(false, `the tool ${state === "ended" ? "ended before it reached" : "did not reach in 300 s"} "${point}": ${log.trim().slice(-400)}`);
+          check(false, `the tool ${state === "ended" ? "ended before it reached" : "did not reach in 300 s"} "${point}": ${log.trim().slice(-1500)}`);
         }
         await sleep(300);
       }
@@ -153,7 +164,7 @@ find ${ENV_FILE_PREFIX.slice(0, ENV_FILE_PREFIX.lastIndexOf("/"))} -maxdepth 1 -
         return `${seen.join("; ")}; then deployed; ${r.trafficSummary(traffic)}; ${seconds.toFixed(1)} s`;
       } finally {
         // A run the probe did not get to kill would hold the release lock for every later deploy.
-        await admin.ssh("sudo -n bash -s", `cd ${DIR} 2>/dev/null || exit 0; for f in pid blocked; do [ -s "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done; cd /; rm -rf ${DIR}`);
+        await admin.ssh("sudo -n bash -s", `rm -rf ${BIN}; cd ${DIR} 2>/dev/null || exit 0; for f in pid blocked; do [ -s "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done; cd /; rm -rf ${DIR}`);
       }
     },
   );
