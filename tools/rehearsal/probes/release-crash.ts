@@ -103,7 +103,8 @@ setsid bash -c 'echo $$ > ${DIR}/pid; exec env PATH=${BIN}:$PATH CRASH_AT=${poin
       // A version the tool must really release: the live image under a tag of its own.
       const image = (
         await root(`set -euo pipefail
-live=$(docker inspect -f '{{.Config.Image}}' ${backend.name} 2>/dev/null || docker inspect -f '{{.Config.Image}}' ${release.previousName})
+# (a missing container still prints an empty line with -f: the second inspect replaces the first's output)
+live=$(docker inspect -f '{{.Config.Image}}' ${backend.name} 2>/dev/null) || live=$(docker inspect -f '{{.Config.Image}}' ${release.previousName})
 image="\${live%:*}:crash-${index}-${r.runId}"
 docker tag "$live" "$image"
 echo "$image"`)
