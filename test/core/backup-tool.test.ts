@@ -164,6 +164,8 @@ async function hostWith(name: string, plan: Plan, realRclone: string) {
           printed.push(stdout, stderr);
           resolve({ code, stdout, stderr });
         });
+        // A tool that exits before reading its input closes the pipe: that is its answer, not the test's error.
+        child.stdin.on("error", () => {});
         child.stdin.end(stdin);
       }),
   };
