@@ -17,6 +17,8 @@ const LOOPBACK = "127.0.0.1";
 export const DATA_MOUNT = "/mnt/timetracker-data";
 /** Where Lightsail attaches the data disk. */
 const DATA_DISK_PATH = "/dev/xvdf";
+/** Every data disk so far was formatted with this label: host setup finds its disk by it. */
+const DATA_DISK_LABEL = "timetracker-data";
 /** Caddy checks every upstream this often: a new slot takes traffic, an old one leaves, within it. */
 const CADDY_HEALTH_INTERVAL_SECONDS = 2;
 /** How long nginx keeps a resolved container address: a swapped backend is reached within it. */
@@ -323,7 +325,7 @@ export function derive(env: ResolvedEnvironment): Plan {
       diskWarningPercent: env.host.diskWarningPercent,
       dns: env.host.dns,
       snapshotTimeUtc: env.backup.snapshotTimeUtc,
-      dataDisk: { name: `timetracker-${env.name}-data`, sizeGb: env.host.dataDiskGb, devicePath: DATA_DISK_PATH, mount: DATA_MOUNT },
+      dataDisk: { name: `timetracker-${env.name}-data`, sizeGb: env.host.dataDiskGb, devicePath: DATA_DISK_PATH, label: DATA_DISK_LABEL, mount: DATA_MOUNT },
       stateDir: `${DATA_MOUNT}/state`,
     },
     dns: env.host.dns === "none" ? [] : domains.map((fqdn) => ({ zone: dnsZone, name: fqdn === dnsZone ? "" : fqdn.slice(0, -(dnsZone.length + 1)), fqdn })),

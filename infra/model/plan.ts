@@ -88,8 +88,11 @@ export interface DataDiskPlan {
   /** Lightsail disk name. */
   name: string;
   sizeGb: number;
-  /** Where Lightsail attaches it; Nitro instances show it as /dev/nvme1n1 instead. */
+  /** Where Lightsail attaches it on Xen instances; Nitro instances show it as an NVMe
+   *  namespace whose number is not fixed, so the host finds it by `label`. */
   devicePath: string;
+  /** Its ext4 filesystem label (at most 16 characters): how host setup finds it. */
+  label: string;
   /** Mounted here, by UUID, before Docker starts. */
   mount: string;
 }

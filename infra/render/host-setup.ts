@@ -1,6 +1,7 @@
 import { posix } from "node:path";
 import type { Plan } from "../model/plan.js";
 import { BACKUP_TOOL, renderBackupTool } from "./backup.js";
+import { renderDataDiskFinder } from "./data-disk.js";
 import { DAEMON_JSON } from "./launch-script.js";
 import { RELEASE_TOOL, releaseStateDir, renderReleaseTool } from "./release.js";
 
@@ -164,30 +165,8 @@ put() {
   rm -f "$tmp"
 }
 
-# The data disk (${disk.name}): Lightsail attaches it as ${disk.devicePath}, Nitro instances show it as /dev/nvme1n1.
-device=""
-for _ in $(seq 1 90); do
-  for candidate in ${disk.devicePath} /dev/nvme1n1; do
-    if [ -b "$candidate" ]; then
-      device=$candidate
-      break 2
-    fi
-  done
-  sleep 2
-done
-if [ -z "$device" ]; then
-  echo "the data disk ${disk.name} is not attached: neither ${disk.devicePath} nor /dev/nvme1n1 exists" >&2
-  exit 1
-fi
-# blkid exits 2 only when it finds no filesystem at all: anything else is never formatted.
-probe=0
-blkid -p "$device" >/dev/null 2>&1 || probe=$?
-if [ "$probe" -eq 2 ]; then
-  mkfs.ext4 -q -L timetracker-data "$device"
-elif [ "$probe" -ne 0 ]; then
-  echo "blkid could not read $device (exit $probe): not formatting it" >&2
-  exit 1
-fi
+${renderDataDiskFinder(plan)}
+device=$(data_disk)
 uuid=$(blkid -s UUID -o value "$device")
 if ! grep -q "^UUID=$uuid ${disk.mount} " /etc/fstab; then
   sed -i '\\| ${disk.mount} |d' /etc/fstab

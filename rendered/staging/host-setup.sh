@@ -16,30 +16,71 @@ put() {
   rm -f "$tmp"
 }
 
-# The data disk (timetracker-staging-data): Lightsail attaches it as /dev/xvdf, Nitro instances show it as /dev/nvme1n1.
-device=""
-for _ in $(seq 1 90); do
-  for candidate in /dev/xvdf /dev/nvme1n1; do
-    if [ -b "$candidate" ]; then
-      device=$candidate
-      break 2
+# Block devices that may be the data disk: Lightsail's attach path and every whole disk
+# this instance has a device node for (lsblk lists a container's host disks too).
+data_disk_candidates() {
+  { echo /dev/xvdf; lsblk -dnpo NAME,TYPE | awk '$2 == "disk" { print $1 }'; } |
+    while read -r dev; do
+      if lsblk -dn "$dev" >/dev/null 2>&1; then readlink -f "$dev"; fi
+    done | sort -u
+}
+
+# Prints the data disk timetracker-staging-data (label timetracker-data), formatting it first when it is new.
+data_disk() {
+  local root dev probe label size parts mounts
+  local -a labelled blank seen
+  # The root filesystem's device number: the disk that holds it (or one of its partitions) is never used.
+  root=$(findmnt -no MAJ:MIN / || true)
+  for _ in $(seq 1 90); do
+    labelled=() blank=() seen=()
+    for dev in $(data_disk_candidates); do
+      if [ -n "$root" ] && lsblk -nro MAJ:MIN "$dev" | grep -qxF "$root"; then
+        continue
+      fi
+      # blkid exits 2 only when it finds no signature at all (no filesystem, no partition table).
+      probe=0
+      label=$(blkid -p -s LABEL -o value "$dev" 2>/dev/null) || probe=$?
+      if [ "$probe" -eq 0 ] && [ "$label" = "timetracker-data" ]; then
+        labelled+=("$dev")
+        continue
+      fi
+      size=$(lsblk -bdno SIZE "$dev")
+      parts=$(lsblk -nro TYPE "$dev" | grep -c part || true)
+      mounts=$(lsblk -nro MOUNTPOINT "$dev" | tr -d '[:space:]')
+      if [ "$probe" -eq 2 ] && [ "$size" = 21474836480 ] && [ "$parts" = 0 ] && [ -z "$mounts" ]; then
+        blank+=("$dev")
+      elif [ "$probe" -eq 0 ]; then
+        seen+=("$dev (in use: $(blkid -p -o export "$dev" | grep -E '^(TYPE|PTTYPE|LABEL)=' | tr '\n' ' '))")
+      elif [ "$probe" -eq 2 ]; then
+        seen+=("$dev (blank, but $size bytes, not 20 GB)")
+      else
+        seen+=("$dev (blkid could not read it: exit $probe)")
+      fi
+    done
+    if [ "${#labelled[@]}" -gt 1 ]; then
+      echo "refusing to choose the data disk: ${labelled[*]} all carry the label timetracker-data; detach the one that is not timetracker-staging-data" >&2
+      return 1
     fi
+    if [ "${#labelled[@]}" -eq 1 ]; then
+      echo "${labelled[0]}"
+      return 0
+    fi
+    if [ "${#blank[@]}" -gt 1 ]; then
+      echo "refusing to format a data disk: ${blank[*]} are all blank 20 GB disks and none is labelled timetracker-data; detach all but timetracker-staging-data" >&2
+      return 1
+    fi
+    if [ "${#blank[@]}" -eq 1 ]; then
+      mkfs.ext4 -q -L timetracker-data "${blank[0]}" >&2
+      echo "${blank[0]}"
+      return 0
+    fi
+    sleep 2
   done
-  sleep 2
-done
-if [ -z "$device" ]; then
-  echo "the data disk timetracker-staging-data is not attached: neither /dev/xvdf nor /dev/nvme1n1 exists" >&2
-  exit 1
-fi
-# blkid exits 2 only when it finds no filesystem at all: anything else is never formatted.
-probe=0
-blkid -p "$device" >/dev/null 2>&1 || probe=$?
-if [ "$probe" -eq 2 ]; then
-  mkfs.ext4 -q -L timetracker-data "$device"
-elif [ "$probe" -ne 0 ]; then
-  echo "blkid could not read $device (exit $probe): not formatting it" >&2
-  exit 1
-fi
+  echo "the data disk timetracker-staging-data is not attached: after 180 s no disk is labelled timetracker-data and none is a blank 20 GB disk${seen[0]:+; seen: ${seen[*]}}" >&2
+  return 1
+}
+
+device=$(data_disk)
 uuid=$(blkid -s UUID -o value "$device")
 if ! grep -q "^UUID=$uuid /mnt/timetracker-data " /etc/fstab; then
   sed -i '\| /mnt/timetracker-data |d' /etc/fstab

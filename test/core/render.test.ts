@@ -172,11 +172,12 @@ describe("host-setup.sh", () => {
     expect(rotationStateFile(plan).startsWith(`${plan.host.stateDir}/`)).toBe(true);
   });
 
-  it("formats the data disk only when blkid finds no filesystem, and mounts it by UUID before Docker starts", () => {
+  // Which disk is found and when it is formatted: test/core/data-disk.test.ts runs it.
+  it("finds the data disk with the finder, and mounts it by UUID before Docker starts", () => {
     const plan = variant({});
     const script = renderHostSetup(plan);
-    expect(script).toMatch(/blkid -p "\$device"[\s\S]*if \[ "\$probe" -eq 2 \]; then\n\s+mkfs\.ext4/);
-    expect(script).toContain(`for candidate in ${plan.host.dataDisk.devicePath} /dev/nvme1n1; do`);
+    expect(script).toContain("device=$(data_disk)");
+    expect(script.indexOf("device=$(data_disk)")).toBeLessThan(script.indexOf("/etc/fstab"));
     expect(script).toContain(`echo "UUID=$uuid ${plan.host.dataDisk.mount} ext4 defaults,nofail 0 2" >> /etc/fstab`);
     expect(script).toContain(`RequiresMountsFor=${plan.host.dataDisk.mount}`);
     for (const path of Object.values(plan.volumePaths)) expect(script).toContain(`install -d -m 0755 ${path}`);
