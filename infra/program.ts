@@ -8,6 +8,7 @@ import { prepareBuildContext, type BuildContext } from "./build-context.js";
 import { SiteAlerts } from "./components/alerts.js";
 import { OffHostBackups } from "./components/backups.js";
 import { LightsailHost } from "./components/host.js";
+import { lightsailHostKeys } from "./components/lightsail-host-keys.js";
 import { TimeTrackerApp } from "./components/app.js";
 import { StackSecrets } from "./components/secrets.js";
 import { CatalogError, planFor } from "./model/catalog.js";
@@ -106,6 +107,7 @@ export function timetracker(definitions: readonly unknown[] = catalog) {
     launchScript: files["launch.sh"],
     hostSetup: files["host-setup.sh"],
     sshPublicKey: readConfiguredFile("sshPublicKeyPath", config.require("sshPublicKeyPath")).trim(),
+    reportedHostKeys: (instanceName) => lightsailHostKeys(plan.host.region, instanceName),
   });
   const bucketEndpoint = config.get("bucketEndpoint");
   const backups = new OffHostBackups("backups", {

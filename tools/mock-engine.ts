@@ -43,7 +43,7 @@ export interface ProgramRun {
 }
 
 /** Values the mocked engine returns for attributes a real provider would compute. */
-function computed(type: string, name: string, inputs: Record<string, any>): Record<string, unknown> {
+export function computed(type: string, name: string, inputs: Record<string, any>): Record<string, unknown> {
   switch (type) {
     case "random:index/randomPassword:RandomPassword":
       return { result: `mock-${name}-${"x".repeat(Number(inputs.length) || 16)}` };
@@ -133,6 +133,8 @@ export interface RunOptions {
   respond?: (resource: DeclaredResource) => Promise<Record<string, unknown>>;
   /** The program module to run (default: this checkout's infra/program.ts); the preview runs another checkout's. */
   programModule?: string;
+  /** Run as `pulumi preview` (the default) or as `pulumi up` (the rehearsal, which deploys for real). */
+  preview?: boolean;
 }
 
 export async function runProgram(
@@ -169,7 +171,7 @@ export async function runProgram(
     },
     "timetracker",
     stack,
-    true,
+    run.preview ?? true,
   );
   async function declare(args: pulumi.runtime.MockResourceArgs) {
     const recorded = options.get(`${args.type}::${args.name}`);

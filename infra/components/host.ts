@@ -4,7 +4,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { Plan } from "../model/plan.js";
 import { renderReadyCheck } from "../render/ready-check.js";
-import { dockerSshOptions, hostKeyIn } from "./known-hosts.js";
+import { dockerSshOptions, hostKeyIn, verifiedHostKey, type ReportedHostKey } from "./known-hosts.js";
 
 export interface LightsailHostArgs {
   /** The stack's resolved plan; the host reads `plan.host`, `plan.domains` and `plan.stack`. */
@@ -19,6 +19,11 @@ export interface LightsailHostArgs {
    * (`SSH_AUTH_SOCK`).
    */
   sshPublicKey: string;
+  /**
+   * The host keys Lightsail reports for an instance, out of band (GetInstanceAccessDetails):
+   * the key the first contact sees is pinned only if it is one of them.
+   */
+  reportedHostKeys: (instanceName: string) => Promise<ReportedHostKey[]>;
 }
 
 const ANYWHERE = { cidrs: ["0.0.0.0/0"], ipv6Cidrs: ["::/0"] };
@@ -147,7 +152,7 @@ export class LightsailHost extends pulumi.ComponentResource {
     // cloud-init exits 2 for "done, with recoverable errors"; the marker says the script
     // finished. This session opened before the host setup added the user to the docker
     // group, so it asks Docker through sudo. It is the first contact with a new instance:
-    // the host key it sees is pinned for every later connection.
+    // the host key it sees, once Lightsail reports the same, is pinned for every later connection.
     const ready = new command.remote.Command(
       `${name}-ready`,
       {
@@ -158,7 +163,18 @@ export class LightsailHost extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: [attachment] },
     );
-    this.hostKey = ready.stdout.apply(hostKeyIn);
+    // Pinned only once Lightsail vouches for it; before that, only the ready check (no
+    // secret) has crossed the connection. A preview sends nothing and does not ask: the call
+    // also hands out a temporary login key, which a preview's read-only role must not get.
+    this.hostKey = pulumi.all([ready.stdout, instance.name]).apply(async ([stdout, instanceName]) => {
+      const seen = hostKeyIn(stdout);
+      if (pulumi.runtime.isDryRun()) return seen;
+      try {
+        return verifiedHostKey(seen, await args.reportedHostKeys(instanceName), instanceName);
+      } catch (error) {
+        throw new pulumi.RunError((error as Error).message);
+      }
+    });
     this.connection = { ...firstContact, hostKey: this.hostKey };
 
     // Runs again on a new instance (trigger) and whenever the script changes (an update

@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+
 /**
  * The `ssh` options the Docker provider runs its local `ssh` with. The pinned host key
  * travels inside them (OpenSSH's KnownHostsCommand, 8.5 or newer): nothing is read from or
@@ -27,4 +29,43 @@ export function hostKeyIn(stdout: string): string {
     .find((l) => l.startsWith("ssh-ed25519 "));
   if (!line) throw new Error("the ready check printed no ssh-ed25519 host key");
   return line.split(" ").slice(0, 2).join(" ");
+}
+
+/** One host key as Lightsail reports it (GetInstanceAccessDetails `hostKeys`). */
+export interface ReportedHostKey {
+  algorithm?: string;
+  /** The key material, with or without its algorithm in front. */
+  publicKey?: string;
+  /** `SHA256:<base64>` (or without the prefix), as `ssh-keygen -l` prints it. */
+  fingerprintSHA256?: string;
+}
+
+/** OpenSSH's SHA256 fingerprint of a public key blob: base64 without padding. */
+export function sha256Fingerprint(keyLine: string): string {
+  const blob = Buffer.from(keyLine.split(" ")[1] ?? "", "base64");
+  return `SHA256:${createHash("sha256").update(blob).digest("base64").replace(/=+$/, "")}`;
+}
+
+const sameKey = (seen: string, reported: ReportedHostKey): boolean => {
+  const [algorithm, material] = seen.split(" ");
+  if (reported.algorithm && reported.algorithm !== algorithm) return false;
+  const publicKey = reported.publicKey?.trim();
+  if (publicKey) return publicKey === material || publicKey.split(/\s+/).slice(0, 2).join(" ") === seen;
+  const fingerprint = reported.fingerprintSHA256?.trim();
+  return !!fingerprint && fingerprint.replace(/^SHA256:/, "") === sha256Fingerprint(seen).slice("SHA256:".length);
+};
+
+/**
+ * The key the first contact saw, once Lightsail (out of band, through its API) reports the
+ * same key for the instance: the pin is never a key that only the network vouched for.
+ * A mismatch is refused before anything is sent to the host but the ready check.
+ */
+export function verifiedHostKey(seen: string, reported: readonly ReportedHostKey[], instanceName: string): string {
+  if (reported.some((key) => sameKey(seen, key))) return seen;
+  const listed = reported.map((k) => `${k.algorithm ?? "?"} ${k.fingerprintSHA256 ?? k.publicKey ?? "?"}`).join(", ") || "none";
+  throw new Error(
+    `host key verification failed for ${instanceName}: the first SSH contact was answered with ${sha256Fingerprint(seen)}, ` +
+      `but Lightsail reports ${listed} for the instance. Nothing was sent to it. Another machine may be answering at its address: ` +
+      `check the static IP's attachment, then run \`pulumi up\` again.`,
+  );
 }

@@ -7,7 +7,8 @@ import { attachDisk, bootMachine, destroyMachine, restartMachine } from "../mach
 import type { Action, Decision } from "../changes/decide.js";
 import type { DeclaredResource } from "../mock-engine.js";
 import { containerBody, waitHealthy, type ContainerInputs } from "./containers.js";
-import { daemonEnv, dockerApi, dockerOk, execOk, useDaemon } from "./docker.js";
+import type { ReportedHostKey } from "../../infra/components/known-hosts.js";
+import { daemonEnv, dockerApi, dockerOk, exec, execOk, useDaemon } from "./docker.js";
 import { openDockerTunnel, runRemote, type Connection, type Tunnel } from "./ssh.js";
 import { emptyState, StepEngine, type EngineState, type Entry, type Providers, type Registration } from "./step-engine.js";
 import { writeFirewall, readFirewall, type PortInfo, type World } from "./world.js";
@@ -93,6 +94,9 @@ function describeSettings(settings: Record<string, unknown>): string {
  * settings); the disk is a block device that outlives it. Which call comes when is the
  * step engine's (step-engine.ts, Pulumi's order); what each call does is here.
  */
+/** An ed25519 key no machine of the rehearsal has (its blob's 32 key bytes are zeros). */
+const ANOTHER_MACHINES_KEY = Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from("ssh-ed25519"), Buffer.from([0, 0, 0, 32]), Buffer.alloc(32)]).toString("base64");
+
 export class RehearsalEngine implements Providers {
   private readonly state: State;
   public progress: DeployProgress = { changes: {}, calls: [], errors: [], timings: {} };
@@ -281,6 +285,20 @@ export class RehearsalEngine implements Providers {
         // Key pairs, static IPs, grants, access keys, random values, providers: nothing on a machine.
         return;
     }
+  }
+
+  /**
+   * The host keys Lightsail reports for an instance, read from its machine directly (as
+   * Lightsail reads them from the instance, not over SSH); none until sshd has made them.
+   */
+  async reportedHostKeys(instanceName: string): Promise<ReportedHostKey[] | undefined> {
+    const entry = Object.values(this.state.entries).find((e) => e.type === "aws:lightsail/instance:Instance" && e.inputs.name === instanceName);
+    if (!entry) return undefined;
+    if (this.world.reportedHostKeys === "another") return [{ algorithm: "ssh-ed25519", publicKey: ANOTHER_MACHINES_KEY }];
+    const read = await exec("docker", ["exec", String(entry.state.container), "cat", "/etc/ssh/ssh_host_ed25519_key.pub"]);
+    if (read.code !== 0) return [];
+    const [algorithm, publicKey] = read.stdout.trim().split(/\s+/);
+    return [{ algorithm, publicKey }];
   }
 
   private machineNamed(instanceName: string): { container: string; address: string } {

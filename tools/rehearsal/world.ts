@@ -14,6 +14,11 @@ export interface World {
   disksDir: string;
   /** The S3-compatible server that stands in for the stack's Lightsail bucket. */
   bucket: BucketWorld;
+  /**
+   * What the stand-in Lightsail API (lightsail-api.ts) reports as an instance's host keys: its
+   * machine's own (the default), or another key, as if another machine answered at its address.
+   */
+  reportedHostKeys?: "machine" | "another";
 }
 
 export interface PortInfo {
