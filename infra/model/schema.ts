@@ -194,39 +194,56 @@ const buildPath = (root: string) =>
 
 /** Where an application image comes from: a registry, or a build from the app's source. */
 const appImage = z.discriminatedUnion("source", [
-  z.object({ source: z.literal("registry"), ref: pinnedRef }).strict(),
+  z
+    .object({
+      source: z.literal("registry"),
+      ref: pinnedRef.describe("The image to pull, pinned by a tag that is not `latest` or by a digest. Example: `registry.example.com/team/app:1.4.2`."),
+    })
+    .strict(),
   z
     .object({
       source: z.literal("build"),
-      /** Folder inside the app's checkout (stack config `timetracker:appSource`). */
-      context: buildPath("the app's checkout (stack config timetracker:appSource)"),
-      /** The Dockerfile, relative to this repository's root. */
-      dockerfile: buildPath("this repository"),
-      /** Build arguments; like extraEnv they are written in plain text to rendered/<stack>/plan.json. */
+      context: buildPath("the app's checkout (stack config timetracker:appSource)").describe(
+        "The build context: a folder inside the app's checkout (stack config `timetracker:appSource`, default `../TimeTracker`), relative, with '/' between folders and no '..'. The defaults: `backend` and `frontend`.",
+      ),
+      dockerfile: buildPath("this repository").describe("The Dockerfile, relative to this repository's root. The defaults: `app-images/backend/Dockerfile` and `app-images/frontend/Dockerfile`."),
       args: plainRecord(
         z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "must be a build argument name (letters, digits and '_')"),
         plainValue,
         100,
         "build arguments",
-      ).default({}),
+      )
+        .default({})
+        .describe(
+          "Build arguments (at most 100; names of letters, digits and '_', one-line values). Like app.extraEnv they are written in plain text to rendered/<stack>/plan.json: never a secret. Example: `{ VITE_API_URL: \"/api\" }`.",
+        ),
     })
     .strict(),
 ]);
 
 const credentials = z
   .object({
-    /**
-     * Stack secret (Pulumi config key) holding a password that an existing database
-     * volume already has. Used while `rotation` is 0.
-     */
-    adoptFrom: configKey.optional(),
-    /** Bump to rotate: a new password is generated and set inside the running service first. */
-    rotation: z.number().int().min(0).default(0),
+    adoptFrom: configKey
+      .optional()
+      .describe(
+        "The stack secret (Pulumi config key) that holds the database password, instead of one generated and kept in the state; used while `rotation` is 0. Set it with `pulumi config set --secret timetracker:<key> <password>`. Locked once deployed. Example: `adoptedDbPassword` (prod).",
+      ),
+    rotation: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe("Bump by one to rotate the password: a new one is generated, and the deploy sets it inside the running database before the backend starts with it (docs/rotate-a-secret.md)."),
   })
   .strict();
 
 const tls = z.discriminatedUnion("mode", [
-  z.object({ mode: z.literal("acme"), email: z.email().optional() }).strict(),
+  z
+    .object({
+      mode: z.literal("acme"),
+      email: z.email().optional().describe("The ACME account's e-mail: Let's Encrypt writes there about certificates that are not renewed. Example: `ops@acme.example`."),
+    })
+    .strict(),
   z.object({ mode: z.literal("internal") }).strict(),
   z.object({ mode: z.literal("off") }).strict(),
 ]);
@@ -237,131 +254,206 @@ const tls = z.discriminatedUnion("mode", [
  */
 const dataIdentity = z
   .object({
-    containerPrefix,
+    containerPrefix: containerPrefix.describe("The deployed container prefix (plan.json `containers`: the part before `-backend`)."),
     database: z
       .object({
-        name: postgresIdentifier,
-        user: postgresIdentifier,
-        password: z.object({ adoptFrom: configKey.optional() }).strict().prefault({}),
+        name: postgresIdentifier.describe("The deployed database name."),
+        user: postgresIdentifier.describe("The deployed database user."),
+        password: z
+          .object({ adoptFrom: configKey.optional().describe("The deployed adopted secret's key; omitted when the password is generated.") })
+          .strict()
+          .prefault({})
+          .describe("The deployed password's source."),
       })
-      .strict(),
-    volumes: z.object({ database: dockerName, redis: dockerName, caddyData: dockerName, caddyConfig: dockerName }).strict(),
+      .strict()
+      .describe("The deployed database."),
+    volumes: z
+      .object({
+        database: dockerName.describe("The deployed database volume."),
+        redis: dockerName.describe("The deployed Redis volume."),
+        caddyData: dockerName.describe("The deployed volume of Caddy's certificates."),
+        caddyConfig: dockerName.describe("The deployed volume of Caddy's configuration."),
+      })
+      .strict()
+      .describe("The deployed volume names, resolved (plan.json `volumes`)."),
   })
   .strict();
 
 export const EnvironmentSchema = z
   .object({
-    name: stackName,
-    domain: hostname,
-    /** More names for the same site, on the same certificate. */
+    name: stackName.describe(
+      "The stack's name: the Pulumi stack (`Pulumi.<name>.yaml`) and part of every name derived for it (instance `timetracker-<name>`, its disk, static IP and bucket). 2 to 32 characters of a-z, 0-9 and '-', starting with a letter. Example: `acme`.",
+    ),
+    domain: hostname.describe(
+      "The site's address, served by Caddy (over HTTPS unless tls.mode is off): a lower-case fully qualified domain name, unique in the catalog. Its A record must point at the stack's static IP (`pulumi stack output staticIp`, or host.dns). Example: `timetracker.acme.example`.",
+    ),
     extraDomains: z
       .array(hostname)
       .max(MAX_EXTRA_DOMAINS, `must list at most ${MAX_EXTRA_DOMAINS}: Let's Encrypt puts at most 100 names on one certificate, the main domain included`)
-      .default([]),
-    /** Containers are named `<prefix>-frontend`, `<prefix>-backend`, ...; defaults to `timetracker-<name>`. */
-    containerPrefix: containerPrefix.optional(),
-    /** Loopback host ports; omitted, the catalog gives the lowest free pair from 3000 / 8080. */
-    ports: z.object({ frontend: appPort, backend: appPort }).strict().optional(),
+      .default([])
+      .describe(
+        `More names for the same site, on the same certificate and in ALLOWED_HOSTS: at most ${MAX_EXTRA_DOMAINS} (Let's Encrypt's 100 names per certificate, the main domain included). Example: \`["www.acme.example"]\`.`,
+      ),
+    containerPrefix: containerPrefix
+      .optional()
+      .describe(
+        "Names the containers (`<prefix>-frontend`, `-backend`, `-db`, `-redis`, `-caddy`), the network and the default volume names: lower-case letters, digits and '-'. Omitted: `timetracker-<name>`. Locked once deployed: it names the data (docs/move-data.md).",
+      ),
+    ports: z
+      .object({
+        frontend: appPort.describe(
+          `The frontend's host port, published on 127.0.0.1 only (Caddy proxies to it): at most ${65535 - STANDBY_PORT_OFFSET}, since a new version starts on the port ${STANDBY_PORT_OFFSET} above it; unique across the catalog, and never 22, 80, 443 or 2019. Example: \`3002\`.`,
+        ),
+        backend: appPort.describe(
+          `The backend's host port, published on 127.0.0.1 only, with the same rules as ports.frontend (a new version starts ${STANDBY_PORT_OFFSET} above it). Example: \`8082\`.`,
+        ),
+      })
+      .strict()
+      .optional()
+      .describe(
+        "The loopback host ports of the frontend and the backend. Omitted: the catalog gives the lowest free pair from 3000 / 8080, in catalog order; `npm run new-client` writes them down so they never move.",
+      ),
     app: z
       .object({
-        environment: z.enum(["production", "staging", "development"]).default("production"),
-        debug: z.boolean().default(false),
-        /** Seconds between the backend's health checks (Docker's and the deploy's wait follow it). */
-        healthCheckIntervalSeconds: z.number().int().min(2).max(300).default(10),
-        /**
-         * Run once per new backend image, in a one-off container from it with the backend's
-         * environment, after the pre-deploy dump and before the new version takes traffic
-         * (the app's migrations). A failure stops the deploy; the running version keeps serving.
-         * Empty: none.
-         */
-        releaseCommand: z.string().trim().max(500).regex(/^[^\n\r]*$/, "must be one line").default("alembic upgrade head"),
-        /**
-         * Extra plain (non-secret) variables for the backend. They are written in plain text to
-         * rendered/<stack>/plan.json, which is committed: the catalog refuses a name or a value
-         * that looks like a secret (see catalog.ts).
-         */
+        environment: z
+          .enum(["production", "staging", "development"])
+          .default("production")
+          .describe("The `ENVIRONMENT` the backend runs with: `production`, `staging` or `development`."),
+        debug: z.boolean().default(false).describe("The backend's `DEBUG`. Keep it false on any stack the public can reach."),
+        healthCheckIntervalSeconds: z
+          .number()
+          .int()
+          .min(2)
+          .max(300)
+          .default(10)
+          .describe("Seconds between the backend's health checks, 2 to 300: Docker's check and the deploy's wait for a healthy backend follow it."),
+        releaseCommand: z
+          .string()
+          .trim()
+          .max(500)
+          .regex(/^[^\n\r]*$/, "must be one line")
+          .default("alembic upgrade head")
+          .describe(
+            "Run once per new backend image (the app's migrations), in a one-off container from it with the backend's environment, after the pre-deploy dump and before the new version takes traffic. A failure stops the deploy; the running version keeps serving. One line, at most 500 characters; `\"\"` for none.",
+          ),
         extraEnv: plainRecord(
           z.string().regex(/^[A-Z][A-Z0-9_]{0,127}$/, "must be an UPPER_SNAKE variable name"),
           plainValue,
           100,
           "variables",
-        ).default({}),
+        )
+          .default({})
+          .describe(
+            "Extra plain (non-secret) variables for the backend: at most 100, UPPER_SNAKE names, one-line values. They are written in plain text to rendered/<stack>/plan.json, which is committed: a name or value that looks like a secret (`*_PASSWORD`, `*_TOKEN`, a URL with `user:password@`) is refused, and so is ALLOWED_HOSTS (derived). Example: `{ FEATURE_REPORTS: \"on\" }`.",
+          ),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .describe("How the app runs: its environment, health check, migrations and extra variables."),
     database: z
       .object({
-        name: postgresIdentifier.default("time_tracker"),
-        user: postgresIdentifier.default("timetracker"),
-        password: credentials.prefault({}),
+        name: postgresIdentifier
+          .default("time_tracker")
+          .describe("The PostgreSQL database's name: a lower-case identifier (a-z, 0-9, '_'). Locked once deployed. Example: `timetracker_v2_dev` (staging)."),
+        user: postgresIdentifier
+          .default("timetracker")
+          .describe("The role that owns the database: a lower-case identifier. Locked once deployed (a new user on an existing volume is refused). Example: `postgres` (prod)."),
+        password: credentials
+          .prefault({})
+          .describe("Where the database password comes from: generated once and kept in the stack's state, or adopted from a stack secret."),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .describe("The PostgreSQL database, on the stack's data disk."),
     secrets: z
       .object({
-        redisPasswordRotation: z.number().int().min(0).default(0),
-        appSecretKeyRotation: z.number().int().min(0).default(0),
+        redisPasswordRotation: z.number().int().min(0).default(0).describe("Bump by one to give Redis a new generated password; the backend is released with it."),
+        appSecretKeyRotation: z.number().int().min(0).default(0).describe("Bump by one for a new generated app secret key: every user signs in again."),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .describe("Counters of the other generated secrets (kept in the stack's state): bump one to rotate it (docs/rotate-a-secret.md)."),
     host: z
       .object({
-        region: z.string().regex(/^[a-z]{2}-[a-z]+-\d$/, "must be an AWS region such as us-east-1").default("us-east-1"),
-        /** Defaults to the region's `a` zone; must be a zone of `region`. */
-        availabilityZone: z.string().regex(/^[a-z]{2}-[a-z]+-\d[a-z]$/, "must be an availability zone such as us-east-1a").optional(),
+        region: z
+          .string()
+          .regex(/^[a-z]{2}-[a-z]+-\d$/, "must be an AWS region such as us-east-1")
+          .default("us-east-1")
+          .describe(
+            "The AWS region of the instance, its disk, static IP and bucket: a region where Lightsail runs, equal to `aws:region` in `Pulumi.<name>.yaml`. Locked once deployed (the disk and the bucket cannot move). Example: `eu-west-2`.",
+          ),
+        availabilityZone: z
+          .string()
+          .regex(/^[a-z]{2}-[a-z]+-\d[a-z]$/, "must be an availability zone such as us-east-1a")
+          .optional()
+          .describe("The zone of the instance and its data disk: a zone of host.region. Omitted: the region's `a` zone. Example: `eu-west-2b`."),
         bundle: z
           .string()
           .regex(/^[a-z0-9]+_\d+_\d+$/, "must be a Lightsail bundle id such as small_3_0")
           .refine((id) => bundleSize(id) in BUNDLE_MEMORY_GB, `must be a Lightsail size: ${Object.keys(BUNDLE_MEMORY_GB).join(", ")}`)
-          .default("small_3_0"),
-        /** The instance's image; the launch script and host setup are written for these Ubuntu releases. */
+          .default("small_3_0")
+          .describe(
+            `The instance's Lightsail bundle (its size): \`<size>_<n>_<n>\`, the size one of ${Object.keys(BUNDLE_MEMORY_GB).join(", ")}. A new bundle replaces the instance (minutes of downtime; the data disk stays). Example: \`medium_3_0\` (4 GB).`,
+          ),
         blueprint: z
           .enum(Object.keys(BLUEPRINT_USER) as [keyof typeof BLUEPRINT_USER, ...(keyof typeof BLUEPRINT_USER)[]], {
             message: `must be a blueprint the launch script and host setup are written for: ${Object.keys(BLUEPRINT_USER).join(", ")}`,
           })
-          .default("ubuntu_22_04"),
-        /**
-         * Who may reach SSH (port 22); nobody else can. Pulumi (from CI or your machine) reaches
-         * Docker on the host over SSH, so the deploying addresses must be here.
-         */
+          .default("ubuntu_22_04")
+          .describe("The instance's image: an Ubuntu release the launch script and the host setup are written for. Another blueprint replaces the instance (the data disk stays)."),
         adminCidrs: z
           .array(cidr)
           .max(50, "must list at most 50 ranges (one firewall rule holds them all): use wider ones")
-          .default(omittedAdminCidrs),
-        /**
-         * Opt-in for an adminCidrs entry that ends in /0 (port 22 open to the whole internet).
-         * Refused without it, because it is almost always a shortcut taken while debugging; with
-         * it, only the key pair guards the host. Defaults to false.
-         */
-        sshOpenToWorld: z.boolean().default(false),
-        /**
-         * Opt-in for `adminCidrs: []` (port 22 closed to everyone). Refused without it, because
-         * no deploy can reach the host then: neither CI nor you. For a host that is deliberately
-         * frozen. Defaults to false.
-         */
-        sshClosed: z.boolean().default(false),
-        /** The blueprint's own login user (Lightsail installs the key pair for it and no other); omit it. */
-        sshUser: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a Unix user name").optional(),
-        /**
-         * Size of the block-storage disk that holds the database, Redis, Caddy's certificates
-         * and the dumps. It outlives the instance; changing the size replaces the disk, so the
-         * deploy stops (the disk is protected) until the data is moved (docs/move-data.md).
-         */
-        dataDiskGb: z.number().int().min(8).max(16384).default(20),
-        /** Deploys stop before touching containers when less than this is free. */
-        minFreeDiskGb: z.number().int().min(1).default(5),
-        /**
-         * The daily disk check warns when / or the data disk is this full (percent used, as
-         * `df` shows it), or / has less free than minFreeDiskGb: the warning is kept on the
-         * host and `npm run ops -- health` shows it. Why: a disk fills over days (45 GB of
-         * Docker debris once did), and the deploy's guard only sees it when it refuses a
-         * deploy; this says so while there is still time to prune. 50..99, default 80.
-         */
-        diskWarningPercent: z.number().int().min(50).max(99).default(80),
-        /** Create A records for the domains pointing at the static IP. */
-        dns: z.enum(["none", "lightsail", "route53"]).default("none"),
-        /** The DNS zone holding every domain; defaults to the primary domain's parent (or the domain itself when it is an apex). */
-        dnsZone: hostname.optional(),
+          .default(omittedAdminCidrs)
+          .describe(
+            "Who may reach SSH (port 22): IPv4 CIDRs, at most 50; nobody else can. Pulumi reaches Docker on the host over SSH, so the addresses you deploy from must be here (a CI job opens 22 for its own runner while it runs). A `/0` needs host.sshOpenToWorld, a written `[]` host.sshClosed. Example: `[\"198.51.100.7/32\"]`.",
+          ),
+        sshOpenToWorld: z
+          .boolean()
+          .default(false)
+          .describe(
+            "Opt-in for an adminCidrs entry that ends in /0 (port 22 open to the whole internet). Refused without it, because it is almost always a shortcut taken while debugging; with it, only the key pair guards the host.",
+          ),
+        sshClosed: z
+          .boolean()
+          .default(false)
+          .describe("Opt-in for `adminCidrs: []` (port 22 closed to everyone). Refused without it, because no deploy can reach the host then, neither CI nor you: for a host that is deliberately frozen."),
+        sshUser: z
+          .string()
+          .regex(/^[a-z_][a-z0-9_-]*$/, "must be a Unix user name")
+          .optional()
+          .describe("The blueprint's own login user (`ubuntu`): Lightsail installs the key pair for it and no other. Omit it; any other value is refused."),
+        dataDiskGb: z
+          .number()
+          .int()
+          .min(8)
+          .max(16384)
+          .default(20)
+          .describe(
+            "Size in GB of the block-storage disk that holds the database, Redis, Caddy's certificates and the dumps (8 to 16384). It outlives the instance; a new size is a new disk, so the deploy stops (the disk is protected) until the data is moved (docs/move-data.md).",
+          ),
+        minFreeDiskGb: z
+          .number()
+          .int()
+          .min(1)
+          .default(5)
+          .describe("GB that must be free on `/` for a deploy: below it the deploy stops before pulling or building anything, and the daily disk check warns."),
+        diskWarningPercent: z
+          .number()
+          .int()
+          .min(50)
+          .max(99)
+          .default(80)
+          .describe(
+            "The daily disk check warns when `/` or the data disk is this full (percent used, as `df` shows it, 50 to 99), or `/` has less free than host.minFreeDiskGb; the warning stays on the host and `npm run ops -- --stack <name> health` shows it. A disk fills over days (45 GB of Docker debris once did): this says so while there is still time to prune.",
+          ),
+        dns: z
+          .enum(["none", "lightsail", "route53"])
+          .default("none")
+          .describe("Who creates the A records of the domains (pointing at the static IP): `none` (you do), `lightsail` (a Lightsail DNS zone) or `route53` (a Route 53 hosted zone)."),
+        dnsZone: hostname
+          .optional()
+          .describe("The DNS zone that holds every domain, with host.dns. Omitted: the domain's parent (or the domain itself when it is an apex). Example: `acme.example`."),
       })
       .strict()
       .superRefine((host, ctx) => {
@@ -395,39 +487,47 @@ export const EnvironmentSchema = z
           issue(["sshClosed"], `is set, but adminCidrs opens SSH to ${host.adminCidrs.join(", ")}: remove one or the other`);
         }
       })
-      .prefault({}),
+      .prefault({})
+      .describe("The Lightsail instance, its data disk and its firewall (80 and 443 from anywhere, 22 from host.adminCidrs)."),
     images: z
       .object({
-        postgres: pinnedMajor("postgres", 15).default("postgres:15.10-bookworm"),
-        redis: pinnedMajor("redis", 7).default("redis:7.4.1-bookworm"),
-        caddy: pinnedMajor("caddy", 2).default("caddy:2.8.4-alpine"),
+        postgres: pinnedMajor("postgres", 15)
+          .default("postgres:15.10-bookworm")
+          .describe("The PostgreSQL image: postgres 15.x (a data volume is tied to its major version), pinned by a tag that is not `latest` or by a digest. Example: `postgres:15.12-bookworm`."),
+        redis: pinnedMajor("redis", 7).default("redis:7.4.1-bookworm").describe("The Redis image: redis 7.x, pinned. Example: `redis:7.4.2-bookworm`."),
+        caddy: pinnedMajor("caddy", 2).default("caddy:2.8.4-alpine").describe("The Caddy image: caddy 2.x, pinned. Example: `caddy:2.9.1-alpine`."),
         backend: appImage.default({
           source: "build",
           context: "backend",
           dockerfile: "app-images/backend/Dockerfile",
           args: {},
-        }),
+        }).describe(
+          "Where the backend image comes from: `{ source: \"build\", context, dockerfile, args }` builds it on the host from the app's checkout (the default, tagged with a hash of every build input), or `{ source: \"registry\", ref }` pulls a pinned image.",
+        ),
         frontend: appImage.default({
           source: "build",
           context: "frontend",
           dockerfile: "app-images/frontend/Dockerfile",
           args: {},
-        }),
+        }).describe("Where the frontend image comes from, as images.backend: built from the app's checkout (the default) or pulled from a registry."),
       })
       .strict()
-      .prefault({}),
-    tls: tls.default({ mode: "acme" }),
-    /** Caddy's listeners; only local runs change them. */
+      .prefault({})
+      .describe("The containers' images: the pinned PostgreSQL, Redis and Caddy images, and how the backend and frontend images are made."),
+    tls: tls
+      .default({ mode: "acme" })
+      .describe(
+        "How Caddy serves the site: `acme` (certificates from Let's Encrypt, once DNS points at the host), `internal` (Caddy's own certificate authority: local runs) or `off` (plain HTTP on caddy.httpPort).",
+      ),
     caddy: z
       .object({
-        httpPort: port.default(80),
-        /** Must differ from httpPort; neither may be 22 (SSH) or 2019 (Caddy's admin API). */
-        httpsPort: port.default(443),
-        /** Bind Caddy to this address only (local runs use 127.0.0.1). */
+        httpPort: port.default(80).describe("Caddy's HTTP port (redirects to HTTPS, and Let's Encrypt's challenge): 1 to 65535, never 22 or 2019."),
+        httpsPort: port.default(443).describe("Caddy's HTTPS port: 1 to 65535, different from caddy.httpPort, never 22 or 2019."),
         bind: z
           .string()
           .regex(/^((25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(25[0-5]|2[0-4]\d|1?\d?\d)$/, "must be an IPv4 address such as 127.0.0.1")
-          .optional(),
+          .optional()
+          .describe("Bind Caddy to this IPv4 address only. Omitted: every address. Local runs use `127.0.0.1`."),
       })
       .strict()
       .superRefine((caddy, ctx) => {
@@ -440,44 +540,65 @@ export const EnvironmentSchema = z
           issue("httpsPort", `must differ from caddy.httpPort (${caddy.httpPort}): Caddy listens for HTTP and HTTPS on separate ports`);
         }
       })
-      .prefault({}),
-    /** Names of existing Docker objects to adopt (today's production volumes); default derived. */
+      .prefault({})
+      .describe("Caddy's listeners on the host. Only local runs change them."),
     volumes: z
       .object({
-        database: dockerName.optional(),
-        redis: dockerName.optional(),
-        caddyData: dockerName.optional(),
-        caddyConfig: dockerName.optional(),
+        database: dockerName.optional().describe("The database's volume. Omitted: `<containerPrefix>-db-data`. Example: `timetracker_postgres_data` (prod)."),
+        redis: dockerName.optional().describe("Redis's volume. Omitted: `<containerPrefix>-redis-data`."),
+        caddyData: dockerName.optional().describe("The volume of Caddy's certificates. Omitted: `<containerPrefix>-caddy-data`."),
+        caddyConfig: dockerName.optional().describe("The volume of Caddy's configuration. Omitted: `<containerPrefix>-caddy-config`."),
       })
       .strict()
-      .default({}),
+      .default({})
+      .describe(
+        "Names of the Docker volumes, each a folder on the data disk (`/mnt/timetracker-data/volumes/<name>`): set to keep the names an existing deployment used. Locked once deployed (docs/move-data.md).",
+      ),
     backup: z
       .object({
-        /** Lightsail's automatic daily snapshot of the whole instance. */
-        snapshotTimeUtc: utcHour.default("06:00"),
-        /** Nightly pg_dump kept on the host. */
-        databaseDumpTimeUtc: utcHour.default("03:00"),
-        databaseDumpKeepDays: z.number().int().min(1).max(90).default(7),
-        /** The dumps taken before a deploy that changes the database or the backend: this many newest are kept. */
-        preDeployDumpKeep: z.number().int().min(1).max(100).default(10),
-        /**
-         * Off-host copies: every nightly and pre-deploy dump is copied to a Lightsail bucket the
-         * program creates (protected, kept if the stack is destroyed). Retention is `keepDays` or
-         * `keepCount` (one of them; default 30 days); the newest copy is never deleted.
-         */
+        snapshotTimeUtc: utcHour.default("06:00").describe("When Lightsail takes its automatic daily snapshot of the whole instance: a whole UTC hour. Example: `05:00`."),
+        databaseDumpTimeUtc: utcHour.default("03:00").describe("When the nightly `pg_dump` runs on the host (then copied to the bucket): a whole UTC hour. Example: `02:00`."),
+        databaseDumpKeepDays: z
+          .number()
+          .int()
+          .min(1)
+          .max(90)
+          .default(7)
+          .describe("Days the host keeps its nightly dumps (1 to 90), by the time in their names; the bucket keeps its copies by backup.bucket's rule."),
+        preDeployDumpKeep: z
+          .number()
+          .int()
+          .min(1)
+          .max(100)
+          .default(10)
+          .describe("How many of the newest dumps of each other kind (before a deploy that changes the database or the backend, before a rollback, before a restore) the host keeps: 1 to 100."),
         bucket: z
           .object({
-            /** Bucket names are unique across all of Lightsail: the default adds a hash of the domain. */
             name: z
               .string()
               .regex(/^[a-z0-9][a-z0-9-]{1,52}[a-z0-9]$/, "must be 3-54 characters of a-z, 0-9 and '-', starting and ending with a letter or digit")
-              .optional(),
-            /** small_1_0 holds 5 GB for about $1 a month; medium_1_0 100 GB; large_1_0 250 GB. */
-            bundle: z.enum(BUCKET_BUNDLES).default("small_1_0"),
-            /** Copies older than this many days are deleted (the newest is always kept). */
-            keepDays: z.number().int().min(1).max(3650).optional(),
-            /** Only this many newest copies are kept. */
-            keepCount: z.number().int().min(1).max(10000).optional(),
+              .optional()
+              .describe(
+                "The bucket's name, unique across all of Lightsail: 3 to 54 characters of a-z, 0-9 and '-'. Omitted: `timetracker-<name>-backups-` and 8 random characters chosen once. Locked once deployed; write out the generated name (`pulumi stack output backupBucket`) to bring a stack back over its kept bucket.",
+              ),
+            bundle: z
+              .enum(BUCKET_BUNDLES)
+              .default("small_1_0")
+              .describe("The bucket's Lightsail bundle: `small_1_0` holds 5 GB for about $1 a month, `medium_1_0` 100 GB, `large_1_0` 250 GB."),
+            keepDays: z
+              .number()
+              .int()
+              .min(1)
+              .max(3650)
+              .optional()
+              .describe("Copies older than this many days are deleted (1 to 3650; the newest is always kept). Give keepDays or keepCount, not both; neither: 30 days."),
+            keepCount: z
+              .number()
+              .int()
+              .min(1)
+              .max(10000)
+              .optional()
+              .describe("Only this many newest copies are kept (1 to 10000), instead of keepDays."),
           })
           .strict()
           .superRefine((bucket, ctx) => {
@@ -485,49 +606,46 @@ export const EnvironmentSchema = z
               ctx.addIssue({ code: "custom", path: ["keepCount"], message: "give keepDays or keepCount, not both", input: bucket });
             }
           })
-          .prefault({}),
+          .prefault({})
+          .describe(
+            "Off-host copies: every dump is copied to a Lightsail bucket the program creates (protected, and kept if the stack is destroyed), kept by keepDays or keepCount.",
+          ),
       })
       .strict()
-      .prefault({}),
-    /** Protect stateful resources from deletion; defaults to true in production. */
-    protect: z.boolean().optional(),
-    /**
-     * An e-mail when the site is down (README "Knowing when the site is down"): a Route 53
-     * check of https://<domain>/api/health from around the world, a CloudWatch alarm on it and
-     * an SNS e-mail subscription for `email`. AWS first sends a confirmation e-mail to the
-     * address: no alert reaches it until its link is clicked. Omitted: no alerts, none of
-     * these resources.
-     */
+      .prefault({})
+      .describe("Backups: Lightsail's daily instance snapshot, the database dumps on the host, and their copies in the stack's bucket."),
+    protect: z
+      .boolean()
+      .optional()
+      .describe(
+        "Shown as `protected` in rendered/<name>/topology.md. Omitted: true when app.environment is production. The data disk, the static IP and the backup bucket are protected (and kept on a destroy) on every stack, whatever this says.",
+      ),
     alerts: z
       .object({
-        /** Where the alarm (site down) and the all-clear (site back) are sent. */
-        email: z.email("must be an e-mail address such as ops@example.com"),
+        email: z
+          .email("must be an e-mail address such as ops@example.com")
+          .describe("Where the alarm (site down) and the all-clear (site back) are sent. Example: `ops@acme.example`."),
       })
       .strict()
-      .optional(),
-    /**
-     * A deliberate move of the stack's data to new names. Once a stack is deployed, `validate`
-     * refuses any change to what names its data (database.user, database.name,
-     * database.password.adoptFrom, containerPrefix, the resolved volume names), because each
-     * one orphans the data or is refused on the host. It accepts such a change only when
-     * `from` repeats the deployed identity exactly (as in the base branch's
-     * rendered/<stack>/plan.json), and prints what the operator must do for `how`:
-     * - `start-empty`: the new names start empty; the old volumes are kept untouched (never
-     *   deleted with the stack) and can be copied back by hand;
-     * - `dump-and-restore`: take a dump before the deploy, deploy, restore it into the new database.
-     * See docs/move-data.md. Leaving it in place after the move is harmless (validate says so).
-     * Never part of the Plan.
-     */
+      .optional()
+      .describe(
+        "An e-mail when the site is down: a Route 53 check of `https://<domain>/api/health` from several regions, a CloudWatch alarm on it and an SNS e-mail subscription. AWS first sends a confirmation e-mail: no alert reaches the address until its link is clicked. Omitted: no alerts, none of these resources (README, Knowing when the site is down).",
+      ),
     dataMove: z
       .object({
-        /** The deployed identity the data moves away from, every field as it is deployed. */
-        from: dataIdentity,
-        how: z.enum(["start-empty", "dump-and-restore"]),
-        /** Why, for the pull request's reviewer and the operator. */
-        reason: z.string().trim().min(1, "must say why the data moves").max(2000),
+        from: dataIdentity.describe("The deployed identity the data moves away from, every field as the base branch's rendered/<name>/plan.json has it."),
+        how: z
+          .enum(["start-empty", "dump-and-restore"])
+          .describe(
+            "`start-empty`: the new names start empty, the old volumes are kept untouched (never deleted with the stack) and can be copied back by hand; `dump-and-restore`: take a dump before the deploy, deploy, restore it into the new database.",
+          ),
+        reason: z.string().trim().min(1, "must say why the data moves").max(2000).describe("Why the data moves, for the pull request's reviewer and the operator (at most 2000 characters)."),
       })
       .strict()
-      .optional(),
+      .optional()
+      .describe(
+        "A deliberate move of the stack's data to new names. Once a stack is deployed, `validate` refuses a change of what names its data (database.user, database.name, database.password.adoptFrom, containerPrefix, the resolved volume names), since each one orphans the data or is refused on the host; it accepts one only when `from` repeats the deployed identity exactly, and prints what the operator must do for `how` (docs/move-data.md). Harmless once the move is done; never part of the Plan.",
+      ),
   })
   .strict();
 
