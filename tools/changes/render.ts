@@ -36,8 +36,12 @@ export interface Redaction {
 
 const ACTION_MARK: Record<Change["action"], string> = { create: "+", update: "~", replace: "+-", delete: "-", same: "" };
 
-/** The preview of one stack as markdown: a table of every change, then a summary line. */
-export function renderPreview(stack: string, base: string, changes: readonly Change[], redaction: Redaction): string {
+/**
+ * The preview of one stack as markdown: a heading that says what it is compared with
+ * (`against \`main\``, `not deployed yet`), notes on that, a table of every change, then a
+ * summary line.
+ */
+export function renderPreview(stack: string, comparedWith: string, changes: readonly Change[], redaction: Redaction, notes: readonly string[] = []): string {
   const visible = changes.filter((c) => c.action !== "same");
   const rows = visible.map((c) => {
     const paths = redaction.secretPaths.get(`${c.type}::${c.name}`);
@@ -49,8 +53,9 @@ export function renderPreview(stack: string, base: string, changes: readonly Cha
     return `| ${ACTION_MARK[c.action]} | \`${c.name}\` (${c.type}) | ${action} | ${escape(why.join("; "))} | ${escape(flags.join("<br>"))} |`;
   });
   return [
-    `### Changes to \`${stack}\` against \`${base}\` (offline, from the provider rules)`,
+    `### Changes to \`${stack}\` ${comparedWith} (offline, from the provider rules)`,
     "",
+    ...notes.flatMap((note) => [note, ""]),
     ...(rows.length > 0 ? ["| | resource | action | why | flags |", "|---|---|---|---|---|", ...rows, ""] : ["No changes.", ""]),
     summaryLine(stack, changes),
     "",
