@@ -58,6 +58,16 @@ function lint(files: { path: string; data: string }[]): Finding[] {
   return JSON.parse(result.stdout) as Finding[];
 }
 
+/** `owner/repo[/path]` of a step's `uses:` (the ref dropped). */
+const actionOf = (uses: string | undefined) => uses?.replace(/@.*$/, "");
+
+/**
+ * A workflow's text with every pinned action (`owner/repo@<sha> # vX.Y.Z`) written as its
+ * major tag (`owner/repo@vX`). actionlint knows popular actions' inputs by tag, not by commit:
+ * linting this form still checks every `with:` against the action's inputs.
+ */
+const asMajorTags = (text: string) => text.replace(/@[0-9a-f]{40} # (v\d+)[.\d]*$/gm, "@$1");
+
 const workflowFiles = () =>
   readdirSync(WORKFLOWS)
     .filter((name) => /\.ya?ml$/.test(name))
@@ -89,8 +99,14 @@ describe("actionlint", () => {
     expect(findings).toEqual([]);
   });
 
+  it("finds nothing either with each pin read as its major tag, where it checks every action's inputs", () => {
+    const texts = workflowFiles().map((name) => ({ path: join(WORKFLOWS, name), data: asMajorTags(readFileSync(join(WORKFLOWS, name), "utf8")) }));
+    for (const { data } of texts) expect(data).not.toMatch(/@[0-9a-f]{40}/);
+    expect(lint(texts)).toEqual([]);
+  });
+
   it("reports broken workflows (negative control)", () => {
-    const good = readFileSync(join(WORKFLOWS, "deploy.yml"), "utf8");
+    const good = asMajorTags(readFileSync(join(WORKFLOWS, "deploy.yml"), "utf8"));
     const unknownKey = good.replace("    runs-on: ubuntu-latest\n", "    runs-onn: ubuntu-latest\n");
     const badExpression = good.replace("${{ secrets.PULUMI_ACCESS_TOKEN }}", "${{ secretz.PULUMI_ACCESS_TOKEN }}");
     const unclosed = good.replace("${{ secrets.AWS_DEPLOY_ROLE_ARN }}", "${{ secrets.AWS_DEPLOY_ROLE_ARN");
@@ -210,7 +226,7 @@ function securityProblems(file: string, workflow: Workflow): string[] {
     for (const [scope, level] of Object.entries(typeof perms === "object" ? perms : {})) {
       if (READ_ONLY.has(level)) continue;
       const allowed =
-        (scope === "pull-requests" && file === "pull-request.yml" && id === "preview") ||
+        (scope === "pull-requests" && file === "pull-request.yml" && (id === "preview" || id === "cloud-preview")) ||
         (scope === "id-token" && (job.steps ?? []).some((s) => s.uses?.startsWith("aws-actions/configure-aws-credentials@")));
       if (!allowed) problems.push(`${at}: ${scope}: ${level} is not allowed here`);
     }
@@ -228,8 +244,8 @@ function securityProblems(file: string, workflow: Workflow): string[] {
 
     for (const [index, step] of (job.steps ?? []).entries()) {
       const where = `${at} step ${index + 1}`;
-      if (step.uses && !step.uses.startsWith("./") && !/^[\w.-]+\/[\w.-]+(\/[\w./-]+)?@v\d+$/.test(step.uses)) {
-        problems.push(`${where}: ${step.uses} is not pinned to a major version tag`);
+      if (step.uses && !step.uses.startsWith("./") && !/^[\w.-]+\/[\w.-]+(\/[\w./-]+)?@[0-9a-f]{40}$/.test(step.uses)) {
+        problems.push(`${where}: ${step.uses} is not pinned to a full commit SHA`);
       }
       if (step.uses?.startsWith("aws-actions/configure-aws-credentials@")) {
         if (!/^\$\{\{ secrets\.AWS_(DEPLOY|PREVIEW)_ROLE_ARN \}\}$/.test(String(step.with?.["role-to-assume"]))) {
@@ -261,6 +277,87 @@ function securityProblems(file: string, workflow: Workflow): string[] {
   return problems;
 }
 
+interface Pin {
+  file: string;
+  line: number;
+  action: string;
+  sha: string;
+  version: string;
+}
+
+/**
+ * The pins of a workflow's text, read from its lines (YAML parsing drops comments): every
+ * `uses:` names a full commit SHA and, in a comment, the release it is (`# v4.2.2`), which
+ * is what a reader and Dependabot go by. Returns the pins and a sentence per line that is not one.
+ */
+function readPins(file: string, text: string): { pins: Pin[]; problems: string[] } {
+  const pins: Pin[] = [];
+  const problems: string[] = [];
+  text.split("\n").forEach((content, index) => {
+    const uses = /^\s*(?:-\s+)?uses:\s*(\S+)(.*)$/.exec(content);
+    if (!uses || uses[1]?.startsWith("./")) return;
+    const pinned = /^([\w.-]+\/[\w.-]+(?:\/[\w./-]+)?)@([0-9a-f]{40})$/.exec(uses[1] ?? "");
+    const version = /^\s+# (v\d+\.\d+\.\d+)$/.exec(uses[2] ?? "");
+    if (!pinned) problems.push(`${file}:${index + 1}: ${uses[1]} is not <owner>/<action>@<40-hex commit SHA>`);
+    else if (!version) problems.push(`${file}:${index + 1}: ${uses[1]} has no "# vX.Y.Z" comment naming its release`);
+    else pins.push({ file, line: index + 1, action: pinned[1] as string, sha: pinned[2] as string, version: version[1] as string });
+  });
+  return { pins, problems };
+}
+
+describe("actions are pinned by commit SHA, with the release in a comment; Dependabot updates them", () => {
+  const texts = () => workflowFiles().map((name) => [name, readFileSync(join(WORKFLOWS, name), "utf8")] as const);
+
+  it("every third-party action is at a full commit SHA with a # vX.Y.Z comment", () => {
+    const read = texts().map(([name, text]) => readPins(name, text));
+    expect(read.flatMap((r) => r.problems)).toEqual([]);
+    const pins = read.flatMap((r) => r.pins);
+    expect(new Set(pins.map((p) => p.action))).toEqual(
+      new Set(["actions/checkout", "actions/setup-node", "aws-actions/configure-aws-credentials", "pulumi/actions", "marocchino/sticky-pull-request-comment"]),
+    );
+    // As many pins as `uses:` lines: none was skipped.
+    const usesLines = texts().reduce((n, [, text]) => n + (text.match(/^\s*(?:-\s+)?uses:/gm) ?? []).length, 0);
+    expect(pins).toHaveLength(usesLines);
+  });
+
+  it("each action has one pin across all workflows (one SHA, one release)", () => {
+    const pins = texts().flatMap(([name, text]) => readPins(name, text).pins);
+    const byAction = new Map<string, Set<string>>();
+    for (const pin of pins) byAction.set(pin.action, (byAction.get(pin.action) ?? new Set()).add(`${pin.sha} ${pin.version}`));
+    for (const [action, variants] of byAction) expect([...variants], action).toHaveLength(1);
+  });
+
+  it("the pin reader refuses tags, short SHAs and a missing or vague release comment (negative control)", () => {
+    const sha = "11d5960a326750d5838078e36cf38b85af677262";
+    const cases = [
+      `      - uses: actions/checkout@v4`,
+      `      - uses: actions/checkout@v4.4.0 # v4.4.0`,
+      `      - uses: actions/checkout@${sha.slice(0, 12)} # v4.4.0`,
+      `      - uses: actions/checkout@${sha}`,
+      `      - uses: actions/checkout@${sha} # v4`,
+      `      - uses: actions/checkout@${sha} # main`,
+      `        uses: actions/checkout@${sha.toUpperCase()} # v4.4.0`,
+    ];
+    for (const line of cases) expect(readPins("x.yml", line).problems, line).toHaveLength(1);
+    expect(readPins("x.yml", `      - uses: actions/checkout@${sha} # v4.4.0`)).toEqual({
+      pins: [{ file: "x.yml", line: 1, action: "actions/checkout", sha, version: "v4.4.0" }],
+      problems: [],
+    });
+    expect(readPins("x.yml", "      - uses: ./.github/actions/local").problems).toEqual([]);
+  });
+
+  it("Dependabot opens version updates for the actions and for npm", () => {
+    const config = parseYaml(readFileSync(join(REPO, ".github", "dependabot.yml"), "utf8")) as {
+      version: number;
+      updates: { "package-ecosystem": string; directory: string; schedule?: { interval?: string } }[];
+    };
+    expect(config.version).toBe(2);
+    const ecosystems = config.updates.map((u) => [u["package-ecosystem"], u.directory]);
+    expect(ecosystems).toEqual(expect.arrayContaining([["github-actions", "/"], ["npm", "/"]]));
+    for (const update of config.updates) expect(["daily", "weekly", "monthly"]).toContain(update.schedule?.interval);
+  });
+});
+
 describe("workflow security", () => {
   const workflows = new Map<string, Workflow>();
   beforeAll(() => {
@@ -286,7 +383,7 @@ describe("workflow security", () => {
         .filter(([, job]) => typeof job.permissions === "object" && job.permissions["pull-requests"] === "write")
         .map(([id]) => `${name}:${id}`),
     );
-    expect(grants).toEqual(["pull-request.yml:preview"]);
+    expect(grants).toEqual(["pull-request.yml:preview", "pull-request.yml:cloud-preview"]);
   });
 
   it("pull requests run the tests, then preview every stack with a comment on the PR", () => {
@@ -298,24 +395,31 @@ describe("workflow security", () => {
     expect(testRuns[2]).toContain('git fetch --no-tags --depth=1 origin "$BASE_REF"');
     expect(testRuns[2]).toContain("npm run --silent validate -- --base FETCH_HEAD");
     const preview = wf.jobs.preview as Job & { strategy?: { matrix?: unknown } };
+    const cloud = wf.jobs["cloud-preview"] as Job & { strategy?: { matrix?: unknown } };
     expect(needsOf(preview)).toEqual(expect.arrayContaining(["test", "stacks"]));
-    expect(preview.strategy?.matrix).toBe("${{ fromJSON(needs.stacks.outputs.matrix) }}");
-    const step = preview.steps?.find((s) => s.with?.command === "preview");
-    expect(step?.uses).toBe("pulumi/actions@v6");
+    // The cloud preview waits for the offline one, hence for the tests.
+    expect(needsOf(cloud)).toEqual(expect.arrayContaining(["preview", "stacks"]));
+    for (const job of [preview, cloud]) expect(job.strategy?.matrix).toBe("${{ fromJSON(needs.stacks.outputs.matrix) }}");
+    expect(pulumiCommand(preview)).toBeUndefined();
+    const step = cloud.steps?.find((s) => s.with?.command === "preview");
+    expect(actionOf(step?.uses)).toBe("pulumi/actions");
     expect(step?.with).toMatchObject({ "stack-name": "${{ matrix.stack }}", "comment-on-pr": true, diff: true });
   });
 
-  it("pull requests post the offline preview of every stack against the base branch, before any cloud credential", () => {
+  it("pull requests post the offline preview of every stack against the base branch, in a job with no cloud credential", () => {
     const steps = get("pull-request.yml").jobs.preview?.steps ?? [];
     const offline = steps.findIndex((s) => s.run?.includes("npm run --silent preview -- --stack \"$STACK\" --base FETCH_HEAD"));
     expect(offline).toBeGreaterThan(-1);
     expect(steps[offline]?.run).toContain('git fetch --no-tags --depth=1 origin "$BASE_REF"');
     expect(steps[offline]?.env).toEqual({ BASE_REF: "${{ github.base_ref }}" });
-    const post = steps.findIndex((s) => s.uses === "marocchino/sticky-pull-request-comment@v2");
+    const post = steps.findIndex((s) => actionOf(s.uses) === "marocchino/sticky-pull-request-comment");
     expect(post).toBeGreaterThan(offline);
     expect(steps[post]?.with).toEqual({ header: "offline-preview-${{ matrix.stack }}", path: "${{ runner.temp }}/offline-preview.md" });
-    const credentials = steps.findIndex((s) => s.uses?.startsWith("aws-actions/configure-aws-credentials@"));
-    expect(credentials).toBeGreaterThan(post);
+    const job = get("pull-request.yml").jobs.preview as Job;
+    expect(steps.some((s) => s.uses?.startsWith("aws-actions/configure-aws-credentials@"))).toBe(false);
+    expect(job.permissions).toEqual({ contents: "read", "pull-requests": "write" });
+    expect(job.environment).toBeUndefined();
+    expect(JSON.stringify(job)).not.toMatch(/secrets[.[]/);
   });
 
   it("the preview matrix is computed from rendered/<stack>/ and lists every stack", () => {
@@ -355,7 +459,7 @@ describe("workflow security", () => {
     for (const job of jobs) {
       expect(job.permissions).toEqual({ contents: "read", "id-token": "write" });
       expect(job.env?.PULUMI_ACCESS_TOKEN).toBe("${{ secrets.PULUMI_ACCESS_TOKEN }}");
-      const aws = job.steps?.find((s) => s.uses === "aws-actions/configure-aws-credentials@v4");
+      const aws = job.steps?.find((s) => actionOf(s.uses) === "aws-actions/configure-aws-credentials");
       expect(aws?.with?.["role-to-assume"]).toBe("${{ secrets.AWS_DEPLOY_ROLE_ARN }}");
       const key = job.steps?.find((s) => s.env?.SSH_PRIVATE_KEY);
       expect(key?.run).toMatch(/^umask 077\n/);
@@ -423,7 +527,7 @@ describe("workflow security", () => {
     };
     before((s) => s.run === "npm ci");
     before((s) => s.env?.SSH_PRIVATE_KEY === "${{ secrets.SSH_PRIVATE_KEY }}" && /^umask 077\n/.test(s.run ?? ""));
-    before((s) => s.uses === "pulumi/actions@v6");
+    before((s) => actionOf(s.uses) === "pulumi/actions");
     before((s) => s.run?.includes('pulumi config set --stack "$STACK" timetracker:sshPrivateKeyPath "$RUNNER_TEMP/timetracker-$STACK"') === true);
     expect(pulumiCommand(job)).toBeUndefined();
 
@@ -435,7 +539,7 @@ describe("workflow security", () => {
     expect(job.concurrency).toEqual({ group: "deploy-${{ inputs.stack }}", "cancel-in-progress": false });
     // AWS through OIDC with the deploy role, only to open port 22 for the runner and close it again.
     expect(job.permissions).toEqual({ contents: "read", "id-token": "write" });
-    before((s) => s.uses === "aws-actions/configure-aws-credentials@v4" && s.with?.["role-to-assume"] === "${{ secrets.AWS_DEPLOY_ROLE_ARN }}");
+    before((s) => actionOf(s.uses) === "aws-actions/configure-aws-credentials" && s.with?.["role-to-assume"] === "${{ secrets.AWS_DEPLOY_ROLE_ARN }}");
   });
 
   it("the expression evaluator refuses what it does not know (negative control)", () => {
@@ -470,9 +574,11 @@ describe("workflow security", () => {
     expect(
       mutate((wf) => (wf.jobs.production as Job).steps?.push({ run: 'printf "%s" "$PULUMI_ACCESS_TOKEN"' })),
     ).toContainEqual(expect.stringMatching(/prints the secret PULUMI_ACCESS_TOKEN/));
-    expect(mutate((wf) => (wf.jobs.production as Job).steps?.push({ uses: "actions/checkout@main" }))).toContainEqual(
-      expect.stringMatching(/not pinned to a major version tag/),
-    );
+    for (const ref of ["main", "v4", "v4.4.0", "11d5960a"]) {
+      expect(mutate((wf) => (wf.jobs.production as Job).steps?.push({ uses: `actions/checkout@${ref}` }))).toContainEqual(
+        expect.stringMatching(/not pinned to a full commit SHA/),
+      );
+    }
   });
 });
 
@@ -712,8 +818,10 @@ describe("port 22 is opened for the runner only while a job needs the host", () 
     expect(badAddress.stdout).toContain("not an IPv4 address");
   });
 
-  it("the pull request preview reaches no host: no port window, no Lightsail call, no pulumi up", () => {
-    const preview = readWorkflow("pull-request.yml").jobs.preview as Job;
+  it("the pull request previews reach no host: no port window, no Lightsail call, no pulumi up", () => {
+    const offline = readWorkflow("pull-request.yml").jobs.preview as Job;
+    expect(JSON.stringify(offline)).not.toMatch(/aws lightsail|checkip|\bssh\b|SSH_|configure-aws-credentials|pulumi\/actions/);
+    const preview = readWorkflow("pull-request.yml").jobs["cloud-preview"] as Job;
     const steps = preview.steps ?? [];
     expect(steps.some((s) => s.id === OPEN || s.id === CLOSE)).toBe(false);
     expect(steps.some((s) => /aws lightsail|checkip|\bssh\b|\bscp\b/.test(s.run ?? ""))).toBe(false);
@@ -733,7 +841,7 @@ const APP_CHECKOUTS: { file: string; job: string }[] = [
   { file: "deploy.yml", job: "staging" },
   { file: "deploy.yml", job: "production" },
   { file: "deploy-client.yml", job: "deploy" },
-  { file: "pull-request.yml", job: "preview" },
+  { file: "pull-request.yml", job: "cloud-preview" },
 ];
 
 describe("the app is built at the commit app-version.json pins", () => {
@@ -748,9 +856,9 @@ describe("the app is built at the commit app-version.json pins", () => {
   it.each(APP_CHECKOUTS)("$file $job: checks out the app at the pinned commit, from the pinned repository, then verifies it", ({ file, job }) => {
     const steps = stepsOf(file, job);
     const read = steps.findIndex((s) => s.id === "app-version");
-    const checkout = steps.findIndex((s) => s.uses === "actions/checkout@v4" && s.with?.path === "timetracker-app");
+    const checkout = steps.findIndex((s) => actionOf(s.uses) === "actions/checkout" && s.with?.path === "timetracker-app");
     expect(read).toBeGreaterThan(0);
-    expect(steps[0]?.uses).toBe("actions/checkout@v4");
+    expect(actionOf(steps[0]?.uses)).toBe("actions/checkout");
     expect(steps[0]?.with).toBeUndefined();
     expect(checkout).toBeGreaterThan(read);
     expect(steps[read]?.run).toContain("app-version.json");
@@ -769,7 +877,10 @@ describe("the app is built at the commit app-version.json pins", () => {
   });
 
   it("production checks out the run's own commit, as staging does: the same app-version.json, so the same app commit", () => {
-    for (const job of ["staging", "production"]) expect(stepsOf("deploy.yml", job)[0]).toEqual({ uses: "actions/checkout@v4" });
+    for (const job of ["staging", "production"]) {
+      expect(Object.keys(stepsOf("deploy.yml", job)[0] ?? {})).toEqual(["uses"]);
+      expect(actionOf(stepsOf("deploy.yml", job)[0]?.uses)).toBe("actions/checkout");
+    }
   });
 
   it("reading the pin: a pinned file gives repository and commit; the placeholder or a malformed file stops the job", () => {
