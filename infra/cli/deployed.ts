@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 
 /**
- * What is deployed on a stack, as the offline preview (and remove-client) read it. The source
+ * What is deployed on a stack, as the offline preview and remove-client read it. The source
  * of truth is Pulumi's own record: every `pulumi up` stores, with its result, the git commit
  * of the checkout it ran in (`environment["git.head"]`, and `git.dirty`: pulumi/pulumi
  * sdk/go/common/apitype/history.go), and `pulumi stack history --json` prints it
@@ -12,8 +12,8 @@ import { spawnSync } from "node:child_process";
 export type Deployed =
   /** A commit of this repository whose program is what the stack runs. */
   | { kind: "commit"; commit: string; source: string; notes: string[] }
-  /** Nothing is deployed: no stack, no successful update, or destroyed since. */
-  | { kind: "none"; source: string }
+  /** Nothing is deployed: no stack (`stackExists` false), no successful update, or destroyed since. */
+  | { kind: "none"; source: string; stackExists: boolean }
   /** Pulumi could not be asked (no CLI, not logged in): nothing is known. */
   | { kind: "unknown"; reason: string };
 
@@ -33,9 +33,9 @@ const DEPLOYS = new Set(["update", "destroy"]);
 export function deployedFrom(stack: string, history: readonly HistoryEntry[]): Deployed {
   const ordered = history.every((h) => typeof h.version === "number") ? [...history].sort((a, b) => (b.version as number) - (a.version as number)) : history;
   const last = ordered.find((h) => h.result === "succeeded" && DEPLOYS.has(h.kind ?? ""));
-  if (!last) return { kind: "none", source: `Pulumi has no successful \`pulumi up\` of ${stack} (\`pulumi stack history\`)` };
+  if (!last) return { kind: "none", source: `Pulumi has no successful \`pulumi up\` of ${stack} (\`pulumi stack history\`)`, stackExists: true };
   const which = `update ${last.version ?? "?"}${last.startTime ? `, ${last.startTime}` : ""}`;
-  if (last.kind === "destroy") return { kind: "none", source: `${stack} was destroyed by its last successful update (Pulumi ${which})` };
+  if (last.kind === "destroy") return { kind: "none", source: `${stack} was destroyed by its last successful update (Pulumi ${which})`, stackExists: true };
   const commit = last.environment?.["git.head"];
   if (!commit || !/^[0-9a-f]{40}$/.test(commit)) {
     throw new Error(`Pulumi's last update of ${stack} (${which}) records no git commit (it ran outside a git checkout): pass --base <the commit it deployed>`);
@@ -62,7 +62,7 @@ export function readDeployed(root: string, stack: string, run: Run = spawnSync):
   if (result.error) return { kind: "unknown", reason: `\`pulumi stack history\` could not run: ${result.error.message}` };
   const stderr = String(result.stderr ?? "");
   if (result.status !== 0) {
-    if (/no stack named '[^']*' found/.test(stderr)) return { kind: "none", source: `Pulumi has no stack ${stack} (\`pulumi stack history\`)` };
+    if (/no stack named '[^']*' found/.test(stderr)) return { kind: "none", source: `Pulumi has no stack ${stack} (\`pulumi stack history\`)`, stackExists: false };
     const line = stderr.split("\n").map((l) => l.replace(/^error:\s*/, "").trim()).find((l) => l !== "") ?? `exit code ${result.status}`;
     return { kind: "unknown", reason: `\`pulumi stack history\` failed: ${line}` };
   }

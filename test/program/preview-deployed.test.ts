@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { deployedFrom, readDeployed } from "../../tools/changes/deployed.js";
+import { deployedFrom, readDeployed } from "../../infra/cli/deployed.js";
 import { REPO_ROOT, tempDir } from "../core/helpers.js";
 
 /**

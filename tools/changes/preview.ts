@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkoutRoot, withCheckoutOf } from "./checkout.js";
 import type { Declaration } from "./declare.js";
-import { readDeployed, type Deployed } from "./deployed.js";
+import { readDeployed, type Deployed } from "../../infra/cli/deployed.js";
 import { HARMFUL } from "./flags.js";
 import { planChanges } from "./plan-changes.js";
 import { renderPreview } from "./render.js";
