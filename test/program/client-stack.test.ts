@@ -25,6 +25,7 @@ vi.mock("../../stacks/catalog.js", async (importOriginal) => {
 
 const { planFor } = await import("../../infra/model/catalog.js");
 const { STANDBY_PORT_OFFSET } = await import("../../infra/model/schema.js");
+const { renderDbCredentialsScript } = await import("../../infra/render/db-credentials.js");
 const { catalog } = await import("../../stacks/catalog.js");
 const { runProgram } = await import("../../tools/mock-engine.js");
 const { mockConfig } = await import("../../tools/mock-config.js");
@@ -57,13 +58,18 @@ describe("a client-shaped stack under Pulumi mocks (no Pulumi CLI here)", () => 
     expect(plan.protect).toBe(true);
   });
 
-  it("rotates the database password through the counter: new keeper, and the check may ALTER ROLE", async () => {
+  it("rotates the database password through the counter: a new keeper, and the check is rendered for the new counter with the new password on stdin", async () => {
     const result = await run("zz-test-rotated");
     const password = result.one("random:index/randomPassword:RandomPassword", "secrets-dbPassword");
     expect(password.inputs.keepers).toEqual({ rotation: "1" });
-    const script = String(result.one("command:remote:Command", "app-db-credentials").inputs.create);
-    expect(script).toContain("rotation=1");
-    expect(script).toContain("ALTER ROLE");
+    const credentials = result.one("command:remote:Command", "app-db-credentials");
+    // The host runs the script rendered for the counter (what it does with it: test/core/db-credentials.test.ts),
+    // and gets the new password on stdin only.
+    expect(credentials.inputs.create).toBe(renderDbCredentialsScript(planFor(catalog, "zz-test-rotated"), 1));
+    expect(credentials.inputs.stdin).toBe(`${String(password.state?.result)}\n`);
+    expect(credentials.secretPaths).toContain("stdin");
+    const unrotated = (await run("zz-test-client")).one("command:remote:Command", "app-db-credentials").inputs.create;
+    expect(unrotated).toBe(renderDbCredentialsScript(planFor(catalog, "zz-test-client"), 0));
   });
 
   it("creates no DNS record by default, A records in Lightsail DNS or Route 53 when asked", async () => {
