@@ -2,8 +2,9 @@ import type { EnvironmentDefinition } from "../infra/model/schema.js";
 
 /**
  * Production: timetracker.shaemarcus.com. The container names, ports and database are
- * the ones today's production already runs with; its volumes and password are adopted,
- * not recreated (see docs/bring-production-under-pulumi.md).
+ * the ones today's production already runs with, and so are its volume names; the data moves
+ * in by a dump, and the database password is the stack secret adoptedDbPassword (see
+ * docs/bring-production-under-pulumi.md).
  */
 export const prod = {
   name: "prod",

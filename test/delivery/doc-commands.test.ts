@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -87,6 +87,22 @@ describe("the docs' commands", () => {
         .map((path) => `${where(c)} (${path})`),
     );
     expect(missing).toEqual([]);
+  });
+});
+
+describe("what the runbooks leave behind, the tools find", () => {
+  it("the cutover dump of bring-production-under-pulumi.md is named as prod's backup tool names a host dump (so it is listed, shipped and restored)", () => {
+    const doc = read("docs/bring-production-under-pulumi.md");
+    const assignment = COMMANDS.filter((c) => c.doc === "docs/bring-production-under-pulumi.md").find((c) => /^cutover=/.test(c.text));
+    expect(assignment, "the runbook names the cutover dump in a cutover=... line").toBeDefined();
+    const tool = readFileSync(join(REPO, "rendered/prod/backup.sh"), "utf8");
+    const hostRe = /^host_re=(.*)$/m.exec(tool)?.[1];
+    expect(hostRe).toBeDefined();
+    // The runbook's own line, run by bash, then the tool's own test of a name.
+    const result = spawnSync("bash", ["-c", `${assignment?.text}\nhost_re=${hostRe}\nprintf '%s' "$cutover"; [[ $cutover =~ $host_re ]]`], { encoding: "utf8" });
+    expect(result.status, `${result.stdout} does not match ${hostRe}`).toBe(0);
+    expect(doc).toContain(`npm run restore -- --stack prod --from "$cutover"`);
+    expect(doc).toContain("sudo timetracker-backup ship /mnt/timetracker-data/dumps/$cutover");
   });
 });
 
