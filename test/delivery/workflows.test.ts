@@ -207,6 +207,13 @@ function jobsRun(workflow: Workflow, trigger: Trigger): string[] {
   return Object.keys(results).filter((id) => results[id] === "success");
 }
 const environmentName = (job: Job) => (typeof job.environment === "string" ? job.environment : job.environment?.name);
+/** The GitHub environment a job runs in for a trigger: its name, with any `${{ inputs.<name> }}` in it filled in or evaluated. */
+function environmentOf(job: Job, trigger: Trigger): string | undefined {
+  const name = environmentName(job);
+  if (name === undefined || !name.includes("${{")) return name;
+  if (/^\$\{\{[\s\S]*\}\}$/.test(name.trim())) return String(evaluate(name, trigger));
+  return name.replace(/\$\{\{\s*inputs\.([\w-]+)\s*\}\}/g, (_, input: string) => trigger.inputs?.[input] ?? "");
+}
 const needsOf = (job: Job) => (job.needs === undefined ? [] : Array.isArray(job.needs) ? job.needs : [job.needs]);
 const pulumiCommand = (job: Job) => job.steps?.find((s) => s.uses?.startsWith("pulumi/actions@") && s.with?.command)?.with?.command;
 
@@ -472,14 +479,36 @@ describe("workflow security", () => {
 
   it("a client deploy is dispatched by stack name and has the same protections as production", () => {
     const wf = get("deploy-client.yml");
-    expect(wf.on).toEqual({ workflow_dispatch: { inputs: { stack: expect.objectContaining({ type: "string", required: true }) } } });
+    expect(Object.keys(wf.on)).toEqual(["workflow_dispatch"]);
+    const dispatch = wf.on.workflow_dispatch as { inputs: Record<string, { type: string; required?: boolean; options?: string[]; default?: string }> };
+    expect(Object.keys(dispatch.inputs)).toEqual(["stack", "action", "service"]);
+    expect(dispatch.inputs.stack).toMatchObject({ type: "string", required: true });
+    expect(dispatch.inputs.action).toMatchObject({ type: "choice", options: ["deploy", "rollback"], default: "deploy" });
+    expect(dispatch.inputs.service).toMatchObject({ type: "choice", options: ["backend", "frontend"], default: "backend" });
     const approve = wf.jobs.approve as Job;
     const deploy = wf.jobs.deploy as Job;
     expect(environmentName(approve)).toBe("production");
-    expect(needsOf(approve)).toContain("test");
+    expect(needsOf(approve)).toEqual(["client", "test"]);
     expect(needsOf(deploy)).toContain("approve");
     expect(deploy.concurrency).toEqual({ group: "deploy-${{ inputs.stack }}", "cancel-in-progress": false });
     expect(deploy.steps?.find((s) => s.with?.command === "up")?.with?.["stack-name"]).toBe("${{ inputs.stack }}");
+    // The client check comes first, whatever the action.
+    expect(wf.jobs.client?.steps?.some((s) => s.run?.includes('stacks/clients/$STACK.ts'))).toBe(true);
+  });
+
+  it("a client is deployed after the tests and rolled back without them, both after a production reviewer's approval", () => {
+    const wf = get("deploy-client.yml");
+    const by = (inputs: Record<string, string>) => jobsRun(wf, { event: "workflow_dispatch", inputs });
+    expect(by({ stack: "acme", action: "deploy", service: "backend" })).toEqual(["client", "test", "approve", "deploy"]);
+    expect(by({ stack: "acme", action: "rollback", service: "frontend" })).toEqual(["client", "approve", "rollback"]);
+    // A failed check stops both; failed tests stop a deploy.
+    const approve = wf.jobs.approve?.if as string;
+    const rollback = { event: "workflow_dispatch" as const, inputs: { action: "rollback" } };
+    const deploy = { event: "workflow_dispatch" as const, inputs: { action: "deploy" } };
+    expect(evaluate(approve, rollback, { client: "failure", test: "skipped" })).toBe(false);
+    expect(evaluate(approve, deploy, { client: "success", test: "failure" })).toBe(false);
+    expect(evaluate(approve, deploy, { client: "success", test: "skipped" })).toBe(false);
+    expect(evaluate(approve, rollback, { client: "success", test: "skipped" })).toBe(true);
   });
 
   it("a push to main runs exactly what it did before: the tests, staging, then production", () => {
@@ -508,8 +537,11 @@ describe("workflow security", () => {
     expect(by({ action: "rollback", stack: "staging", service: "frontend" })).toEqual(["rollback"]);
   });
 
-  it("the rollback job runs npm run rollback with the chosen stack and service, in the stack's environment", () => {
-    const job = get("deploy.yml").jobs.rollback as Job;
+  it.each([
+    { file: "deploy.yml", environments: { prod: "production", staging: "staging" } },
+    { file: "deploy-client.yml", environments: { acme: "client-acme" } },
+  ])("$file: the rollback job runs npm run rollback with the chosen stack and service, in the stack's environment", ({ file, environments }) => {
+    const job = get(file).jobs.rollback as Job;
     expect(job.env).toEqual({
       PULUMI_ACCESS_TOKEN: "${{ secrets.PULUMI_ACCESS_TOKEN }}",
       STACK: "${{ inputs.stack }}",
@@ -531,11 +563,11 @@ describe("workflow security", () => {
     before((s) => s.run?.includes('pulumi config set --stack "$STACK" timetracker:sshPrivateKeyPath "$RUNNER_TEMP/timetracker-$STACK"') === true);
     expect(pulumiCommand(job)).toBeUndefined();
 
-    // prod in the protected production environment (like its deploy), staging in staging;
-    // one deploy or rollback per stack at a time.
-    const environment = environmentName(job) as string;
-    expect(evaluate(environment, { event: "workflow_dispatch", inputs: { stack: "prod" } })).toBe("production");
-    expect(evaluate(environment, { event: "workflow_dispatch", inputs: { stack: "staging" } })).toBe("staging");
+    // prod in the protected production environment (like its deploy), staging in staging, a
+    // client in its own; one deploy or rollback per stack at a time.
+    for (const [stack, environment] of Object.entries(environments)) {
+      expect(environmentOf(job, { event: "workflow_dispatch", inputs: { stack } })).toBe(environment);
+    }
     expect(job.concurrency).toEqual({ group: "deploy-${{ inputs.stack }}", "cancel-in-progress": false });
     // AWS through OIDC with the deploy role, only to open port 22 for the runner and close it again.
     expect(job.permissions).toEqual({ contents: "read", "id-token": "write" });
@@ -598,6 +630,7 @@ const SSH_JOBS: { file: string; job: string; uses: (s: Step) => boolean }[] = [
   { file: "deploy.yml", job: "production", uses: (s) => s.with?.command === "up" },
   { file: "deploy-client.yml", job: "deploy", uses: (s) => s.with?.command === "up" },
   { file: "deploy.yml", job: "rollback", uses: (s) => s.run?.includes("npm run rollback -- --stack") === true },
+  { file: "deploy-client.yml", job: "rollback", uses: (s) => s.run?.includes("npm run rollback -- --stack") === true },
 ];
 
 const readWorkflow = (name: string) => parseYaml(readFileSync(join(WORKFLOWS, name), "utf8")) as Workflow;
@@ -803,7 +836,7 @@ describe("port 22 is opened for the runner only while a job needs the host", () 
     const closeScript = stepById("deploy.yml", "production", CLOSE).run as string;
     const open = cloud.run(openScript, { STACK: "prod", FAKE_IP: "192.0.2.44" });
     expect(open.status, open.stderr).toBe(0);
-    expect(open.stdout).toContain("::notice::timetracker-prod does not exist yet");
+    expect(open.stdout).toContain("::notice::timetracker-prod does not exist: no port to open");
     const close = cloud.run(closeScript, { STACK: "prod" });
     expect(close.status, close.stderr).toBe(0);
     expect(cloud.calls().some((c) => c.startsWith("put-instance-public-ports"))).toBe(false);
@@ -831,6 +864,130 @@ describe("port 22 is opened for the runner only while a job needs the host", () 
     const keySteps = steps.filter((s) => s.env?.SSH_PUBLIC_KEY !== undefined);
     expect(keySteps).toHaveLength(1);
     expect(keySteps[0]?.run).toBe('printf \'%s\\n\' "$SSH_PUBLIC_KEY" > "$RUNNER_TEMP/timetracker-$STACK.pub"');
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// A first deploy: the instance does not exist before the job, so a targeted up creates it
+// and its firewall (nothing that connects), the window opens on it, then the full up runs.
+
+const FIRST = "host-first";
+const UP_JOBS = SSH_JOBS.filter(({ job }) => job !== "rollback");
+const firstTargets = (file: string) => String(readWorkflow(file).env?.HOST_FIRST_TARGETS).split(/\s+/).filter(Boolean);
+
+describe("a first deploy through CI: the instance and its firewall come first, then the window, then the up", () => {
+  it.each(UP_JOBS)("$file $job: creates the host first after the credentials, the Pulumi CLI and the stack's files, before the window", ({ file, job }) => {
+    const steps = stepsOf(file, job);
+    const first = steps.findIndex((s) => s.id === FIRST);
+    const index = (predicate: (s: Step) => boolean) => steps.findIndex(predicate);
+    expect(first).toBeGreaterThan(index((s) => actionOf(s.uses) === "aws-actions/configure-aws-credentials"));
+    expect(first).toBeGreaterThan(index((s) => actionOf(s.uses) === "pulumi/actions" && s.with === undefined));
+    expect(first).toBeGreaterThan(index((s) => s.run?.includes("timetracker:appSource") === true));
+    expect(first).toBeGreaterThan(index((s) => s.env?.SSH_PRIVATE_KEY !== undefined));
+    expect(first).toBeLessThan(index((s) => s.id === OPEN));
+    expect(steps[first]?.if).toBeUndefined();
+    expect(steps[first]?.run).toContain('plan="rendered/$STACK/plan.json"');
+  });
+
+  it("every deploy job runs the same step, and both deploy workflows list the same targets", () => {
+    expect(new Set(UP_JOBS.map(({ file, job }) => stepById(file, job, FIRST).run)).size).toBe(1);
+    expect(readWorkflow("deploy-client.yml").env?.HOST_FIRST_TARGETS).toBe(readWorkflow("deploy.yml").env?.HOST_FIRST_TARGETS);
+    // No rollback creates anything.
+    for (const file of ["deploy.yml", "deploy-client.yml"]) expect(stepsOf(file, "rollback").some((s) => s.id === FIRST)).toBe(false);
+  });
+
+  it.each(catalogStacks())("%s: the targets are the firewall and everything it waits for in the program, and nothing there connects to the host", async (stack) => {
+    const { planFor } = await import("../../infra/model/catalog.js");
+    const { catalog } = await import("../../stacks/catalog.js");
+    const { runProgram } = await import("../../tools/mock-engine.js");
+    const { mockConfig } = await import("../../tools/mock-config.js");
+    const { config, secretKeys } = mockConfig(planFor(catalog, stack));
+    const program = await runProgram(stack, config, secretKeys);
+    const byName = new Map(program.resources.map((r) => [r.name, r]));
+    const firewall = program.byType("aws:lightsail/instancePublicPorts:InstancePublicPorts");
+    expect(firewall).toHaveLength(1);
+    // What pulumi up must create before the firewall: its inputs' and dependsOn's resources, transitively.
+    const closure = new Map<string, (typeof program.resources)[number]>();
+    const visit = (name: string) => {
+      const resource = byName.get(name);
+      if (!resource || closure.has(name)) return;
+      closure.set(name, resource);
+      for (const next of [...Object.values(resource.inputDeps).flat(), ...(resource.options.dependsOn ?? [])]) visit(next);
+    };
+    visit(firewall[0]?.name as string);
+    // All of them children of the LightsailHost component `host` (its `${name}-…` resources), all
+    // Lightsail API resources: no remote command, no Docker, so the targeted up makes no SSH connection.
+    for (const resource of closure.values()) {
+      expect(resource.name).toMatch(/^host-/);
+      expect(resource.options.parent).toBeDefined();
+      expect(resource.type).toMatch(/^aws:lightsail\//);
+    }
+    const expected = ["timetracker:index:LightsailHost::host", ...[...closure.values()].map((r) => `timetracker:index:LightsailHost$${r.type}::${r.name}`)];
+    expect(firstTargets("deploy.yml").sort()).toEqual(expected.sort());
+    expect(readFileSync(join(REPO, "Pulumi.yaml"), "utf8")).toMatch(/^name: timetracker$/m);
+  });
+
+  /** fakeCloud plus a stand-in `pulumi` that logs its arguments; an `up` that targets the firewall puts the declared list, as the created InstancePublicPorts does. */
+  function cloudWithPulumi() {
+    const cloud = fakeCloud();
+    const log = join(dirname(cloud.ports), "pulumi.log");
+    writeFileSync(
+      join(dirname(cloud.ports), "bin", "pulumi"),
+      `#!/usr/bin/env bash
+set -euo pipefail
+printf '%s\\n' "$*" >> ${JSON.stringify(log)}
+[ "$1" = up ] || { echo "stand-in pulumi: only up" >&2; exit 2; }
+if [[ " $* " == *"InstancePublicPorts::host-firewall "* ]]; then
+  jq -c --arg runner "" "$FIREWALL_JQ" "rendered/$STACK/plan.json" | jq '[.[] | . + {state: "open"}]' > ${JSON.stringify(cloud.ports)}
+fi
+`,
+      { mode: 0o755 },
+    );
+    return { ...cloud, pulumiCalls: () => (existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").filter(Boolean) : []) };
+  }
+
+  it.each(UP_JOBS)("$file $job, against stand-ins for Lightsail and Pulumi: no instance, so the targeted up makes it and its firewall, the window opens on it, and 22 lets the runner in for the full up", ({ file, job }) => {
+    const cloud = cloudWithPulumi();
+    const stack = "staging";
+    const env = { STACK: stack, FAKE_IP: "192.0.2.44", HOST_FIRST_TARGETS: String(readWorkflow(file).env?.HOST_FIRST_TARGETS) };
+    const planPath = join(REPO, "rendered", stack, "plan.json");
+    const { host } = JSON.parse(readFileSync(planPath, "utf8")) as { host: { adminCidrs: string[] } };
+    expect(existsSync(cloud.ports)).toBe(false);
+
+    const first = cloud.run(stepById(file, job, FIRST).run as string, env);
+    expect(first.status, first.stderr + first.stdout).toBe(0);
+    expect(first.stdout).toContain("::notice::timetracker-staging does not exist yet: creating it and its firewall first");
+    const [up, ...more] = cloud.pulumiCalls();
+    expect(more).toEqual([]);
+    const targets = [...(up ?? "").matchAll(/--target (\S+)/g)].map((m) => m[1]);
+    expect(up).toMatch(/^up --stack staging --yes --non-interactive --diff --target /);
+    expect(targets).toEqual(firstTargets(file).map((t) => `urn:pulumi:staging::timetracker::${t}`));
+    // The firewall Pulumi put: the admins only.
+    expect(cloud.readPorts().find((p) => p.fromPort === 22)?.cidrs).toEqual(host.adminCidrs);
+
+    const open = cloud.run(stepById(file, job, OPEN).run as string, env);
+    expect(open.status, open.stderr + open.stdout).toBe(0);
+    expect(open.stdout).not.toContain("does not exist");
+    // What the full up's first SSH step meets: 22 open to the runner, the admins kept.
+    expect(cloud.readPorts().find((p) => p.fromPort === 22)?.cidrs).toEqual([...host.adminCidrs, "192.0.2.44/32"]);
+
+    const close = cloud.run(stepById(file, job, CLOSE).run as string, { ...env, RUNNER_CIDR: "192.0.2.44/32" });
+    expect(close.status, close.stderr + close.stdout).toBe(0);
+    expect(cloud.readPorts().map(({ state: _state, ...p }) => p)).toEqual(firewallFor(planPath, ""));
+  });
+
+  it("with the instance in place nothing is created first; an AWS error other than NotFound stops the job before any up", () => {
+    const cloud = cloudWithPulumi();
+    const script = stepById("deploy.yml", "production", FIRST).run as string;
+    const env = { STACK: "prod", HOST_FIRST_TARGETS: String(readWorkflow("deploy.yml").env?.HOST_FIRST_TARGETS) };
+    cloud.setPorts(firewallFor(join(REPO, "rendered", "prod", "plan.json"), ""));
+    const existing = cloud.run(script, env);
+    expect(existing.status, existing.stderr).toBe(0);
+    expect(cloud.pulumiCalls()).toEqual([]);
+    const denied = cloud.run(script, { ...env, FAKE_AWS_ERROR: "An error occurred (AccessDeniedException)" });
+    expect(denied.status).not.toBe(0);
+    expect(denied.stderr).toContain("AccessDeniedException");
+    expect(cloud.pulumiCalls()).toEqual([]);
   });
 });
 
