@@ -1,6 +1,10 @@
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { createRequire } from "node:module";
+import { pathToFileURL } from "node:url";
+import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import type { Plan } from "../../infra/model/plan.js";
 import { validateCatalog } from "../../infra/model/catalog.js";
@@ -22,11 +26,42 @@ import { mockConfig } from "../../tools/mock-config.js";
 import { runProgram } from "../../tools/mock-engine.js";
 import { block, planFromDefinition, planOf, plansOf, REPO_ROOT, run, SECRET_NAMES, secretReferences, tempDir } from "./helpers.js";
 
+const execFileAsync = promisify(execFile);
+/** tsx's loader by its path: `--import tsx` resolves from the working folder, here outside the repository. */
+const TSX_LOADER = pathToFileURL(createRequire(join(REPO_ROOT, "package.json")).resolve("tsx")).href;
+const { dir, cleanup } = tempDir("render");
+afterAll(cleanup);
+
 const variant = (overrides: Partial<EnvironmentDefinition>): Plan => planFromDefinition({ ...stagingDefinition, ...overrides });
 
 describe("rendering is deterministic", () => {
-  it("renders every file identically twice from the same plan", () => {
-    for (const plan of plansOf()) expect(renderAll(plan)).toEqual(renderAll(plan));
+  // Another process, later, in time zones 25 hours apart, another locale and working folder: a
+  // clock, a random value, the locale or the environment in a rendered file makes them differ.
+  it("renders byte-identical files in other processes, time zones, locales and working folders", async () => {
+    const elsewhere = [
+      { TZ: "Pacific/Kiritimati", LANG: "tr_TR.UTF-8", LC_ALL: "tr_TR.UTF-8" },
+      { TZ: "Pacific/Pago_Pago", LANG: "C", LC_ALL: "C" },
+    ];
+    const rendered = await Promise.all(
+      elsewhere.map(async (env, i) => {
+        const cwd = join(dir, `elsewhere-${i}`);
+        mkdirSync(cwd);
+        const result = await execFileAsync(process.execPath, ["--import", TSX_LOADER, join(REPO_ROOT, "infra/cli/render.ts"), "--all"], {
+          cwd,
+          env: { ...process.env, ...env, HOME: cwd, USER: `someone-${i}` },
+          timeout: 60_000,
+        });
+        expect(result.stderr).toBe("");
+        return join(cwd, "rendered");
+      }),
+    );
+    for (const plan of plansOf()) {
+      const here = renderAll(plan);
+      for (const folder of rendered) {
+        const there = Object.fromEntries(readdirSync(join(folder, plan.stack)).map((name) => [name, readFileSync(join(folder, plan.stack, name), "utf8")]));
+        expect(there, `${folder}/${plan.stack}`).toEqual(here);
+      }
+    }
   });
 
   it("renders identical files from two independently derived plans", () => {
@@ -156,10 +191,26 @@ describe("nginx.conf", () => {
 });
 
 describe("launch.sh (user data)", () => {
-  it("is the same for every stack and every definition field, so no edit replaces an instance", () => {
-    const scripts = new Set([...plansOf(), variant({ host: { bundle: "nano_3_0", minFreeDiskGb: 9 } }), variant({ backup: { databaseDumpKeepDays: 30 } })].map((plan) => renderAll(plan)["launch.sh"]));
-    expect(scripts.size).toBe(1);
-    expect([...scripts][0]).toBe(renderLaunchScript());
+  // Lightsail replaces an instance whose user data changes: what the program gives the instance
+  // must be one text for every stack and every definition field, naming none of them.
+  it("is the same user data for the instance of every stack and every definition field, so no edit replaces an instance", async () => {
+    const withStaging = (overrides: Partial<EnvironmentDefinition>) => catalog.map((d) => (d.name === "staging" ? { ...d, ...overrides } : d));
+    const deployments: [readonly unknown[], string][] = [
+      ...catalog.map((d): [readonly unknown[], string] => [catalog, d.name]),
+      [withStaging({ host: { bundle: "nano_3_0", minFreeDiskGb: 9 } }), "staging"],
+      [withStaging({ backup: { databaseDumpKeepDays: 30 } }), "staging"],
+    ];
+    const userData = new Set<string>();
+    for (const [definitions, stack] of deployments) {
+      const plan = planOf(stack, definitions);
+      const { config, secretKeys } = mockConfig(plan);
+      const program = await runProgram(stack, config, secretKeys, { definitions });
+      const text = String(program.one("aws:lightsail/instance:Instance", "host-instance").inputs.userData);
+      for (const word of [plan.stack, plan.host.name, ...plan.domains]) expect(text, `user data of ${stack}`).not.toContain(word);
+      userData.add(text);
+    }
+    expect(userData.size).toBe(1);
+    expect([...userData][0]).toMatch(/^#!\/bin\/bash\n/);
   });
 });
 
@@ -182,9 +233,6 @@ describe("host-setup.sh", () => {
     expect(script).toContain(`RequiresMountsFor=${plan.host.dataDisk.mount}`);
     for (const path of Object.values(plan.volumePaths)) expect(script).toContain(`install -d -m 0755 ${path}`);
   });
-
-  const { dir, cleanup } = tempDir("setup");
-  afterAll(cleanup);
 
   it.each(Object.keys(BUNDLE_MEMORY_GB))("adds swap only on nano and micro bundles: %s", (size) => {
     const script = renderHostSetup(variant({ host: { bundle: `${size}_3_0` } }));
