@@ -142,3 +142,29 @@ describe("remove-client", () => {
     expect(readFileSync(join(root, "stacks/catalog.ts"), "utf8")).not.toContain(NAME);
   });
 });
+
+describe("remove-client when another client's ports were given in catalog order", () => {
+  it("refuses, naming the client whose plan would move, and changes nothing (stand-in pulumi)", () => {
+    const root = copyRepo("remove-client-moves");
+    const [first, second] = ["acme", "acme-corp", "globex", "initech", "umbrella"].filter((name) => !catalog.some((d) => d.name === name));
+    const ident = (name: string) => name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    mkdirSync(join(root, "stacks", "clients"), { recursive: true });
+    for (const name of [first, second] as string[]) {
+      // Written by hand, without ports: the catalog gives them in order.
+      writeFileSync(
+        join(root, "stacks", "clients", `${name}.ts`),
+        `export const ${ident(name)} = { name: "${name}", domain: "timetracker.${name}-removal-check.com", host: { adminCidrs: ["100.64.0.7/32"] } };\n`,
+      );
+    }
+    const catalogPath = join(root, "stacks", "catalog.ts");
+    const source = readFileSync(catalogPath, "utf8")
+      .replace(/^(import .*\n)(?!import)/m, `$1import { ${ident(first as string)} } from "./clients/${first}.js";\nimport { ${ident(second as string)} } from "./clients/${second}.js";\n`)
+      .replace(/^\];?$/m, `  ${ident(first as string)},\n  ${ident(second as string)},\n];`);
+    writeFileSync(catalogPath, source);
+    const before = committed(root);
+    const result = removeClient(root, pathWith("moves", NO_STACK), first as string);
+    expect(result.status, result.stdout + result.stderr).toBe(1);
+    expect(result.stderr).toContain(`removing ${first} changes the plan of ${second} (ports given in catalog order move)`);
+    expect(committed(root)).toEqual(before);
+  });
+});
