@@ -36,6 +36,8 @@ export interface DeployResult {
   /** The step a resource of that name took, if it changed. */
   action(name: string): Step | undefined;
   progress: DeployProgress;
+  /** When the deploy's process had ended (ms since the epoch), before the rehearsal reached the host again. */
+  finishedAt: number;
 }
 
 /** The keys an operator's agent holds: the stack's, and during a key change the old one as well. */
@@ -104,6 +106,7 @@ async function deployAs(
     "--world", join(workdir, "world.json"),
     "--progress", progressFile,
   ], { env: fresh.env });
+  const finishedAt = Date.now();
   const progress: DeployProgress = existsSync(progressFile) ? JSON.parse(readFileSync(progressFile, "utf8")) : { changes: {}, calls: [], errors: [], timings: {} };
   const steps = Object.entries(progress.changes).filter(([, s]) => s.action !== "same");
   const changed = steps.map(([k, s]) => `${k.split("::")[1]} ${s.action}`);
@@ -112,7 +115,7 @@ async function deployAs(
   const action = (name: string) => steps.find(([k]) => k.endsWith(`::${name}`))?.[1];
   // The deploy may have replaced the host: the probes' Docker calls go to the current one.
   await admin.docker().catch(() => undefined);
-  return { ok: !failed, error, changed, action, progress };
+  return { ok: !failed, error, changed, action, progress, finishedAt };
 }
 
 /**

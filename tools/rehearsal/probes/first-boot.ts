@@ -7,6 +7,7 @@ import { httpRequest } from "../http.js";
 import { REHEARSAL_ADMIN_CIDR } from "../localize.js";
 import { check } from "../probes.js";
 import { runRemote } from "../ssh.js";
+import { keyFingerprint, sessionsOf } from "../ssh-sessions.js";
 
 /**
  * The first `up`: a new machine boots from the user data, then everything else goes over
@@ -35,10 +36,13 @@ export async function firstBoot(r: Rehearsal): Promise<void> {
     return `Instance created -> ready check passed: ${bootToReady.toFixed(1)} s`;
   });
   await probes.run("every remote command ran over SSH; no Docker call reached the rehearsal's own engine", async () => {
-    const auth = await admin.ssh("sudo -n journalctl -u ssh --no-pager -o cat 2>/dev/null | grep -c 'Accepted publickey' || true");
-    const sessions = Number(auth.stdout.trim());
+    // The rehearsal itself connects as the same user with the same key, but only once the deploy
+    // has ended (this very read included): the deploy's window sets its own sessions apart.
+    const auth = await admin.ssh("sudo -n journalctl -u ssh --no-pager -o short-unix 2>/dev/null | grep 'Accepted publickey' || true");
+    const fingerprint = await keyFingerprint(`${keyPath}.pub`);
+    const sessions = sessionsOf(auth.stdout, { user: plan.host.sshUser, fingerprint, from: firstStart, until: first.finishedAt });
     const commands = Object.keys(first.progress.changes).filter((k) => k.startsWith("command:remote:Command::")).length;
-    check(sessions >= commands + 1, `${sessions} SSH sessions in the host's auth log for ${commands} commands and the Docker provider`);
+    check(sessions >= commands + 1, `the deploy opened ${sessions} SSH sessions (${plan.host.sshUser}, ${fingerprint}) for ${commands} commands and the Docker provider`);
     useDaemon(localEngine);
     const strays = await dockerOk("GET", `/containers/json?all=true&filters=${encodeURIComponent(JSON.stringify({ label: [`timetracker.stack=${stackName}`] }))}`);
     const volumes = await dockerOk("GET", "/volumes");
@@ -47,7 +51,7 @@ export async function firstBoot(r: Rehearsal): Promise<void> {
     check(strays.length === 0 && strayVolumes.length === 0, `the local engine has ${strays.length} containers and ${strayVolumes.length} volumes of the stack`);
     const onHost = await dockerOk("GET", `/containers/json?filters=${encodeURIComponent(JSON.stringify({ label: [`timetracker.stack=${stackName}`] }))}`);
     check(onHost.length === Object.keys(plan.containers).length, `the host runs ${onHost.length} containers`);
-    return `${sessions} SSH sessions accepted for ${commands} commands + Docker; ${onHost.length} containers on the host's daemon, none on the local engine`;
+    return `the deploy's own ${sessions} SSH sessions for ${commands} commands + Docker; ${onHost.length} containers on the host's daemon, none on the local engine`;
   });
   await probes.run("the instance's host key is pinned: remote commands and the Docker provider's ssh accept only it", async () => {
     const key = await machineHostKey();
