@@ -197,18 +197,16 @@ describe("the backup tool, rendered for every stack", () => {
   });
 });
 
-const missingOldest = !existsSync(OLDEST_RCLONE) && !process.env.CI;
 describe.each(RCLONES)("with %s, against a real S3 server (s3rver: it checks a V4 signature's access key id, not the secret)", (label, rclone, version) => {
   const id = RCLONES.findIndex(([l]) => l === label);
   const host = (name: string, plan: Plan) => hostWith(`${id}-${name}`, plan, rclone);
-  const test = rclone === OLDEST_RCLONE && missingOldest ? it.skip : it;
 
-  test("runs the rclone it names", async () => {
+  it("runs the rclone it names", async () => {
     expect(existsSync(rclone), rclone === OLDEST_RCLONE ? "run bash tools/rclone-oldest.sh" : "rclone is not installed: apt-get install rclone").toBe(true);
     expect((await run(rclone, ["version"])).stdout).toMatch(version);
   });
 
-  test("without credentials: ship exits 3, a dump still succeeds (a warning, logged), list warns, status says so, nightly fails", async () => {
+  it("without credentials: ship exits 3, a dump still succeeds (a warning, logged), list warns, status says so, nightly fails", async () => {
     const h = await host("no-credentials", planFor(catalog, "staging"));
     const dump = await h.tool(["dump", "predeploy"]);
     expect(dump.code, dump.stderr).toBe(0);
@@ -230,7 +228,7 @@ describe.each(RCLONES)("with %s, against a real S3 server (s3rver: it checks a V
     expect(nightly.stderr).toMatch(/nightly: \S+-nightly-\S+ is on this host only: the copy to the bucket failed\n$/);
   });
 
-  test("set-credentials writes the configuration root-only (0600 in a 0700 folder), checks the bucket answers, prints no key", async () => {
+  it("set-credentials writes the configuration root-only (0600 in a 0700 folder), checks the bucket answers, prints no key", async () => {
     const h = await host("credentials", planFor(catalog, "staging"));
     const set = await h.tool(["set-credentials"], h.config());
     expect(set).toEqual({ code: 0, stdout: `wrote ${h.credentials} (0600, root only)\nthe bucket answers through the remote backups:\n`, stderr: "" });
@@ -245,7 +243,7 @@ describe.each(RCLONES)("with %s, against a real S3 server (s3rver: it checks a V
     expect(readdirSync(join(h.credentials, ".."))).toEqual(["backup-bucket.conf"]);
   });
 
-  test("ship: objects are named <UTC time>-<kind>.dump, so they sort by time; keepCount 3 keeps the newest 3, never the newest lost", async () => {
+  it("ship: objects are named <UTC time>-<kind>.dump, so they sort by time; keepCount 3 keeps the newest 3, never the newest lost", async () => {
     const h = await host("count", withKeep({ keepCount: 3 }));
     expect((await h.tool(["set-credentials"], h.config())).code).toBe(0);
     // Kinds out of alphabetical order in time, one the old nightly job's name, shipped in no particular order.
@@ -266,7 +264,7 @@ describe.each(RCLONES)("with %s, against a real S3 server (s3rver: it checks a V
     expect(names).toEqual(h.objects());
   });
 
-  test("ship with keepDays 10: deletes copies older than 10 days by the time in their names, never the newest", async () => {
+  it("ship with keepDays 10: deletes copies older than 10 days by the time in their names, never the newest", async () => {
     const h = await host("days", withKeep({ keepDays: 10 }));
     expect((await h.tool(["set-credentials"], h.config())).code).toBe(0);
     const stamps = Object.fromEntries([40, 30, 12, 9, 3].map((days) => [days, stampAgo(days)]));
@@ -277,7 +275,7 @@ describe.each(RCLONES)("with %s, against a real S3 server (s3rver: it checks a V
     expect(h.objects()).toEqual([`${stamps[9]}-predeploy.dump`, `${stamps[3]}-predeploy.dump`]);
   });
 
-  test("dump: pg_dump in the database container, the newest of its kind kept on the host (nightly by age), copied; its path last", async () => {
+  it("dump: pg_dump in the database container, the newest of its kind kept on the host (nightly by age), copied; its path last", async () => {
     const h = await host("dump", planFor(catalog, "staging"));
     expect((await h.tool(["set-credentials"], h.config())).code).toBe(0);
     const { preDeployKeep, keepDays } = h.plan.backup;
@@ -299,7 +297,7 @@ describe.each(RCLONES)("with %s, against a real S3 server (s3rver: it checks a V
     for (const f of fresh) expect(existsSync(f), f).toBe(true);
   });
 
-  test("list and status: host and bucket rows, tab-separated, oldest first; an unreachable bucket is one warning line", async () => {
+  it("list and status: host and bucket rows, tab-separated, oldest first; an unreachable bucket is one warning line", async () => {
     const h = await host("list", planFor(catalog, "staging"));
     expect((await h.tool(["set-credentials"], h.config())).code).toBe(0);
     h.file("nightly", stampAgo(2));
@@ -329,7 +327,7 @@ describe.each(RCLONES)("with %s, against a real S3 server (s3rver: it checks a V
     writeFileSync(h.credentials, h.config());
   });
 
-  test("restore --dry-run names the dump, its size and time and the containers it would stop, and changes nothing", async () => {
+  it("restore --dry-run names the dump, its size and time and the containers it would stop, and changes nothing", async () => {
     const h = await host("dry-run", planFor(catalog, "staging"));
     expect((await h.tool(["set-credentials"], h.config())).code).toBe(0);
     expect((await h.tool(["dump", "nightly"])).code).toBe(0);
@@ -345,7 +343,7 @@ describe.each(RCLONES)("with %s, against a real S3 server (s3rver: it checks a V
     expect(lines(since).every((c) => c.startsWith("inspect "))).toBe(true);
   });
 
-  test("restore latest from the bucket: prerestore dump, backend stopped, database recreated and restored, counts, backend healthy", async () => {
+  it("restore latest from the bucket: prerestore dump, backend stopped, database recreated and restored, counts, backend healthy", async () => {
     const h = await host("restore", planFor(catalog, "staging"));
     expect((await h.tool(["set-credentials"], h.config())).code).toBe(0);
     const nightly = lines((await h.tool(["dump", "nightly"])).stdout).at(-1)!;
@@ -389,7 +387,7 @@ describe.each(RCLONES)("with %s, against a real S3 server (s3rver: it checks a V
     expect(readFileSync(join(h.state, `containers/${backend.name}`), "utf8").trim()).toBe("running");
   });
 
-  test("usage: --help exits 0, an unknown command prints it and exits 2", async () => {
+  it("usage: --help exits 0, an unknown command prints it and exits 2", async () => {
     const h = await host("usage", planFor(catalog, "staging"));
     const help = await h.tool(["--help"]);
     expect(help.code).toBe(0);
@@ -399,7 +397,7 @@ describe.each(RCLONES)("with %s, against a real S3 server (s3rver: it checks a V
     expect(await h.tool(["frobnicate"])).toEqual({ code: 2, stdout: "", stderr: help.stdout });
   });
 
-  test("the secret key is in no output of the tool, and on no command line or in no environment of rclone or docker", () => {
+  it("the secret key is in no output of the tool, and on no command line or in no environment of rclone or docker", () => {
     expect(printed.length).toBeGreaterThan(20);
     for (const text of printed) expect(text).not.toContain(secret);
     const logs = readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && /\.(calls|env)$/.test(e.name));

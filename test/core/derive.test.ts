@@ -1,4 +1,6 @@
-import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it, vi } from "vitest";
 import { allocatePorts, validateCatalog } from "../../infra/model/catalog.js";
 import { derive } from "../../infra/model/derive.js";
 import type { Plan, Service } from "../../infra/model/plan.js";
@@ -7,7 +9,9 @@ import { EnvironmentSchema, STANDBY_PORT_OFFSET, type EnvironmentDefinition } fr
 import { catalog } from "../../stacks/catalog.js";
 import { prod as prodDefinition } from "../../stacks/prod.js";
 import { staging as stagingDefinition } from "../../stacks/staging.js";
-import { allowedHostsEnv, planOf, plansOf, SECRET_NAMES, secretReferences } from "./helpers.js";
+import { allowedHostsEnv, planOf, plansOf, REPO_ROOT, SECRET_NAMES, secretReferences } from "./helpers.js";
+
+const README = readFileSync(join(REPO_ROOT, "README.md"), "utf8");
 
 const SERVICES: Service[] = ["db", "redis", "backend", "frontend", "caddy"];
 const names = (plan: Plan) => SERVICES.map((s) => plan.containers[s].name);
@@ -15,12 +19,15 @@ const hostPort = (plan: Plan, service: "backend" | "frontend") => plan.container
 
 describe("derive: every app service has two loopback slots", () => {
   it.each(plansOf().map((p) => [p.stack, p] as const))("%s: the definition's port and the one STANDBY_PORT_OFFSET above, both for its release", (_stack, plan) => {
-    expect(STANDBY_PORT_OFFSET).toBe(10000);
+    // The README tells the user which ports a release uses.
+    expect(README).toContain(`its port and the one ${STANDBY_PORT_OFFSET} above`);
     for (const service of ["backend", "frontend"] as const) {
       const c = plan.containers[service];
       const [live, standby] = c.ports;
       expect(c.ports).toHaveLength(2);
       expect(standby).toEqual({ ...live, external: live!.external + STANDBY_PORT_OFFSET });
+      expect(standby!.external).toBeGreaterThan(live!.external);
+      expect(standby!.external).toBeLessThanOrEqual(65535);
       expect(live).toMatchObject({ internal: c.listenPort, ip: "127.0.0.1", origin: `ports.${service}` });
       expect(c.release).toEqual({
         slots: [live!.external, standby!.external],
@@ -219,8 +226,18 @@ describe("derive: host ports for definitions that leave them out", () => {
 describe("derive is pure", () => {
   const resolved = allocatePorts(catalog.map((d) => EnvironmentSchema.parse(d)));
 
-  it("returns deep-equal plans for the same input", () => {
-    for (const env of resolved) expect(derive(env)).toEqual(derive(env));
+  // Another clock and another random source for the second call: a plan that depends on
+  // either differs (a second call in the same instant, with the same Math.random, would not).
+  it("returns deep-equal plans for the same input, whatever the time and the random source", () => {
+    const first = resolved.map((env) => derive(env));
+    vi.useFakeTimers({ now: new Date("2031-07-04T23:59:59Z") });
+    const random = vi.spyOn(Math, "random").mockReturnValue(0.5);
+    try {
+      expect(resolved.map((env) => derive(structuredClone(env)))).toEqual(first);
+    } finally {
+      random.mockRestore();
+      vi.useRealTimers();
+    }
   });
 
   it("does not mutate its input (deep-frozen input, unchanged snapshot)", () => {

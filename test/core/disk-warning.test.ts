@@ -296,7 +296,8 @@ describe("host setup", () => {
 
 describe("the warning file is the one `npm run ops -- health` reads", () => {
   it("the script's default path is DISK_WARNING_FILE, and ops.ts reads the same path", () => {
-    expect(DISK_WARNING_FILE).toBe("/var/lib/timetracker/disk-warning");
+    // Where the README and the operations guide tell the user to look.
+    for (const doc of ["README.md", "docs/operations.md"]) expect(readFileSync(join(REPO_ROOT, doc), "utf8"), doc).toContain(`\`${DISK_WARNING_FILE}\``);
     expect(renderDiskCheck(plan)).toContain(`warning_file="\${TIMETRACKER_DISK_WARNING_FILE:-${DISK_WARNING_FILE}}"`);
     const ops = readFileSync(join(REPO_ROOT, "infra/cli/ops.ts"), "utf8");
     // ops.ts either imports the constant from host-setup, or still spells the same path.

@@ -293,8 +293,8 @@ describe.concurrent("ops CLI", () => {
     expect(run.stderr).not.toContain("could not reach");
   });
 
-  // util-linux's script(1) gives the CLI a terminal as stdin.
-  it.skipIf(!existsSync("/usr/bin/script"))("exec adds -t for ssh and docker when stdin is a terminal", async () => {
+  // util-linux's script(1) gives the CLI a terminal as stdin (tools/prerequisites.sh installs it).
+  it("exec adds -t for ssh and docker when stdin is a terminal", async () => {
     const inPty = (argv: string[]): [string, string[]] => ["script", ["-qec", argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" "), "/dev/null"]];
     const run = await ops([...staging, "exec", "frontend", "--", "sh"], {}, undefined, inPty);
     expect(run.code, run.stdout + run.stderr).toBe(0);

@@ -162,7 +162,8 @@ describe.concurrent("restore CLI", () => {
     expect(run.code, run.stderr).toBe(0);
     const name = `${db}-predeploy-20261119T101500Z.dump`;
     expect(run.remotes).toEqual([LIST_CMD, restoreCmd(name)]);
-    expect(BACKUP_TOOL).toBe("/usr/local/bin/timetracker-backup");
+    // The runbook names the command the CLI runs.
+    expect(readFileSync(join(REPO_ROOT, "docs/restore-database.md"), "utf8")).toContain(`sudo -n ${BACKUP_TOOL} restore <dump>`);
     // Both sessions connect as rollback does: only the pinned host key, never a prompt, no input read.
     for (const options of run.options) {
       const opt = (value: string) => options.some((arg, i) => arg === value && options[i - 1] === "-o");
@@ -281,8 +282,8 @@ describe.concurrent("restore CLI", () => {
     expect(run.stderr).not.toMatch(/^\s+at /m);
   });
 
-  // util-linux's script(1) gives the CLI a terminal as stdin, fed from ours.
-  it.skipIf(!existsSync("/usr/bin/script"))("in a terminal, asks for the stack's name: only that name restores", async () => {
+  // util-linux's script(1) gives the CLI a terminal as stdin, fed from ours (tools/prerequisites.sh installs it).
+  it("in a terminal, asks for the stack's name: only that name restores", async () => {
     const inPty = (argv: string[]): [string, string[]] => ["script", ["-qec", argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" "), "/dev/null"]];
     const [wrong, right] = await Promise.all([restore(staging, {}, "prod\n", inPty), restore(staging, {}, "staging\n", inPty)]);
     expect(wrong.code, wrong.stdout).toBe(1);
