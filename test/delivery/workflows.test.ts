@@ -615,6 +615,134 @@ describe("workflow security", () => {
 });
 
 // ---------------------------------------------------------------------------------------
+// Which job sees which secret. Every secret is a secret of a GitHub environment (none at the
+// repository level, where any branch's workflow could read it); a job reaches a secret only by
+// running in that environment. The deploy environments allow the main branch only, `preview`
+// has required reviewers (docs/README.md).
+
+const DEPLOY_SECRETS = ["PULUMI_ACCESS_TOKEN", "AWS_DEPLOY_ROLE_ARN", "SSH_PRIVATE_KEY", "SSH_PUBLIC_KEY", "APP_REPO_TOKEN"];
+
+/** The secrets each environment holds. `<name>` is a client, `<STACK>` a stack's upper-cased name. */
+const ENVIRONMENT_SECRETS: Record<string, string[]> = {
+  staging: DEPLOY_SECRETS,
+  production: DEPLOY_SECRETS,
+  "client-<name>": DEPLOY_SECRETS,
+  preview: ["PULUMI_ACCESS_TOKEN", "AWS_PREVIEW_ROLE_ARN", "SSH_PUBLIC_KEY_<STACK>", "APP_REPO_TOKEN"],
+};
+
+/** Each job: the environment(s) it runs in and the secrets it references. docs/README.md shows this table. */
+const JOB_SECRETS: { workflow: string; job: string; environments: string[]; secrets: string[] }[] = [
+  { workflow: "pull-request.yml", job: "test", environments: [], secrets: [] },
+  { workflow: "pull-request.yml", job: "stacks", environments: [], secrets: [] },
+  { workflow: "pull-request.yml", job: "preview", environments: [], secrets: [] },
+  { workflow: "pull-request.yml", job: "cloud-preview", environments: ["preview"], secrets: ["PULUMI_ACCESS_TOKEN", "APP_REPO_TOKEN", "AWS_PREVIEW_ROLE_ARN", "SSH_PUBLIC_KEY_<STACK>"] },
+  { workflow: "deploy.yml", job: "test", environments: [], secrets: [] },
+  { workflow: "deploy.yml", job: "staging", environments: ["staging"], secrets: ["PULUMI_ACCESS_TOKEN", "APP_REPO_TOKEN", "AWS_DEPLOY_ROLE_ARN", "SSH_PRIVATE_KEY", "SSH_PUBLIC_KEY"] },
+  { workflow: "deploy.yml", job: "production", environments: ["production"], secrets: ["PULUMI_ACCESS_TOKEN", "APP_REPO_TOKEN", "AWS_DEPLOY_ROLE_ARN", "SSH_PRIVATE_KEY", "SSH_PUBLIC_KEY"] },
+  { workflow: "deploy.yml", job: "rollback", environments: ["production", "staging"], secrets: ["PULUMI_ACCESS_TOKEN", "AWS_DEPLOY_ROLE_ARN", "SSH_PRIVATE_KEY"] },
+  { workflow: "deploy-client.yml", job: "client", environments: [], secrets: [] },
+  { workflow: "deploy-client.yml", job: "test", environments: [], secrets: [] },
+  { workflow: "deploy-client.yml", job: "approve", environments: ["production"], secrets: [] },
+  { workflow: "deploy-client.yml", job: "deploy", environments: ["client-<name>"], secrets: ["PULUMI_ACCESS_TOKEN", "APP_REPO_TOKEN", "AWS_DEPLOY_ROLE_ARN", "SSH_PRIVATE_KEY", "SSH_PUBLIC_KEY"] },
+  { workflow: "deploy-client.yml", job: "rollback", environments: ["client-<name>"], secrets: ["PULUMI_ACCESS_TOKEN", "AWS_DEPLOY_ROLE_ARN", "SSH_PRIVATE_KEY"] },
+];
+
+/** The secrets a job references, in order of first use: `secrets.NAME`, and `secrets[format('PREFIX_{0}', …)]` as `PREFIX_<STACK>`. */
+function secretsOf(job: Job): string[] {
+  const text = JSON.stringify(job);
+  const found = [...text.matchAll(/secrets\.([A-Za-z0-9_]+)|secrets\[format\('([A-Za-z0-9_]*)\{0\}'/g)].map((m) => m[1] ?? `${m[2]}<STACK>`);
+  return [...new Set(found)];
+}
+
+/** The environments a job may run in: every stack choice a dispatch offers, a free-text stack as `<name>`. */
+function environmentsOf(workflow: Workflow, job: Job): string[] {
+  if (environmentName(job) === undefined) return [];
+  const inputs = (workflow.on.workflow_dispatch as { inputs?: Record<string, { type: string; options?: string[] }> } | undefined)?.inputs ?? {};
+  const stacks = inputs.stack?.type === "choice" ? (inputs.stack.options ?? []) : ["<name>"];
+  const triggers: Trigger[] = stacks.map((stack) => ({ event: "workflow_dispatch", inputs: { stack } }));
+  return [...new Set(triggers.map((trigger) => environmentOf(job, trigger) as string))].sort();
+}
+
+/** Every secret a job references outside the environment that holds it, as sentences. */
+function secretProblems(file: string, workflow: Workflow): string[] {
+  const problems: string[] = [];
+  for (const [id, job] of Object.entries(workflow.jobs)) {
+    const environments = environmentsOf(workflow, job);
+    for (const secret of secretsOf(job)) {
+      if (environments.length === 0) problems.push(`${file} job ${id}: references ${secret} but runs in no environment (a repository secret is in reach of every branch)`);
+      for (const environment of environments) {
+        const held = ENVIRONMENT_SECRETS[environment];
+        if (!held) problems.push(`${file} job ${id}: runs in environment "${environment}", which is not one of ${Object.keys(ENVIRONMENT_SECRETS).join(", ")}`);
+        else if (!held.includes(secret)) problems.push(`${file} job ${id}: references ${secret}, which is not a secret of environment "${environment}"`);
+      }
+    }
+  }
+  return problems;
+}
+
+/** The table as docs/README.md shows it, one row per job. */
+const secretsTableRows = () =>
+  JOB_SECRETS.map(
+    ({ workflow, job, environments, secrets }) =>
+      `| \`${workflow}\` | \`${job}\` | ${environments.length ? environments.map((e) => `\`${e}\``).join(" or ") : "none"} | ${secrets.length ? [...secrets].sort().map((s) => `\`${s}\``).join(", ") : "none"} |`,
+  );
+
+describe("which job sees which secret", () => {
+  const all = () => workflowFiles().map((name) => [name, readWorkflow(name)] as const);
+
+  it("the table names every job of every workflow, with the environments it runs in and the secrets it references", () => {
+    const actual = all().flatMap(([name, wf]) =>
+      Object.entries(wf.jobs).map(([job, body]) => ({ workflow: name, job, environments: environmentsOf(wf, body), secrets: secretsOf(body) })),
+    );
+    const order = (rows: typeof JOB_SECRETS) => [...rows].map((r) => ({ ...r, secrets: [...r.secrets].sort() })).sort((a, b) => `${a.workflow} ${a.job}`.localeCompare(`${b.workflow} ${b.job}`));
+    expect(order(actual)).toEqual(order(JOB_SECRETS));
+  });
+
+  it("no job references a secret outside the environment that holds it; jobs without an environment reference none", () => {
+    expect(all().flatMap(([name, wf]) => secretProblems(name, wf))).toEqual([]);
+  });
+
+  it("a pull request reaches no deploy environment: its only environment is the reviewer-gated `preview`", () => {
+    const wf = readWorkflow("pull-request.yml");
+    expect(Object.keys(wf.on)).toEqual(["pull_request"]);
+    expect(new Set(Object.values(wf.jobs).flatMap((job) => environmentsOf(wf, job)))).toEqual(new Set(["preview"]));
+    // And the preview environment holds nothing that deploys: no deploy role, no private key.
+    expect(ENVIRONMENT_SECRETS.preview).not.toContain("AWS_DEPLOY_ROLE_ARN");
+    expect(ENVIRONMENT_SECRETS.preview?.some((s) => s.startsWith("SSH_PRIVATE_KEY"))).toBe(false);
+    // The deploy workflows run on main (push) or by hand, never for a pull request.
+    for (const name of ["deploy.yml", "deploy-client.yml"]) expect(Object.keys(readWorkflow(name).on).every((e) => e === "push" || e === "workflow_dispatch")).toBe(true);
+  });
+
+  it("docs/README.md shows the same table", () => {
+    const docs = readFileSync(join(REPO, "docs", "README.md"), "utf8");
+    for (const row of secretsTableRows()) expect(docs).toContain(row);
+  });
+
+  it("the check catches a secret in the wrong place (negative control)", () => {
+    const mutate = (file: string, change: (wf: Workflow) => void) => {
+      const copy = structuredClone(readWorkflow(file));
+      change(copy);
+      return secretProblems(file, copy);
+    };
+    expect(
+      mutate("pull-request.yml", (wf) => ((wf.jobs.test as Job).env = { PULUMI_ACCESS_TOKEN: "${{ secrets.PULUMI_ACCESS_TOKEN }}" })),
+    ).toEqual(["pull-request.yml job test: references PULUMI_ACCESS_TOKEN but runs in no environment (a repository secret is in reach of every branch)"]);
+    expect(
+      mutate("pull-request.yml", (wf) => (wf.jobs["cloud-preview"] as Job).steps?.push({ run: "true", env: { KEY: "${{ secrets.SSH_PRIVATE_KEY }}" } })),
+    ).toEqual(['pull-request.yml job cloud-preview: references SSH_PRIVATE_KEY, which is not a secret of environment "preview"']);
+    expect(mutate("deploy.yml", (wf) => ((wf.jobs.staging as Job).environment = { name: "preview" }))).toContainEqual(
+      'deploy.yml job staging: references AWS_DEPLOY_ROLE_ARN, which is not a secret of environment "preview"',
+    );
+    expect(mutate("deploy.yml", (wf) => ((wf.jobs.staging as Job).environment = "stagingg"))).toContainEqual(
+      expect.stringMatching(/runs in environment "stagingg", which is not one of/),
+    );
+    // The reader sees a secret wherever a job names it, format() included.
+    expect(secretsOf({ steps: [{ run: "x", env: { A: "${{ secrets[format('SSH_PUBLIC_KEY_{0}', matrix.key)] }}" } }] })).toEqual(["SSH_PUBLIC_KEY_<STACK>"]);
+    expect(secretsOf({ steps: [{ uses: "x", with: { token: "${{ secrets.APP_REPO_TOKEN || github.token }}" } }] })).toEqual(["APP_REPO_TOKEN"]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
 // Port 22 for the runner: every job that reaches the host over SSH opens 22 to its own
 // address just before, and puts the stack's declared firewall back in a step that always runs.
 
