@@ -1,4 +1,4 @@
-import type { AlertsPlan, BucketPlan, ContainerPlan, HealthCheck, ImagePlan, Plan, PortBinding, ReleasePlan, Route, SecretPlan, Service, VolumeKey } from "./plan.js";
+import type { AlertsPlan, BucketPlan, ContainerPlan, FrontendAssetsPlan, HealthCheck, ImagePlan, Plan, PortBinding, ReleasePlan, Route, SecretPlan, Service, VolumeKey } from "./plan.js";
 import { BLUEPRINT_USER, BUNDLE_MEMORY_GB, bundleSize, STANDBY_PORT_OFFSET, type AppImage, type ResolvedEnvironment } from "./schema.js";
 
 /** Container prefix of a stack that names none. */
@@ -23,6 +23,12 @@ const DATA_DISK_LABEL = "timetracker-data";
 const CADDY_HEALTH_INTERVAL_SECONDS = 2;
 /** How long nginx keeps a resolved container address: a swapped backend is reached within it. */
 const NGINX_DNS_CACHE_SECONDS = 5;
+/** Where the frontend images (app-images/frontend/Dockerfile) put the build: nginx's root. */
+const FRONTEND_WEB_ROOT = "/usr/share/nginx/html";
+/** Vite's folder of hashed build files under the root (its default `build.assetsDir`). */
+const FRONTEND_ASSETS_FOLDER = "assets";
+/** nginx's second root for the assets inside the frontend container: the kept files. */
+const KEPT_ASSETS_ROOT = "/usr/share/nginx/kept";
 
 /**
  * A released service is reached by its container name only: the candidate of a new version
@@ -150,7 +156,23 @@ function backendContainer(
   };
 }
 
-function frontendContainer(env: ResolvedEnvironment, { name }: Names): ContainerPlan {
+/** The frontend's hashed files kept on the data disk, folders named once here. */
+function frontendAssetsPlan(env: ResolvedEnvironment): FrontendAssetsPlan {
+  const hostDir = `${DATA_MOUNT}/frontend-assets`;
+  return {
+    urlPath: `/${FRONTEND_ASSETS_FOLDER}/`,
+    webRoot: FRONTEND_WEB_ROOT,
+    imageDir: `${FRONTEND_WEB_ROOT}/${FRONTEND_ASSETS_FOLDER}`,
+    hostDir,
+    filesDir: `${hostDir}/${FRONTEND_ASSETS_FOLDER}`,
+    releasesDir: `${hostDir}/releases`,
+    keptRoot: KEPT_ASSETS_ROOT,
+    keptDir: `${KEPT_ASSETS_ROOT}/${FRONTEND_ASSETS_FOLDER}`,
+    keepHours: env.app.frontend.keepAssetsHours,
+  };
+}
+
+function frontendContainer(env: ResolvedEnvironment, { name }: Names, assets: FrontendAssetsPlan): ContainerPlan {
   const ports = slotPorts(FRONTEND_PORT, env.ports.frontend, "ports.frontend");
   return {
     service: "frontend",
@@ -162,7 +184,8 @@ function frontendContainer(env: ResolvedEnvironment, { name }: Names): Container
     listenPort: FRONTEND_PORT,
     env: {},
     ports,
-    volumes: [],
+    // Read-only: only the release tool adds to or prunes the kept files.
+    volumes: [{ volume: assets.filesDir, path: assets.keptDir, readOnly: true }],
     files: [{ path: "/etc/nginx/nginx.conf", file: "nginx.conf" }],
     healthCheck: health(["CMD-SHELL", `wget -q -O /dev/null http://127.0.0.1:${FRONTEND_PORT}/healthz || exit 1`], 10),
     healthPath: "/healthz",
@@ -297,7 +320,8 @@ export function derive(env: ResolvedEnvironment): Plan {
   const db = dbContainer(env, names);
   const redis = redisContainer(env, names);
   const backend = backendContainer(env, names, { db, redis, allowedHosts, corsOrigins });
-  const frontend = frontendContainer(env, names);
+  const frontendAssets = frontendAssetsPlan(env);
+  const frontend = frontendContainer(env, names, frontendAssets);
   const caddy = caddyContainer(env, names);
   const alerts = alertsPlan(env, backend);
 
@@ -350,6 +374,7 @@ export function derive(env: ResolvedEnvironment): Plan {
       healthHost: HEALTH_HOST,
       healthIntervalSeconds: CADDY_HEALTH_INTERVAL_SECONDS,
     },
+    frontendAssets,
     frontendUpstream: { container: backend.name, port: backend.listenPort, host: backend.name, dnsCacheSeconds: NGINX_DNS_CACHE_SECONDS },
     allowedHosts,
     corsOrigins,

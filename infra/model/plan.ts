@@ -70,7 +70,8 @@ export interface ContainerPlan {
   env: Record<string, EnvValue>;
   command?: string[];
   ports: PortBinding[];
-  volumes: { volume: string; path: string }[];
+  /** `volume` is a named volume, or an absolute host folder (a bind mount, as Docker's `--volume` reads it). */
+  volumes: { volume: string; path: string; readOnly?: boolean }[];
   /** Rendered files placed into the container at these paths. */
   files: { path: string; file: RenderedFile }[];
   healthCheck: HealthCheck;
@@ -95,6 +96,33 @@ export interface DataDiskPlan {
   label: string;
   /** Mounted here, by UUID, before Docker starts. */
   mount: string;
+}
+
+/**
+ * The frontend build's hashed files, kept on the data disk across releases (README, Old pages
+ * keep working after a frontend deploy): a page loaded before a swap still finds its scripts.
+ * The release tool copies each release's files out of its image before it can take traffic,
+ * and nginx serves a file the image lacks from the kept ones.
+ */
+export interface FrontendAssetsPlan {
+  /** URL path of the hashed files: Vite's `assets/` folder under the web root. */
+  urlPath: string;
+  /** nginx's root in the frontend image: the build's index.html and its urlPath folder. */
+  webRoot: string;
+  /** Where the image holds them (webRoot and urlPath): the release tool copies from here. */
+  imageDir: string;
+  /** On the data disk: everything kept; incoming copies are unpacked here before they join filesDir. */
+  hostDir: string;
+  /** On the data disk: every kept file, as under urlPath; mounted read-only into the frontend at keptDir. */
+  filesDir: string;
+  /** On the data disk: one record per release (its image, when a newer one replaced it, its files). */
+  releasesDir: string;
+  /** nginx's second root for urlPath, inside the frontend container. */
+  keptRoot: string;
+  /** Where filesDir appears inside the frontend container (keptRoot and urlPath). */
+  keptDir: string;
+  /** Hours a replaced release's files stay served; an hourly job and every release prune after it. */
+  keepHours: number;
 }
 
 export interface Route {
@@ -215,6 +243,8 @@ export interface Plan {
     /** Seconds between Caddy's active health checks: how soon it sees a slot come or go. */
     healthIntervalSeconds: number;
   };
+  /** The frontend's hashed files, kept across releases for an old page. */
+  frontendAssets: FrontendAssetsPlan;
   /** What nginx in the frontend proxies `/api/` to, by container name. */
   frontendUpstream: { container: string; port: number; host: string; dnsCacheSeconds: number };
   allowedHosts: string[];

@@ -346,10 +346,25 @@ export const EnvironmentSchema = z
           .describe(
             "Extra plain (non-secret) variables for the backend: at most 100, UPPER_SNAKE names, one-line values. They are written in plain text to rendered/<stack>/plan.json, which is committed: a name or value that looks like a secret (`*_PASSWORD`, `*_TOKEN`, a URL with `user:password@`) is refused, and so is ALLOWED_HOSTS (derived). Example: `{ FEATURE_REPORTS: \"on\" }`.",
           ),
+        frontend: z
+          .object({
+            keepAssetsHours: z
+              .number()
+              .int()
+              .min(1)
+              .max(720)
+              .default(24)
+              .describe(
+                "Hours a frontend release's hashed files (`/assets/index-<hash>.js` and the like) are still served after a newer release replaced it, 1 to 720: a page loaded before a deploy keeps finding its scripts instead of going blank. They are kept on the data disk and pruned hourly. Example: `72`.",
+              ),
+          })
+          .strict()
+          .prefault({})
+          .describe("The frontend's releases: how long the files of a replaced release stay served (README, Old pages keep working after a frontend deploy)."),
       })
       .strict()
       .prefault({})
-      .describe("How the app runs: its environment, health check, migrations and extra variables."),
+      .describe("How the app runs: its environment, health check, migrations and extra variables, and how long an old frontend's files stay served."),
     database: z
       .object({
         name: postgresIdentifier

@@ -2,6 +2,7 @@ import { posix } from "node:path";
 import type { Plan } from "../model/plan.js";
 import { BACKUP_TOOL, renderBackupTool } from "./backup.js";
 import { renderDataDiskFinder } from "./data-disk.js";
+import { PRUNE_ASSETS_COMMAND, PRUNE_ASSETS_CRON } from "./kept-assets.js";
 import { DAEMON_JSON } from "./launch-script.js";
 import { RELEASE_TOOL, releaseStateDir, renderReleaseTool } from "./release.js";
 
@@ -190,6 +191,9 @@ install -d -m 0700 ${dumpDir}
 install -d -m 0755 -o ${user} -g ${user} ${plan.host.stateDir}
 # The release tool's own state (root only): what is live, what was rolled back, the history.
 install -d -m 0700 ${releaseStateDir(plan)}
+# Every frontend release's hashed files (readable: the frontend serves them) and what each release brought.
+install -d -m 0755 ${plan.frontendAssets.hostDir} ${plan.frontendAssets.filesDir}
+install -d -m 0700 ${plan.frontendAssets.releasesDir}
 
 # Docker rotates container logs.
 install -d -m 0755 /etc/docker
@@ -221,6 +225,12 @@ ${renderDiskWarningCron(plan)}SH
 # Every new backend or frontend version, rollback and pre-deploy dump goes through this tool.
 put ${RELEASE_TOOL} 0755 <<'SH' || true
 ${renderReleaseTool(plan)}SH
+
+# A replaced frontend release's files are served ${plan.frontendAssets.keepHours} h more (app.frontend.keepAssetsHours), then go.
+put ${PRUNE_ASSETS_CRON} 0755 <<'SH' || true
+#!/bin/sh
+${RELEASE_TOOL} ${PRUNE_ASSETS_COMMAND} 2>&1 | logger -t timetracker-release
+SH
 
 # The backup tool copies every dump off the host with rclone, which the launch script installs.
 command -v rclone >/dev/null || { echo "rclone is missing: the launch script (user data) installs it" >&2; exit 1; }

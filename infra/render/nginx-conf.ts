@@ -4,11 +4,15 @@ import type { Plan } from "../model/plan.js";
  * The frontend container's complete nginx.conf: serves the built SPA and proxies
  * `/api/` (websockets included) to the backend by its container name. The upstream
  * sits in a variable so Docker's DNS resolves it per request: nginx starts, and
- * keeps serving the SPA, while the backend is down.
+ * keeps serving the SPA, while the backend is down. A hashed file the image lacks comes from
+ * the files earlier releases left on the data disk (plan.frontendAssets).
  */
 export function renderNginxConf(plan: Plan): string {
   const frontend = plan.containers.frontend;
   const upstream = plan.frontendUpstream;
+  const assets = plan.frontendAssets;
+  // A hashed name's content never changes: a browser keeps it a year without asking again.
+  const immutable = 'add_header Cache-Control "public, max-age=31536000, immutable";';
   return `# Generated from the stack's Plan by \`npm run render\`. Do not edit.
 worker_processes auto;
 pid /tmp/nginx.pid;
@@ -40,7 +44,7 @@ http {
 
     server {
         listen ${frontend.listenPort};
-        root /usr/share/nginx/html;
+        root ${assets.webRoot};
         index index.html;
 
         location = ${frontend.healthPath} {
@@ -62,9 +66,21 @@ http {
             proxy_read_timeout 3600s;
         }
 
-        location /assets/ {
-            expires 30d;
-            add_header Cache-Control "public, immutable";
+        location ${assets.urlPath} {
+            try_files $uri @kept_assets;
+            ${immutable}
+        }
+
+        # A page loaded before the last frontend deploy names the files of its own release:
+        # the release tool keeps them on the data disk (app.frontend.keepAssetsHours).
+        location @kept_assets {
+            root ${assets.keptRoot};
+            ${immutable}
+        }
+
+        # The page names the current hashed files: a browser asks for it again every time.
+        location = /index.html {
+            add_header Cache-Control "no-cache";
         }
 
         location / {

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { ContainerPlan, Plan } from "../model/plan.js";
 import { BACKUP_TOOL, RELEASE_LOCK } from "./backup.js";
 import { renderCaddyfile } from "./caddyfile.js";
+import { PRUNE_ASSETS_COMMAND, renderKeptAssets } from "./kept-assets.js";
 import { DAEMON_JSON } from "./launch-script.js";
 import { renderNginxConf } from "./nginx-conf.js";
 import { shellQuote as q, shellWord as word } from "./shell.js";
@@ -54,7 +55,7 @@ function createOptions(plan: Plan, c: ContainerPlan): string[] {
     ...Object.entries(DAEMON_JSON["log-opts"]).map(([k, v]) => `--log-opt ${q(`${k}=${v}`)}`),
     `--label ${q(`timetracker.stack=${plan.stack}`)}`,
     `--label ${q(`timetracker.service=${c.service}`)}`,
-    ...c.volumes.map((v) => `--volume ${q(`${v.volume}:${v.path}`)}`),
+    ...c.volumes.map((v) => `--volume ${q(`${v.volume}:${v.path}${v.readOnly ? ":ro" : ""}`)}`),
   ];
 }
 
@@ -136,6 +137,8 @@ ${cases.join("\n")}
  *   dump <reason>                    the backup tool's dump (infra/render/backup.ts): onto the data
  *                                    disk, the newest few kept, and copied to the stack's bucket
  *   status                           what is live and what a rollback would bring back
+ *   prune-assets [<hours>]           drops the kept frontend files of releases replaced at least
+ *                                    <hours> ago (default app.frontend.keepAssetsHours; hourly)
  *
  * Secrets come on stdin as KEY=VALUE lines (deploy) or from the live container (rollback),
  * and reach Docker only through a root-only env file: never a command line or a log.
@@ -148,7 +151,7 @@ export function renderReleaseTool(plan: Plan): string {
   return `#!/bin/bash
 # Generated from the stack's Plan by \`npm run render\`. Do not edit.
 # Release tool for stack "${plan.stack}", installed by host setup as ${RELEASE_TOOL}.
-# Usage: timetracker-release deploy <service> <image> <spec> | rollback <service> | dump <reason> | status
+# Usage: timetracker-release deploy <service> <image> <spec> | rollback <service> | dump <reason> | status | ${PRUNE_ASSETS_COMMAND} [<hours>]
 set -euo pipefail
 
 network=${q(plan.network)}
@@ -180,6 +183,8 @@ ${services.map((c) => serviceBlock(plan, c)).join("\n")}
 }
 
 ${filesFunction(plan)}
+
+${renderKeptAssets(plan)}
 
 running() { [ "$(docker inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = "true" ]; }
 exists() { docker inspect "$1" >/dev/null 2>&1; }
@@ -347,6 +352,8 @@ start_candidate() {
     --publish "127.0.0.1:$slot:$internal" --label "timetracker.spec=$spec" --label "timetracker.image=$image" --label "timetracker.env=$(env_hash)" \\
     "\${create_options[@]}" "$image" >/dev/null
   put_files "$service" "$candidate"
+  # Before it can take traffic: every version then serves its files, the one draining too.
+  keep_assets "$candidate" "$image"
   docker start "$candidate" >/dev/null
   say "candidate $candidate started from $image on 127.0.0.1:$slot"
   deadline=$((SECONDS + wait_seconds))
@@ -397,6 +404,11 @@ swap() {
   if running "$previous"; then retire "$previous"; fi
   printf '%s\\n' "$image" > "$state_dir/$service.live"
   say "$service: $image is live as $name"
+  # The replaced release's files stay served for keep_assets_hours; older ones go now.
+  if [ "$service" = "$assets_service" ]; then
+    assets_went_live "$image"
+    prune_assets "$keep_assets_hours"
+  fi
 }
 
 release() {
@@ -404,6 +416,7 @@ release() {
   if exists "$name"; then old_port=$(host_port "$name"); fi
   slot=\${slots[0]}
   [ "$old_port" = "\${slots[0]}" ] && slot=\${slots[1]}
+  keep_live_assets
   start_candidate "$image" "$env_file" "$slot"
   swap "$image"
 }
@@ -495,7 +508,11 @@ case "$command" in
     dump "$2"
     ;;
   status) status ;;
-  *) refuse "usage: timetracker-release deploy <service> <image> <spec> | rollback <service> | dump <reason> | status" ;;
+  ${PRUNE_ASSETS_COMMAND})
+    [ "$#" -le 2 ] || refuse "usage: timetracker-release ${PRUNE_ASSETS_COMMAND} [<hours>]"
+    prune_assets "\${2:-$keep_assets_hours}"
+    ;;
+  *) refuse "usage: timetracker-release deploy <service> <image> <spec> | rollback <service> | dump <reason> | status | ${PRUNE_ASSETS_COMMAND} [<hours>]" ;;
 esac
 `;
 }

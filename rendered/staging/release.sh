@@ -1,7 +1,7 @@
 #!/bin/bash
 # Generated from the stack's Plan by `npm run render`. Do not edit.
 # Release tool for stack "staging", installed by host setup as /usr/local/bin/timetracker-release.
-# Usage: timetracker-release deploy <service> <image> <spec> | rollback <service> | dump <reason> | status
+# Usage: timetracker-release deploy <service> <image> <spec> | rollback <service> | dump <reason> | status | prune-assets [<hours>]
 set -euo pipefail
 
 network='timetracker-staging-net'
@@ -66,7 +66,7 @@ service_spec() {
     release_command=''
     secret_keys=()
     plain_env=()
-    spec=236af390e3a3
+    spec=b4311868ad62
     wait_seconds=115
     create_options=(
       --network 'timetracker-staging-net'
@@ -81,6 +81,7 @@ service_spec() {
       --log-opt 'max-file=3'
       --label 'timetracker.stack=staging'
       --label 'timetracker.service=frontend'
+      --volume '/mnt/timetracker-data/frontend-assets/assets:/usr/share/nginx/kept/assets:ro'
     )
     ;;
   *) refuse "unknown service '$1': expected one of backend, frontend" ;;
@@ -148,8 +149,20 @@ http {
         }
 
         location /assets/ {
-            expires 30d;
-            add_header Cache-Control "public, immutable";
+            try_files $uri @kept_assets;
+            add_header Cache-Control "public, max-age=31536000, immutable";
+        }
+
+        # A page loaded before the last frontend deploy names the files of its own release:
+        # the release tool keeps them on the data disk (app.frontend.keepAssetsHours).
+        location @kept_assets {
+            root /usr/share/nginx/kept;
+            add_header Cache-Control "public, max-age=31536000, immutable";
+        }
+
+        # The page names the current hashed files: a browser asks for it again every time.
+        location = /index.html {
+            add_header Cache-Control "no-cache";
         }
 
         location / {
@@ -164,6 +177,101 @@ FILE_0
     ;;
   *) ;;
   esac
+}
+
+# The frontend's hashed files, kept across releases for a page loaded before a swap
+# (infra/render/kept-assets.ts).
+assets_service='frontend'
+assets_image_dir='/usr/share/nginx/html/assets'
+assets_dir='/mnt/timetracker-data/frontend-assets'
+assets_files='/mnt/timetracker-data/frontend-assets/assets'
+assets_releases='/mnt/timetracker-data/frontend-assets/releases'
+keep_assets_hours=24
+
+assets_record() { printf '%s/%s' "$assets_releases" "$(printf '%s' "$1" | sha256sum | cut -c1-16)"; }
+
+keep_assets() {
+  local container=$1 image=$2 incoming record out
+  [ "$service" = "$assets_service" ] || return 0
+  install -d -m 0755 "$assets_dir" "$assets_files"
+  install -d -m 0700 "$assets_releases"
+  incoming=$(mktemp -d "$assets_dir/incoming.XXXXXX")
+  if ! out=$(docker cp -L "$container:$assets_image_dir/." "$incoming" 2>&1); then
+    rm -rf "$incoming"
+    say "$service: nothing kept of $image: no $assets_image_dir in it ($out)"
+    return 0
+  fi
+  # nginx's workers read them, whoever owned them in the image.
+  chmod -R u=rwX,go=rX "$incoming"
+  record=$(assets_record "$image")
+  {
+    printf 'image %s\n' "$image"
+    (cd "$incoming" && find . -type f -printf 'file %P\n' | LC_ALL=C sort)
+  } > "$record.new"
+  cp -R "$incoming/." "$assets_files/"
+  rm -rf "$incoming"
+  # The record only once its files are in place: a prune never keeps a name without its file.
+  mv -f "$record.new" "$record"
+  say "$service: kept the $(grep -c '^file ' "$record" || true) hashed files of $image in $assets_files, served $keep_assets_hours h after a newer release"
+}
+
+keep_live_assets() {
+  local image
+  [ "$service" = "$assets_service" ] || return 0
+  exists "$name" || return 0
+  image=$(docker inspect -f '{{.Config.Image}}' "$name")
+  [ -f "$(assets_record "$image")" ] || keep_assets "$name" "$image"
+}
+
+assets_went_live() {
+  local live record now
+  live=$(assets_record "$1")
+  now=$(date +%s)
+  for record in "$assets_releases"/*; do
+    case "$record" in *.new | *'/*') continue ;; esac
+    if [ "$record" = "$live" ]; then
+      grep -v '^superseded ' "$record" > "$record.new" || true
+    elif grep -q '^superseded ' "$record"; then
+      continue
+    else
+      { cat "$record"; printf 'superseded %s\n' "$now"; } > "$record.new"
+    fi
+    mv -f "$record.new" "$record"
+  done
+}
+
+prune_assets() {
+  local hours=$1 now record line superseded file relative dropped=0 removed=0
+  local -A named=()
+  case "$hours" in
+    '' | *[!0-9]*) refuse "usage: timetracker-release prune-assets [<hours>]: '$hours' is not a whole number of hours" ;;
+  esac
+  [ -d "$assets_releases" ] || { say "frontend assets: none kept"; return 0; }
+  # What a killed run left half-done: a copy not yet recorded, a record not yet in place.
+  rm -rf "$assets_dir"/incoming.* "$assets_releases"/*.new
+  now=$(date +%s)
+  for record in "$assets_releases"/*; do
+    [ -f "$record" ] || continue
+    superseded=$(sed -n 's/^superseded //p' "$record")
+    if [ -n "$superseded" ] && [ $((now - superseded)) -ge $((hours * 3600)) ]; then
+      say "frontend assets: $(sed -n 's/^image //p' "$record") was replaced $(((now - superseded) / 3600)) h ago: its files go"
+      rm -f "$record"
+      dropped=$((dropped + 1))
+      continue
+    fi
+    while IFS= read -r line; do
+      if [ "${line%% *}" = file ]; then named["${line#file }"]=1; fi
+    done < "$record"
+  done
+  while IFS= read -r -d '' file; do
+    relative=${file#"$assets_files"/}
+    if [ -z "${named[$relative]:-}" ]; then
+      rm -f "$file"
+      removed=$((removed + 1))
+    fi
+  done < <(find "$assets_files" -type f -print0 2>/dev/null)
+  find "$assets_files" -mindepth 1 -type d -empty -delete 2>/dev/null || true
+  say "frontend assets: $dropped releases and $removed files pruned (replaced at least $hours h ago); ${#named[@]} files kept"
 }
 
 running() { [ "$(docker inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = "true" ]; }
@@ -332,6 +440,8 @@ start_candidate() {
     --publish "127.0.0.1:$slot:$internal" --label "timetracker.spec=$spec" --label "timetracker.image=$image" --label "timetracker.env=$(env_hash)" \
     "${create_options[@]}" "$image" >/dev/null
   put_files "$service" "$candidate"
+  # Before it can take traffic: every version then serves its files, the one draining too.
+  keep_assets "$candidate" "$image"
   docker start "$candidate" >/dev/null
   say "candidate $candidate started from $image on 127.0.0.1:$slot"
   deadline=$((SECONDS + wait_seconds))
@@ -382,6 +492,11 @@ swap() {
   if running "$previous"; then retire "$previous"; fi
   printf '%s\n' "$image" > "$state_dir/$service.live"
   say "$service: $image is live as $name"
+  # The replaced release's files stay served for keep_assets_hours; older ones go now.
+  if [ "$service" = "$assets_service" ]; then
+    assets_went_live "$image"
+    prune_assets "$keep_assets_hours"
+  fi
 }
 
 release() {
@@ -389,6 +504,7 @@ release() {
   if exists "$name"; then old_port=$(host_port "$name"); fi
   slot=${slots[0]}
   [ "$old_port" = "${slots[0]}" ] && slot=${slots[1]}
+  keep_live_assets
   start_candidate "$image" "$env_file" "$slot"
   swap "$image"
 }
@@ -481,5 +597,9 @@ case "$command" in
     dump "$2"
     ;;
   status) status ;;
-  *) refuse "usage: timetracker-release deploy <service> <image> <spec> | rollback <service> | dump <reason> | status" ;;
+  prune-assets)
+    [ "$#" -le 2 ] || refuse "usage: timetracker-release prune-assets [<hours>]"
+    prune_assets "${2:-$keep_assets_hours}"
+    ;;
+  *) refuse "usage: timetracker-release deploy <service> <image> <spec> | rollback <service> | dump <reason> | status | prune-assets [<hours>]" ;;
 esac

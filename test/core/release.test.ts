@@ -157,7 +157,11 @@ describe("the release tool names everything of each released service", () => {
     expect(option(vars, "--log-driver")).toEqual([DAEMON_JSON["log-driver"]]);
     expect(option(vars, "--log-opt")).toEqual(Object.entries(DAEMON_JSON["log-opts"]).map(([k, v]) => `${k}=${v}`));
     expect(option(vars, "--label")).toEqual([`timetracker.stack=${stack}`, `timetracker.service=${service}`]);
-    expect(option(vars, "--volume")).toEqual(c.volumes.map((v) => `${v.volume}:${v.path}`));
+    expect(option(vars, "--volume")).toEqual(c.volumes.map((v) => `${v.volume}:${v.path}${v.readOnly ? ":ro" : ""}`));
+    // The frontend reads the kept assets of earlier releases, and never writes them.
+    expect(option(vars, "--volume")).toEqual(
+      service === "frontend" ? [`${plan.frontendAssets.filesDir}:${plan.frontendAssets.keptDir}:ro`] : [],
+    );
     // The deploy waits as long as Docker needs to call the container unhealthy, plus a margin.
     expect(Number(vars.wait_seconds)).toBe(check.startPeriodSeconds + check.retries * (check.intervalSeconds + check.timeoutSeconds) + 30);
     // The tool starts the image's own command: a command in the plan would be lost.
