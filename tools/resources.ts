@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { CatalogError, validateCatalog } from "../infra/model/catalog.js";
+import { loadCatalog } from "../infra/cli/load-catalog.js";
 import { knownStack, runCli } from "../infra/cli/run.js";
-import { catalog } from "../stacks/catalog.js";
 
 const USAGE = `usage: npm run resources -- [--stack <name>]...
 Writes resources/<stack>.md: the resources the program declares for the stack under Pulumi
@@ -11,12 +11,12 @@ options:
   -h, --help       print this and exit
 The whole catalog is validated first: nothing is written when any stack has a problem.`;
 
-const stacks = catalog.map((env) => env.name);
-
 await runCli(
   USAGE,
   { stack: { type: "string", multiple: true } },
   async (values) => {
+    const catalog = await loadCatalog();
+    const stacks = catalog.map((env) => env.name);
     const wanted = ((values.stack as string[] | undefined) ?? []).map((name) => knownStack(name, stacks));
     const result = validateCatalog(catalog);
     if (!result.ok) throw new CatalogError(result.problems);
@@ -33,5 +33,5 @@ await runCli(
     }
     return 0;
   },
-  { positionals: false, stacks },
+  { positionals: false, stacks: async () => (await loadCatalog()).map((env) => env.name) },
 );

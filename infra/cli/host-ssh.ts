@@ -4,7 +4,7 @@ import { constants, homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { exec } from "../../tools/process.js";
-import { UsageError } from "./run.js";
+import { InputError } from "./errors.js";
 
 /** How to reach a stack's instance: its address, the blueprint's user, the key, and the host key pinned in the stack. */
 export interface HostConnection {
@@ -160,13 +160,13 @@ async function pulumi(args: string[], instead: string): Promise<string> {
     result = await exec("pulumi", args, { cwd: REPO_ROOT });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") {
-      throw new UsageError(`the Pulumi CLI is not installed (or not on PATH), so the stack cannot be read: pass ${instead}`);
+      throw new InputError(`the Pulumi CLI is not installed (or not on PATH), so the stack cannot be read: pass ${instead}`);
     }
     throw error;
   }
   if (result.code !== 0) {
     const reason = result.stderr.trim().split("\n").filter(Boolean).at(-1) ?? `exit ${result.code}`;
-    throw new UsageError(`\`pulumi ${args.join(" ")}\` failed: ${reason}\nLog in to the stack's state backend (pulumi login), or pass ${instead}`);
+    throw new InputError(`\`pulumi ${args.join(" ")}\` failed: ${reason}\nLog in to the stack's state backend (pulumi login), or pass ${instead}`);
   }
   return result.stdout.trim();
 }
@@ -183,7 +183,7 @@ export async function connectionFor(stack: string, given: Partial<HostConnection
     try {
       outputs = JSON.parse(text || "{}") as Record<string, unknown>;
     } catch {
-      throw new UsageError(`\`pulumi stack output --json\` did not print JSON: pass ${instead()}`);
+      throw new InputError(`\`pulumi stack output --json\` did not print JSON: pass ${instead()}`);
     }
     const read = (name: string) => (typeof outputs[name] === "string" && outputs[name] !== "" ? (outputs[name] as string) : undefined);
     c.host ??= read("staticIp");
@@ -191,21 +191,21 @@ export async function connectionFor(stack: string, given: Partial<HostConnection
     c.hostKey ??= read("hostKey");
     const lacking = missing().filter((f) => f !== "key");
     if (lacking.length > 0) {
-      throw new UsageError(
+      throw new InputError(
         `stack ${stack} has no outputs to reach its host (not deployed yet, or deployed before this version): run pulumi up, or pass ${lacking.map((f) => FROM_STACK[f]).join(", ")}`,
       );
     }
   }
   if (c.key === undefined) {
     c.key = await pulumi(["config", "get", "--stack", stack, "timetracker:sshPrivateKeyPath"], FROM_STACK.key);
-    if (c.key === "") throw new UsageError(`stack ${stack} has no timetracker:sshPrivateKeyPath: pass ${FROM_STACK.key}`);
+    if (c.key === "") throw new InputError(`stack ${stack} has no timetracker:sshPrivateKeyPath: pass ${FROM_STACK.key}`);
   }
   return c as HostConnection;
 }
 
 /**
  * The connection from the command line's `--host --user --key --host-key` (strings or
- * undefined) and the stack, checked: a bad value or a missing key file is a UsageError.
+ * undefined) and the stack, checked: a bad value or a missing key file is an InputError.
  */
 export async function checkedConnection(stack: string, values: Record<string, unknown>): Promise<HostConnection> {
   const given = (name: string) => (typeof values[name] === "string" ? (values[name] as string) : undefined);
@@ -216,7 +216,7 @@ export async function checkedConnection(stack: string, values: Record<string, un
     hostKey: given("host-key")?.trim(),
   });
   const problems = connectionProblems(connection);
-  if (problems.length > 0) throw new UsageError(problems.join("\n"));
-  if (!existsSync(expandHome(connection.key))) throw new UsageError(`--key: ${connection.key} does not exist (the stack's SSH private key)`);
+  if (problems.length > 0) throw new InputError(problems.join("\n"));
+  if (!existsSync(expandHome(connection.key))) throw new InputError(`--key: ${connection.key} does not exist (the stack's SSH private key)`);
   return connection;
 }

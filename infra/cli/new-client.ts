@@ -1,16 +1,18 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { allocatePorts, validateCatalog } from "../model/catalog.js";
+import { deployProblems, reservedName } from "../model/deployable.js";
 import { formatProblem, type Problem } from "../model/problems.js";
 import { EnvironmentSchema, type EnvironmentDefinition } from "../model/schema.js";
 import { defaultAvailabilityZone, defaultContainerPrefix } from "../model/derive.js";
+import { loadCatalog } from "./load-catalog.js";
 import { runCli, UsageError } from "./run.js";
 
 const USAGE = `usage: npm run new-client -- <name> --domain <fqdn> [options]
 
-  <name>                  the client's stack name: a-z, 0-9 and '-' (e.g. acme)
+  <name>                  the client's stack name: a-z, 0-9 and '-' (e.g. acme); names
+                          starting fixture- are the tests' own
   --domain <fqdn>         the client's domain, e.g. timetracker.acme.example (required)
   --region <region>       AWS region of the host (default us-east-1)
   --bundle <id>           Lightsail bundle (default small_3_0)
@@ -62,12 +64,13 @@ function identifierFor(name: string, catalogSource: string): string {
   return clashes(camel) ? `${camel}Client` : camel;
 }
 
-function buildDefinition(options: Options, ports: { frontend: number; backend: number }): EnvironmentDefinition {
+/** The client's definition; without `ports`, a draft whose ports the catalog allocates. */
+function buildDefinition(options: Options, ports?: { frontend: number; backend: number }): EnvironmentDefinition {
   return {
     name: options.name,
     domain: options.domain,
     containerPrefix: defaultContainerPrefix(options.name),
-    ports,
+    ...(ports ? { ports } : {}),
     app: { environment: "production", debug: false },
     database: { name: "time_tracker", user: "timetracker" },
     host: {
@@ -227,19 +230,12 @@ function npmRun(root: string, args: string[]): { ok: boolean; command: string; o
   return { ok: result.status === 0 && !result.error, command, output: failure || output };
 }
 
-async function loadCatalog(root: string): Promise<{ definitions: unknown[]; source: string }> {
+async function catalogOf(root: string): Promise<{ definitions: unknown[]; source: string }> {
   const path = join(root, "stacks", "catalog.ts");
   if (!existsSync(path) || !existsSync(join(root, "package.json"))) {
     throw new UsageError(`${root} is not this repository: it has no stacks/catalog.ts or package.json (see --root)`);
   }
-  let module: { catalog?: unknown };
-  try {
-    module = (await import(pathToFileURL(path).href)) as { catalog?: unknown };
-  } catch (error) {
-    throw new UsageError(`stacks/catalog.ts cannot be loaded: ${(error as Error).message.split("\n")[0]}`);
-  }
-  if (!Array.isArray(module.catalog)) throw new UsageError("stacks/catalog.ts does not export a `catalog` array");
-  return { definitions: module.catalog, source: readFileSync(path, "utf8") };
+  return { definitions: await loadCatalog(root), source: readFileSync(path, "utf8") };
 }
 
 function readOptions(values: Record<string, unknown>, positionals: string[]): Options {
@@ -326,8 +322,10 @@ await runCli(
     if (!nameCheck.success) {
       return refuse([`name "${name}": ${nameCheck.error.issues.map((i) => i.message).join("; ")}`]);
     }
+    const reserved = reservedName(name);
+    if (reserved) return refuse([`name "${name}": ${reserved}`]);
 
-    const { definitions, source: catalogSource } = await loadCatalog(root);
+    const { definitions, source: catalogSource } = await catalogOf(root);
     const existing = validateCatalog(definitions);
     if (!existing.ok) {
       return refuse([
@@ -346,13 +344,18 @@ await runCli(
       }
     }
 
-    // Ports: what the model's own rule gives a stack appended without ports (the lowest free
-    // pair across the whole catalog, standby slots included), written down so they never move.
-    const appended = allocatePorts([...definitions, { name, domain: options.domain }].map((definition) => EnvironmentSchema.parse(definition)));
-    const ports = { ...(appended.at(-1) as (typeof appended)[number]).ports };
-
-    const definition = buildDefinition(options, ports);
-    const result = validateCatalog([...definitions, definition]);
+    // The draft (no ports yet) is checked with the catalog first: a bad flag is refused here,
+    // named by the flag. Ports: what the model's own rule gives a stack appended without ports
+    // (the lowest free pair across the whole catalog, standby slots included), written down
+    // so they never move.
+    const draft = buildDefinition(options);
+    let result = validateCatalog([...definitions, draft]);
+    let ports = { frontend: 0, backend: 0 };
+    if (result.ok) {
+      const appended = allocatePorts([...definitions, draft].map((definition) => EnvironmentSchema.parse(definition)));
+      ports = { ...(appended.at(-1) as (typeof appended)[number]).ports };
+      result = validateCatalog([...definitions, buildDefinition(options, ports)]);
+    }
     if (!result.ok) {
       const regionWrong = result.problems.some((p) => p.path === `${name}.host.region`);
       const problems: Problem[] = result.problems
@@ -364,6 +367,10 @@ await runCli(
         }));
       return refuse(problems.map(formatProblem));
     }
+
+    const definition = buildDefinition(options, ports);
+    // Valid, but a deploy refuses it until a placeholder is replaced: said now, written anyway.
+    const placeholders = deployProblems(EnvironmentSchema.parse(definition)).map((p) => ({ ...p, path: flagFor(p.path, name, options).split(" ")[0] as string }));
 
     // Everything is known and valid: compute every new content before writing any of it.
     const identifier = identifierFor(name, catalogSource);
@@ -387,12 +394,11 @@ await runCli(
       changes.write(join("stacks", "catalog.ts"), newCatalog);
       changes.write(configPath, stackConfigSource(options));
       for (const dir of GENERATED_DIRS) changes.watchTree(dir);
+      // Each step loads the new catalog in a process of its own and validates it before writing.
       for (const args of generate) {
         const run = npmRun(root, args);
         if (!run.ok) return fail(run.command, run.output);
       }
-      const check = npmRun(root, ["validate"]);
-      if (!check.ok) return fail("npm run validate", check.output);
       if (!existsSync(join(root, "rendered", name)) || !statSync(join(root, "rendered", name)).isDirectory()) {
         return fail("regenerating", `rendered/${name}/ was not written`);
       }
@@ -412,6 +418,9 @@ await runCli(
     console.log(`Added client stack "${name}" (${options.domain}): ports ${ports.frontend}/${ports.backend}, ${options.region}, ${options.bundle}
 ${rows.map(([path, what]) => `  ${path.padEnd(width)}  ${what}`).join("\n")}
 The catalog validates with it.`);
+    for (const problem of placeholders) {
+      console.log(`\nwarning: ${formatProblem(problem)}.\n         Set it in ${definitionPath} before a deploy: npm run validate -- --stack ${name} checks it.`);
+    }
     if (options.adminCidrs.length === 0) {
       console.log(`\nwarning: no --admin-cidr: port 22 stays closed to everyone, and pulumi reaches Docker on the host over SSH.
          Add the deploying machine's address to host.adminCidrs in ${definitionPath} before \`pulumi up\`.`);

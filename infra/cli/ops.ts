@@ -51,14 +51,13 @@
  * To match: `^<container name>  ` (ps), `^<container name>: healthy$` and `^api: 200$` (health).
  * Every command runs without a terminal when stdin is not one (ps, logs and health never read it).
  */
-import { parseArgs } from "node:util";
 import { planFor } from "../model/catalog.js";
+import { nearest } from "../model/nearest.js";
 import { DISK_WARNING_FILE } from "../render/host-setup.js";
 import type { Plan, Service } from "../model/plan.js";
 import { BACKUP_TOOL } from "../render/backup.js";
 import { RELEASE_TOOL } from "../render/release.js";
 import { shellWord } from "../render/shell.js";
-import { catalog } from "../../stacks/catalog.js";
 import {
   checkedConnection,
   CONNECTION_USAGE,
@@ -69,7 +68,8 @@ import {
   type HostConnection,
   type SessionOptions,
 } from "./host-ssh.js";
-import { runCli, UsageError } from "./run.js";
+import { loadCatalog } from "./load-catalog.js";
+import { InputError, knownStack, runCli, UsageError } from "./run.js";
 
 const SERVICES: readonly Service[] = ["db", "redis", "backend", "frontend", "caddy"];
 const COMMANDS = ["ps", "logs", "exec", "psql", "health"] as const;
@@ -120,24 +120,20 @@ const OPTIONS = {
   "host-key": { type: "string" },
   follow: { type: "boolean", short: "f", default: false },
   tail: { type: "string" },
-  help: { type: "boolean", short: "h", default: false },
 } as const;
 
 /** One shell command line for the remote shell, each word quoted as it needs. */
 const line = (...words: string[]) => words.map(shellWord).join(" ");
 
-/** The command's positionals, split at `--` (node's parser drops the marker itself). */
-function splitAtMarker(): { before: string[]; after: string[] | undefined } {
-  const { tokens } = parseArgs({ args: process.argv.slice(2), options: OPTIONS, allowPositionals: true, strict: true, tokens: true });
-  const marker = tokens.find((t) => t.kind === "option-terminator")?.index;
-  const positionals = tokens.filter((t) => t.kind === "positional");
-  if (marker === undefined) return { before: positionals.map((t) => t.value), after: undefined };
-  return { before: positionals.filter((t) => t.index < marker).map((t) => t.value), after: positionals.filter((t) => t.index > marker).map((t) => t.value) };
-}
+/** `(did you mean x?)` when a mistyped word is close to one of `words`. */
+const meant = (typed: string, words: readonly string[]) => {
+  const word = nearest(typed, words);
+  return word ? ` (did you mean ${word}?)` : "";
+};
 
 function serviceOf(value: string | undefined, command: Command): Service {
   if (value === undefined) throw new UsageError(`${command}: name a service: one of ${SERVICES.join(", ")}`);
-  if (!(SERVICES as readonly string[]).includes(value)) throw new UsageError(`${command}: "${value}" is not a service: one of ${SERVICES.join(", ")}`);
+  if (!(SERVICES as readonly string[]).includes(value)) throw new UsageError(`${command}: "${value}" is not a service${meant(value, SERVICES)}: one of ${SERVICES.join(", ")}`);
   return value as Service;
 }
 
@@ -424,25 +420,20 @@ async function onHost(what: () => Promise<number>): Promise<number> {
   try {
     return await what();
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new UsageError("ssh is not installed (or not on PATH): install the OpenSSH client");
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new InputError("ssh is not installed (or not on PATH): install the OpenSSH client");
     throw error;
   }
 }
 
-await runCli(USAGE, OPTIONS, async (values) => {
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const { before, after } = splitAtMarker();
+await runCli(USAGE, OPTIONS, async (values, before, after) => {
   const [command, ...rest] = before;
 
-  const stack = values.stack as string | undefined;
+  const catalog = await loadCatalog();
   const stacks = catalog.map((env) => env.name);
-  if (stack === undefined) throw new UsageError(`--stack is required: one of ${stacks.join(", ")}`);
-  if (!stacks.includes(stack)) throw new UsageError(`--stack: "${stack}" is not a stack of stacks/catalog.ts (${stacks.join(", ")})`);
+  if (values.stack === undefined) throw new UsageError(`--stack is required: one of ${stacks.join(", ")}`);
+  const stack = knownStack(values.stack, stacks);
   if (command === undefined) throw new UsageError(`name a command: one of ${COMMANDS.join(", ")}`);
-  if (!(COMMANDS as readonly string[]).includes(command)) throw new UsageError(`unknown command "${command}": one of ${COMMANDS.join(", ")}`);
+  if (!(COMMANDS as readonly string[]).includes(command)) throw new UsageError(`unknown command "${command}"${meant(command, COMMANDS)}: one of ${COMMANDS.join(", ")}`);
   const cmd = command as Command;
 
   const follow = values.follow === true;

@@ -2,9 +2,9 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { planFor, validateCatalog, CatalogError } from "../model/catalog.js";
 import { renderAll } from "../render/index.js";
-import { catalog } from "../../stacks/catalog.js";
+import { loadCatalog } from "./load-catalog.js";
 import { loadDefinitionFile } from "./load-definition.js";
-import { knownStack, runCli, UsageError } from "./run.js";
+import { InputError, knownStack, runCli, UsageError } from "./run.js";
 
 const USAGE = `usage: npm run render -- --stack <name> --out <dir>
            write one stack's generated files (Caddyfile, nginx.conf, launch.sh, host-setup.sh,
@@ -22,18 +22,35 @@ options:
   -h, --help       print this and exit
 The whole catalog is validated first: nothing is written when any stack has a problem.`;
 
+/** Why a folder cannot be written, as the user can act on it (the path is the user's; the errno says what is in the way). */
+const WRITE_FAILURES: Record<string, string> = {
+  EEXIST: "is a file, not a folder: name a folder (it is created if missing)",
+  ENOTDIR: "runs through a file where a folder is needed: name a folder (it is created if missing)",
+  EACCES: "is not writable by you",
+  EPERM: "is not writable by you",
+  EROFS: "is on a read-only file system",
+  ENOSPC: "is on a full disk",
+};
+
 function write(dir: string, files: Record<string, string>): void {
-  mkdirSync(dir, { recursive: true });
-  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
+  try {
+    mkdirSync(dir, { recursive: true });
+    for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? "";
+    const why = WRITE_FAILURES[code];
+    if (why === undefined) throw error;
+    throw new InputError(`${dir}: ${why} (${code})`);
+  }
   console.log(`wrote ${Object.keys(files).join(", ")} to ${dir}`);
 }
-
-const stacks = catalog.map((env) => env.name);
 
 await runCli(
   USAGE,
   { stack: { type: "string" }, file: { type: "string" }, out: { type: "string" }, all: { type: "boolean" } },
-  (values) => {
+  async (values) => {
+    const catalog = await loadCatalog();
+    const stacks = catalog.map((env) => env.name);
     const out = values.out as string | undefined;
     const file = values.file as string | undefined;
     if (values.all) {
@@ -46,7 +63,8 @@ await runCli(
     }
     if (file) {
       if (!out) throw new UsageError("--out is required: where the stack's files are written");
-      const definition = loadDefinitionFile(file);
+      const { definition, warnings } = loadDefinitionFile(file);
+      for (const warning of warnings) console.error(`warning: ${warning}`);
       const name = (definition as { name?: unknown }).name;
       if (typeof name !== "string" || name === "") throw new UsageError(`${file}: the definition has no name, so it names no stack`);
       if (values.stack !== undefined && values.stack !== name) throw new UsageError(`--stack ${String(values.stack)}: --file ${file} defines stack "${name}"`);
@@ -59,5 +77,5 @@ await runCli(
     write(out, renderAll(planFor(catalog, stack)));
     return 0;
   },
-  { positionals: false, stacks },
+  { positionals: false, stacks: async () => (await loadCatalog()).map((env) => env.name) },
 );

@@ -21,9 +21,9 @@ import { createInterface } from "node:readline/promises";
 import { planFor } from "../model/catalog.js";
 import { BACKUP_TOOL } from "../render/backup.js";
 import { shellWord } from "../render/shell.js";
-import { catalog } from "../../stacks/catalog.js";
 import { checkedConnection, CONNECTION_USAGE, readFromHost, SSH_CONNECTION_FAILED, streamFromHost, unreachableMessage } from "./host-ssh.js";
-import { runCli, UsageError } from "./run.js";
+import { loadCatalog } from "./load-catalog.js";
+import { InputError, knownStack, runCli, UsageError } from "./run.js";
 
 const USAGE = `usage: npm run restore -- --stack <name> [--from latest|<dump>] [--dry-run] [--yes]
            list the stack's dumps (on its host and in its bucket), then replace the stack's
@@ -53,7 +53,6 @@ const OPTIONS = {
   user: { type: "string" },
   key: { type: "string" },
   "host-key": { type: "string" },
-  help: { type: "boolean", short: "h", default: false },
 } as const;
 
 /** One dump as the tool's `list` prints it: `<where>\t<name>\t<bytes>\t<UTC ISO time>`. */
@@ -164,7 +163,7 @@ async function onHost<T>(what: () => Promise<T>): Promise<T> {
   try {
     return await what();
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new UsageError("ssh is not installed (or not on PATH): install the OpenSSH client");
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new InputError("ssh is not installed (or not on PATH): install the OpenSSH client");
     throw error;
   }
 }
@@ -188,10 +187,10 @@ await runCli(
   OPTIONS,
   async (values) => {
     const started = Date.now();
+    const catalog = await loadCatalog();
     const stacks = catalog.map((env) => env.name);
-    const stack = values.stack as string | undefined;
-    if (stack === undefined) throw new UsageError(`--stack is required: one of ${stacks.join(", ")}`);
-    if (!stacks.includes(stack)) throw new UsageError(`--stack: "${stack}" is not a stack of stacks/catalog.ts (${stacks.join(", ")})`);
+    if (values.stack === undefined) throw new UsageError(`--stack is required: one of ${stacks.join(", ")}`);
+    const stack = knownStack(values.stack, stacks);
     const from = (values.from as string).trim();
     if (from === "") throw new UsageError("--from: give latest or a dump's name as the list shows it");
     const dryRun = values["dry-run"] === true;
@@ -276,5 +275,5 @@ await runCli(
     if (!done) console.log(`  (the tool did not print its last line "restored <dump> into <database> in <s> s")`);
     return 0;
   },
-  { positionals: false, stacks: catalog.map((env) => env.name) },
+  { positionals: false, stacks: async () => (await loadCatalog()).map((env) => env.name) },
 );

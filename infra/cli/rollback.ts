@@ -1,10 +1,10 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { RELEASE_TOOL, RELEASED_SERVICES, type ReleasedService } from "../render/release.js";
-import { catalog } from "../../stacks/catalog.js";
 import { exec } from "../../tools/process.js";
 import { connectionProblems, expandHome, runOnHost, SSH_CONNECTION_FAILED, type HostConnection } from "./host-ssh.js";
-import { runCli, UsageError } from "./run.js";
+import { loadCatalog } from "./load-catalog.js";
+import { InputError, knownStack, runCli, UsageError } from "./run.js";
 
 const USAGE = `usage: npm run rollback -- --stack <name> [--service backend|frontend]
            put the service's previous version back live on the stack's host (default: backend)
@@ -38,13 +38,13 @@ async function pulumi(args: string[], instead: string): Promise<string> {
     result = await exec("pulumi", args, { cwd: REPO_ROOT });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") {
-      throw new UsageError(`the Pulumi CLI is not installed (or not on PATH), so the stack cannot be read: pass ${instead}`);
+      throw new InputError(`the Pulumi CLI is not installed (or not on PATH), so the stack cannot be read: pass ${instead}`);
     }
     throw error;
   }
   if (result.code !== 0) {
     const reason = result.stderr.trim().split("\n").filter(Boolean).at(-1) ?? `exit ${result.code}`;
-    throw new UsageError(`\`pulumi ${args.join(" ")}\` failed: ${reason}\nLog in to the stack's state backend (pulumi login), or pass ${instead}`);
+    throw new InputError(`\`pulumi ${args.join(" ")}\` failed: ${reason}\nLog in to the stack's state backend (pulumi login), or pass ${instead}`);
   }
   return result.stdout.trim();
 }
@@ -61,7 +61,7 @@ async function connectionFor(stack: string, given: Overrides): Promise<HostConne
     try {
       outputs = JSON.parse(text || "{}") as Record<string, unknown>;
     } catch {
-      throw new UsageError(`\`pulumi stack output --json\` did not print JSON: pass ${instead()}`);
+      throw new InputError(`\`pulumi stack output --json\` did not print JSON: pass ${instead()}`);
     }
     const read = (name: string) => (typeof outputs[name] === "string" && outputs[name] !== "" ? (outputs[name] as string) : undefined);
     c.host ??= read("staticIp");
@@ -69,14 +69,14 @@ async function connectionFor(stack: string, given: Overrides): Promise<HostConne
     c.hostKey ??= read("hostKey");
     const lacking = missing().filter((f) => f !== "key");
     if (lacking.length > 0) {
-      throw new UsageError(
+      throw new InputError(
         `stack ${stack} has no outputs to reach its host (not deployed yet, or deployed before this version): run pulumi up, or pass ${lacking.map((f) => FROM_STACK[f]).join(", ")}`,
       );
     }
   }
   if (c.key === undefined) {
     c.key = await pulumi(["config", "get", "--stack", stack, "timetracker:sshPrivateKeyPath"], FROM_STACK.key);
-    if (c.key === "") throw new UsageError(`stack ${stack} has no timetracker:sshPrivateKeyPath: pass ${FROM_STACK.key}`);
+    if (c.key === "") throw new InputError(`stack ${stack} has no timetracker:sshPrivateKeyPath: pass ${FROM_STACK.key}`);
   }
   return c as HostConnection;
 }
@@ -93,21 +93,14 @@ await runCli(
     user: { type: "string" },
     key: { type: "string" },
     "host-key": { type: "string" },
-    help: { type: "boolean", short: "h", default: false },
   },
-  async (values, positionals) => {
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
+  async (values) => {
     const started = Date.now();
-    if (positionals.length > 0) throw new UsageError(`unexpected argument${positionals.length > 1 ? "s" : ""}: ${positionals.join(" ")}`);
-
-    const stack = option(values, "stack");
+    const catalog = await loadCatalog();
     const stacks = catalog.map((env) => env.name);
-    if (stack === undefined) throw new UsageError(`--stack is required: one of ${stacks.join(", ")}`);
-    const definition = catalog.find((env) => env.name === stack);
-    if (!definition) throw new UsageError(`--stack: "${stack}" is not a stack of stacks/catalog.ts (${stacks.join(", ")})`);
+    if (values.stack === undefined) throw new UsageError(`--stack is required: one of ${stacks.join(", ")}`);
+    const stack = knownStack(values.stack, stacks);
+    const definition = catalog.find((env) => env.name === stack)!;
 
     const service = option(values, "service") as ReleasedService;
     if (!RELEASED_SERVICES.includes(service)) throw new UsageError(`--service: "${service}" is not one of ${RELEASED_SERVICES.join(", ")}`);
@@ -120,8 +113,8 @@ await runCli(
       hostKey: option(values, "host-key")?.trim(),
     });
     const problems = connectionProblems(connection);
-    if (problems.length > 0) throw new UsageError(problems.join("\n"));
-    if (!existsSync(expandHome(connection.key))) throw new UsageError(`--key: ${connection.key} does not exist (the stack's SSH private key)`);
+    if (problems.length > 0) throw new InputError(problems.join("\n"));
+    if (!existsSync(expandHome(connection.key))) throw new InputError(`--key: ${connection.key} does not exist (the stack's SSH private key)`);
 
     const remote = ["sudo", "-n", RELEASE_TOOL, ...(status ? ["status"] : ["rollback", service])];
     const what = status ? `status of ${stack}` : `rollback of ${service} on ${stack}`;
@@ -130,7 +123,7 @@ await runCli(
     try {
       code = await runOnHost(connection, remote);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new UsageError("ssh is not installed (or not on PATH): install the OpenSSH client");
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new InputError("ssh is not installed (or not on PATH): install the OpenSSH client");
       throw error;
     }
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
@@ -147,4 +140,5 @@ await runCli(
     else console.error(line);
     return code;
   },
+  { positionals: false, stacks: async () => (await loadCatalog()).map((env) => env.name) },
 );

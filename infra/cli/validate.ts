@@ -1,18 +1,21 @@
 import { spawnSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { validateCatalog } from "../model/catalog.js";
 import { bucketLockProblems, deployedBucket, type DeployedBucket } from "../model/bucket-lock.js";
+import { deployProblems } from "../model/deployable.js";
 import { checkIdentity, deployedIdentity, identityOf, type StackIdentity } from "../model/identity.js";
 import type { Plan } from "../model/plan.js";
 import { formatProblem, type Problem } from "../model/problems.js";
 import { EnvironmentSchema } from "../model/schema.js";
-import { catalog } from "../../stacks/catalog.js";
+import { checkedBase } from "./base-ref.js";
+import { loadCatalog, REPO_ROOT } from "./load-catalog.js";
 import { loadDefinitionFile } from "./load-definition.js";
-import { knownStack, runCli, UsageError } from "./run.js";
+import { knownStack, runCli } from "./run.js";
 
-const USAGE = `usage: npm run validate -- [--stack <name>] [--file <path>] [--base <git-ref>]
+const USAGE = `usage: npm run validate -- [--stack <name>] [--file <path>] [--base <git-ref>] [--allow-placeholders]
 Checks the stacks of stacks/catalog.ts together (ports, names and domains are only valid
-against each other), and each stack's identity against the plan committed at --base.
+against each other), that each can be deployed (no documentation address, example domain
+or unset host.adminCidrs left: each is named with what to put there), and each stack's
+identity against the plan committed at --base.
 Prints "valid: <stacks>" and exits 0, or every problem as "<path>: <reason>" and exits 1.
 options:
   --stack <name>     validate the whole catalog, then report only <name>: its problems
@@ -23,18 +26,18 @@ options:
                      the catalog's stack of the same name, or joins the catalog as a new
                      one; the file's stack is reported, unless --stack names another
   --base <git-ref>   where each stack's deployed identity is read: its committed
-                     rendered/<stack>/plan.json (default: main); changing it is refused
-                     unless the definition carries a matching dataMove (docs/move-data.md);
-                     the stack's region and its backup bucket's name never change
+                     rendered/<stack>/plan.json (default: main; a ref that is not a commit
+                     here is refused); changing it is refused unless the definition carries
+                     a matching dataMove (docs/move-data.md); the stack's region and its
+                     backup bucket's name never change
+  --allow-placeholders
+                     accept what only a test or a rehearsal may hold: documentation
+                     addresses (RFC 5737), example domains (RFC 2606), an unset
+                     host.adminCidrs, fixture-* names; a deploy still refuses them
   -h, --help         print this and exit`;
 
 /** rendered/ is read from the repository this package lives in, whatever the caller's folder. */
-const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
-
 const git = (...args: string[]) => spawnSync("git", args, { cwd: REPO_ROOT, encoding: "utf8" });
-
-/** Whether `ref` names a commit here (false when git or the repository is missing). */
-const refExists = (ref: string) => git("rev-parse", "--verify", "--quiet", `${ref}^{commit}`).status === 0;
 
 /** The committed text of `path` at `ref`, or undefined when the ref has no such file. */
 function committedFile(ref: string, path: string): string | undefined {
@@ -52,10 +55,6 @@ interface Deployed {
 /** The deployed identity and bucket of each stack: what the base ref commits in rendered/<stack>/plan.json. */
 function readDeployed(base: string, stacks: string[]): Deployed {
   const deployed: Deployed = { identities: new Map(), buckets: new Map(), problems: [], notes: [] };
-  if (!refExists(base)) {
-    deployed.notes.push(`identity lock: "${base}" is not a commit in this repository, so every stack counts as new and nothing is locked (pass --base <ref>)`);
-    return deployed;
-  }
   for (const stack of stacks) {
     const path = `rendered/${stack}/plan.json`;
     const text = committedFile(base, path);
@@ -124,19 +123,24 @@ function summary(plan: Plan): string[] {
   ];
 }
 
+/** The stacks a deploy would refuse, unless --allow-placeholders: placeholders and fixture names (model/deployable.ts). */
+function notDeployable(stacks: readonly string[], definitions: readonly unknown[], plans: readonly Plan[]): Problem[] {
+  return stacks.flatMap((stack) => deployProblems(EnvironmentSchema.parse(definitions[plans.findIndex((p) => p.stack === stack)])));
+}
+
 await runCli(
   USAGE,
-  { stack: { type: "string" }, file: { type: "string" }, base: { type: "string", default: "main" } },
-  (values) => {
+  { stack: { type: "string" }, file: { type: "string" }, base: { type: "string" }, "allow-placeholders": { type: "boolean" } },
+  async (values) => {
     const file = values.file as string | undefined;
-    const base = values.base as string;
-    // A ref is passed to git as an argument: one that starts with '-' would be read as an option.
-    if (base === "" || base.startsWith("-")) throw new UsageError(`--base: "${base}" is not a git ref`);
+    const base = checkedBase((values.base as string | undefined) ?? "main", REPO_ROOT, values.base === undefined);
+    const catalog = await loadCatalog();
     let definitions: unknown[] = catalog;
     let fileStack: string | undefined;
     if (file) {
-      const definition = loadDefinitionFile(file);
-      const name = (definition as { name?: unknown } | null)?.name;
+      const { definition, warnings } = loadDefinitionFile(file);
+      for (const warning of warnings) console.error(`warning: ${warning}`);
+      const name = (definition as { name?: unknown }).name;
       fileStack = typeof name === "string" ? name : undefined;
       // The file stands in for the catalog's stack of the same name, or joins the catalog.
       definitions = [...catalog.filter((env) => env.name !== name), definition];
@@ -162,11 +166,13 @@ await runCli(
       checked.map((plan) => definitions[result.plans.indexOf(plan)]),
     );
     for (const note of identity.notes) console.log(note);
-    if (identity.problems.length > 0) return report(identity.problems);
+    const reported = stack !== undefined ? [stack] : file ? [result.plans.at(-1)!.stack] : result.plans.map((p) => p.stack);
+    const placeholders = values["allow-placeholders"] === true ? [] : notDeployable(reported, definitions, result.plans);
+    const problems = [...identity.problems, ...placeholders];
+    if (problems.length > 0) return report(problems);
     if (stack !== undefined) for (const line of summary(checked[0]!)) console.log(line);
-    const stacks = stack !== undefined ? [stack] : file ? [result.plans.at(-1)?.stack] : result.plans.map((p) => p.stack);
-    console.log(`valid: ${stacks.join(", ")}`);
+    console.log(`valid: ${reported.join(", ")}`);
     return 0;
   },
-  { positionals: false, stacks: catalog.map((env) => env.name) },
+  { positionals: false, stacks: async () => (await loadCatalog()).map((env) => env.name) },
 );

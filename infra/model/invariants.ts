@@ -13,6 +13,9 @@ export const RESERVED_HOST_PORTS: ReadonlyMap<number, string> = new Map([
   [CADDY_ADMIN_PORT, "Caddy's admin API"],
 ]);
 
+/** The stack that serves the real users: it runs only with the app's production settings. */
+export const PRODUCTION_STACK = "prod";
+
 const containers = (plan: Plan): ContainerPlan[] => Object.values(plan.containers);
 
 /** Every Host header the stack itself sends to the backend, read from where it is set. */
@@ -103,6 +106,9 @@ export function checkPlan(plan: Plan): Problem[] {
 
   if (plan.environment === "production" && backend.env.DEBUG !== "false") {
     at("app.debug", "production runs with DEBUG=false");
+  }
+  if (plan.stack === PRODUCTION_STACK && plan.environment !== "production") {
+    at("app.environment", `is "${plan.environment}", but ${PRODUCTION_STACK} is the production stack: its users would get the app's ${plan.environment} settings; write "production"`);
   }
   return problems;
 }

@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { isLightsailRegion, LIGHTSAIL_REGIONS, zonesOf } from "./lightsail-regions.js";
+import { nearest } from "./nearest.js";
 
 /**
  * The shape of one environment definition (one Pulumi stack). Everything a stack
@@ -71,8 +73,13 @@ const cidr = z
     "must be an IPv4 CIDR such as 203.0.113.7/32",
   );
 
-/** Whether `zone` is one of `region`'s availability zones (the region's name and one letter). */
-const isZoneOf = (zone: string, region: string) => zone.length === region.length + 1 && zone.startsWith(region);
+/** One of the Regions Lightsail runs in (lightsail-regions.ts, with its sources); a typo is answered with the likeliest one. */
+const lightsailRegion = z.enum(LIGHTSAIL_REGIONS as [string, ...string[]], {
+  error: (issue) => {
+    const meant = typeof issue.input === "string" ? nearest(issue.input, LIGHTSAIL_REGIONS) : undefined;
+    return `must be an AWS region where Lightsail runs${meant ? ` (did you mean ${meant}?)` : ""}: ${LIGHTSAIL_REGIONS.join(", ")}`;
+  },
+});
 
 /**
  * An omitted adminCidrs gets a fresh empty list recorded here, so the host's check can tell
@@ -390,9 +397,7 @@ export const EnvironmentSchema = z
       .describe("Counters of the other generated secrets (kept in the stack's state): bump one to rotate it (docs/rotate-a-secret.md)."),
     host: z
       .object({
-        region: z
-          .string()
-          .regex(/^[a-z]{2}-[a-z]+-\d$/, "must be an AWS region such as us-east-1")
+        region: lightsailRegion
           .default("us-east-1")
           .describe(
             "The AWS region of the instance, its disk, static IP and bucket: a region where Lightsail runs, equal to `aws:region` in `Pulumi.<name>.yaml`. Locked once deployed (the disk and the bucket cannot move). Example: `eu-west-2`.",
@@ -477,8 +482,9 @@ export const EnvironmentSchema = z
         if (host.sshUser !== undefined && host.sshUser !== user) {
           issue(["sshUser"], `must be ${user}, the login user of blueprint ${host.blueprint} (Lightsail installs the key pair for that user only); remove the field`);
         }
-        if (host.availabilityZone !== undefined && !isZoneOf(host.availabilityZone, host.region)) {
-          issue(["availabilityZone"], `must be a zone of host.region ${host.region}, such as ${host.region}a`);
+        // A region outside the table is refused on its own; its zones are then unknown.
+        if (host.availabilityZone !== undefined && isLightsailRegion(host.region) && !zonesOf(host.region).includes(host.availabilityZone)) {
+          issue(["availabilityZone"], `must be a Lightsail zone of host.region ${host.region}: ${zonesOf(host.region).join(", ")}`);
         }
         const world = host.adminCidrs.flatMap((range, index) => (range.endsWith("/0") ? [index] : []));
         if (!host.sshOpenToWorld) {

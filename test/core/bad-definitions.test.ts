@@ -4,8 +4,9 @@ import { performance } from "node:perf_hooks";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { loadDefinitionFile, MAX_DEFINITION_BYTES } from "../../infra/cli/load-definition.js";
-import { UsageError } from "../../infra/cli/run.js";
+import { InputError } from "../../infra/cli/run.js";
 import { CatalogError, planFor, validateCatalog } from "../../infra/model/catalog.js";
+import { PRODUCTION_STACK } from "../../infra/model/invariants.js";
 import type { Plan } from "../../infra/model/plan.js";
 import { formatProblem } from "../../infra/model/problems.js";
 import { BLUEPRINT_USER, CADDY_ADMIN_PORT, EnvironmentSchema, MAX_EXTRA_DOMAINS, type EnvironmentDefinition } from "../../infra/model/schema.js";
@@ -23,13 +24,17 @@ import { copyOf, planOf, problemAt, run, tempDir } from "./helpers.js";
 const { dir, cleanup } = tempDir("bad-definitions");
 afterAll(cleanup);
 
-/** A new client as a user writes one, with the deploying address in adminCidrs. */
-const acme = { name: "acme", domain: "time.acme.example.com", host: { adminCidrs: ["203.0.113.7/32"] } } satisfies EnvironmentDefinition;
+/**
+ * A new client as a user writes one, with the deploying address in adminCidrs. Named in the
+ * fixtures' own namespace (`fixture-…`, refused for a user's stack), so it never takes the name
+ * of a stack the catalog has, whatever clients the user added.
+ */
+const fixture = { name: "fixture-acme", domain: "time.acme.example.com", host: { adminCidrs: ["203.0.113.7/32"] } } satisfies EnvironmentDefinition;
 type Definition = Record<string, unknown>;
-const withHost = (host: Definition): Definition => ({ ...acme, host: { ...acme.host, ...host } });
-const withApp = (app: Definition): Definition => ({ ...acme, app });
-const withImages = (images: Definition): Definition => ({ ...acme, images });
-const withCaddy = (caddy: Definition): Definition => ({ ...acme, tls: { mode: "off" }, caddy });
+const withHost = (host: Definition): Definition => ({ ...fixture, host: { ...fixture.host, ...host } });
+const withApp = (app: Definition): Definition => ({ ...fixture, app });
+const withImages = (images: Definition): Definition => ({ ...fixture, images });
+const withCaddy = (caddy: Definition): Definition => ({ ...fixture, tls: { mode: "off" }, caddy });
 
 /** The problems of `definition` beside the committed catalog (empty when it is valid). */
 function problemsWith(definition: unknown): string[] {
@@ -43,13 +48,15 @@ const expectRefused = (definition: unknown, path: string, ...fragments: string[]
   for (const fragment of fragments) expect(result.problems).toContainEqual(problemAt(path, fragment));
 };
 const expectAccepted = (definition: unknown) => expect(problemsWith(definition)).toEqual([]);
-const acmePlan = (definition: unknown): Plan => planFor([...catalog, definition], "acme");
+const fixturePlan = (definition: unknown): Plan => planFor([...catalog, definition], "fixture-acme");
 
 /** `npm run validate -- --file <path>` as a user runs it, from the repository root. */
 async function validateFile(name: string, text: string) {
   const path = join(dir, name);
   writeFileSync(path, text);
-  const result = await run("npx", ["tsx", "infra/cli/validate.ts", "--file", path], { timeoutMs: 45_000 });
+  // HEAD: every clone has it (main may be absent from a pull request's checkout); the fixtures' names
+  // and example values are what --allow-placeholders lets through.
+  const result = await run("npx", ["tsx", "infra/cli/validate.ts", "--file", path, "--base", "HEAD", "--allow-placeholders"], { timeoutMs: 45_000 });
   expect(result.spawnError).toBeUndefined();
   const stderr = result.stderr
     .split("\n")
@@ -66,15 +73,15 @@ const DIGEST = `sha256:${"0123456789abcdef".repeat(4)}`;
 
 describe("1. SSH open to the world, or closed to everyone, only when the definition says so", () => {
   it("refuses an adminCidrs entry ending in /0, saying why and how to opt in", () => {
-    expectRefused(withHost({ adminCidrs: ["0.0.0.0/0"] }), "acme.host.adminCidrs.0", "opens SSH (port 22) to the whole internet", "host.sshOpenToWorld: true");
+    expectRefused(withHost({ adminCidrs: ["0.0.0.0/0"] }), "fixture-acme.host.adminCidrs.0", "opens SSH (port 22) to the whole internet", "host.sshOpenToWorld: true");
     // Any address with /0 is the whole internet.
-    expectRefused(withHost({ adminCidrs: ["203.0.113.7/32", "10.1.2.3/0"] }), "acme.host.adminCidrs.1", "whole internet");
+    expectRefused(withHost({ adminCidrs: ["203.0.113.7/32", "10.1.2.3/0"] }), "fixture-acme.host.adminCidrs.1", "whole internet");
   });
 
   it("accepts a /0 with host.sshOpenToWorld: true, and refuses the opt-in when nothing needs it", () => {
     expectAccepted(withHost({ adminCidrs: ["0.0.0.0/0"], sshOpenToWorld: true }));
-    expect(acmePlan(withHost({ adminCidrs: ["0.0.0.0/0"], sshOpenToWorld: true })).host.adminCidrs).toEqual(["0.0.0.0/0"]);
-    expectRefused(withHost({ sshOpenToWorld: true }), "acme.host.sshOpenToWorld", "no adminCidrs entry ends in /0");
+    expect(fixturePlan(withHost({ adminCidrs: ["0.0.0.0/0"], sshOpenToWorld: true })).host.adminCidrs).toEqual(["0.0.0.0/0"]);
+    expectRefused(withHost({ sshOpenToWorld: true }), "fixture-acme.host.sshOpenToWorld", "no adminCidrs entry ends in /0");
   });
 
   it("does not take /10, /20 or /30 for /0", () => {
@@ -82,25 +89,25 @@ describe("1. SSH open to the world, or closed to everyone, only when the definit
   });
 
   it("refuses adminCidrs: [] (no one can deploy), saying why and how to opt in", () => {
-    expectRefused(withHost({ adminCidrs: [] }), "acme.host.adminCidrs", "closes SSH (port 22) to everyone", "neither CI nor you can deploy", "host.sshClosed: true");
+    expectRefused(withHost({ adminCidrs: [] }), "fixture-acme.host.adminCidrs", "closes SSH (port 22) to everyone", "neither CI nor you can deploy", "host.sshClosed: true");
   });
 
   it("accepts adminCidrs: [] with host.sshClosed: true, and refuses sshClosed beside open ranges", () => {
-    const plan = acmePlan(withHost({ adminCidrs: [], sshClosed: true }));
+    const plan = fixturePlan(withHost({ adminCidrs: [], sshClosed: true }));
     expect(plan.host.adminCidrs).toEqual([]);
     expect(renderTopology(plan)).toContain("SSH from nowhere");
-    expectRefused(withHost({ sshClosed: true }), "acme.host.sshClosed", "adminCidrs opens SSH to 203.0.113.7/32");
+    expectRefused(withHost({ sshClosed: true }), "fixture-acme.host.sshClosed", "adminCidrs opens SSH to 203.0.113.7/32");
   });
 
   it("keeps the documented minimum: a definition that leaves adminCidrs out (only name and domain) is accepted", () => {
     // Only a written `[]` is refused; README's "Only name and domain are required" stands.
-    expectAccepted({ name: "acme", domain: "time.acme.example.com" });
+    expectAccepted({ name: "fixture-acme", domain: "time.acme.example.com" });
   });
 
   it("validate --file prints the /0 refusal with its path, exit 1", async () => {
-    const result = await validateFile("ssh-world.yaml", "name: acme\ndomain: time.acme.example.com\nhost:\n  adminCidrs: [0.0.0.0/0]\n");
+    const result = await validateFile("ssh-world.yaml", "name: fixture-acme\ndomain: time.acme.example.com\nhost:\n  adminCidrs: [0.0.0.0/0]\n");
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain("acme.host.adminCidrs.0: opens SSH (port 22) to the whole internet");
+    expect(result.stderr).toContain("fixture-acme.host.adminCidrs.0: opens SSH (port 22) to the whole internet");
     expect(result.stderr).toContain("host.sshOpenToWorld: true");
     expect(result.stdout).not.toContain("valid");
   });
@@ -108,49 +115,69 @@ describe("1. SSH open to the world, or closed to everyone, only when the definit
 
 describe("2. Caddy's ports", () => {
   it.each([
-    { caddy: { httpPort: 22, httpsPort: 18443 }, path: "acme.caddy.httpPort", reason: "must not be 22: the host's SSH" },
-    { caddy: { httpPort: 18080, httpsPort: 22 }, path: "acme.caddy.httpsPort", reason: "must not be 22" },
-    { caddy: { httpPort: 2019, httpsPort: 18443 }, path: "acme.caddy.httpPort", reason: "must not be 2019: Caddy's own admin API" },
-    { caddy: { httpPort: 18080, httpsPort: 2019 }, path: "acme.caddy.httpsPort", reason: "must not be 2019" },
-    { caddy: { httpPort: 18080, httpsPort: 18080 }, path: "acme.caddy.httpsPort", reason: "must differ from caddy.httpPort (18080)" },
-    { caddy: { httpPort: 443 }, path: "acme.caddy.httpsPort", reason: "must differ from caddy.httpPort (443)" },
+    { caddy: { httpPort: 22, httpsPort: 18443 }, path: "fixture-acme.caddy.httpPort", reason: "must not be 22: the host's SSH" },
+    { caddy: { httpPort: 18080, httpsPort: 22 }, path: "fixture-acme.caddy.httpsPort", reason: "must not be 22" },
+    { caddy: { httpPort: 2019, httpsPort: 18443 }, path: "fixture-acme.caddy.httpPort", reason: "must not be 2019: Caddy's own admin API" },
+    { caddy: { httpPort: 18080, httpsPort: 2019 }, path: "fixture-acme.caddy.httpsPort", reason: "must not be 2019" },
+    { caddy: { httpPort: 18080, httpsPort: 18080 }, path: "fixture-acme.caddy.httpsPort", reason: "must differ from caddy.httpPort (18080)" },
+    { caddy: { httpPort: 443 }, path: "fixture-acme.caddy.httpsPort", reason: "must differ from caddy.httpPort (443)" },
   ])("refuses $caddy at $path", ({ caddy, path, reason }) => {
     expectRefused(withCaddy(caddy), path, reason);
   });
 
   it("accepts the local ports the tools use, and the admin port checked is the one derive binds", () => {
-    const plan = acmePlan(withCaddy({ bind: "127.0.0.1", httpPort: 18080, httpsPort: 18443 }));
+    const plan = fixturePlan(withCaddy({ bind: "127.0.0.1", httpPort: 18080, httpsPort: 18443 }));
     expect(plan.caddy.adminAddress).toBe(`localhost:${CADDY_ADMIN_PORT}`);
   });
 });
 
-describe("3. An availability zone outside the region", () => {
-  it("refuses us-east-1 with eu-west-1a at host.availabilityZone", () => {
-    expectRefused(withHost({ region: "us-east-1", availabilityZone: "eu-west-1a" }), "acme.host.availabilityZone", "must be a zone of host.region us-east-1, such as us-east-1a");
-    expectRefused(withHost({ region: "eu-west-2", availabilityZone: "eu-west-1b" }), "acme.host.availabilityZone", "eu-west-2");
+describe("3. A region Lightsail does not run in, and a zone outside the region", () => {
+  it("refuses us-east-1 with eu-west-1a at host.availabilityZone, listing the region's zones", () => {
+    expectRefused(
+      withHost({ region: "us-east-1", availabilityZone: "eu-west-1a" }),
+      "fixture-acme.host.availabilityZone",
+      "must be a Lightsail zone of host.region us-east-1: us-east-1a, us-east-1b, us-east-1c, us-east-1d, us-east-1e, us-east-1f",
+    );
+    expectRefused(withHost({ region: "eu-west-2", availabilityZone: "eu-west-1b" }), "fixture-acme.host.availabilityZone", "eu-west-2a, eu-west-2b, eu-west-2c");
+  });
+
+  it("refuses a zone letter the region does not have (us-east-1z, ca-central-1c)", () => {
+    expectRefused(withHost({ region: "us-east-1", availabilityZone: "us-east-1z" }), "fixture-acme.host.availabilityZone", "us-east-1f");
+    expectRefused(withHost({ region: "ca-central-1", availabilityZone: "ca-central-1c" }), "fixture-acme.host.availabilityZone", "ca-central-1a, ca-central-1b, ca-central-1d");
+  });
+
+  it("refuses a region outside Lightsail's, naming the likeliest one and the list, and says nothing more of its zone", () => {
+    const result = validateCatalog([...catalog, withHost({ region: "eu-west-9", availabilityZone: "eu-west-9a" })]);
+    expect(result.ok ? [] : result.problems.map(formatProblem)).toEqual([
+      expect.stringMatching(/^fixture-acme\.host\.region: must be an AWS region where Lightsail runs \(did you mean eu-west-1\?\): us-east-1, .*eu-west-3, .*ap-southeast-3$/),
+    ]);
+    // us-west-1 is an AWS region, and a RegionName of Lightsail's API, but no Lightsail guide offers it.
+    expectRefused(withHost({ region: "us-west-1" }), "fixture-acme.host.region", "where Lightsail runs");
+    expectRefused(withHost({ region: "moon" }), "fixture-acme.host.region", "us-east-1, us-east-2");
   });
 
   it("accepts another zone of the same region", () => {
-    expect(acmePlan(withHost({ region: "eu-west-2", availabilityZone: "eu-west-2c" })).host.availabilityZone).toBe("eu-west-2c");
+    expect(fixturePlan(withHost({ region: "eu-west-2", availabilityZone: "eu-west-2c" })).host.availabilityZone).toBe("eu-west-2c");
+    expect(fixturePlan(withHost({ region: "ap-northeast-1", availabilityZone: "ap-northeast-1d" })).host.availabilityZone).toBe("ap-northeast-1d");
   });
 
   it("validate --file prints it", async () => {
     const result = await validateFile(
       "zone.json",
-      JSON.stringify({ ...acme, host: { ...acme.host, region: "us-east-1", availabilityZone: "eu-west-1a" } }),
+      JSON.stringify({ ...fixture, host: { ...fixture.host, region: "us-east-1", availabilityZone: "us-east-1z" } }),
     );
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain("acme.host.availabilityZone: must be a zone of host.region us-east-1, such as us-east-1a");
+    expect(result.stderr).toContain("fixture-acme.host.availabilityZone: must be a Lightsail zone of host.region us-east-1: us-east-1a,");
   });
 });
 
 describe("4. Image references", () => {
   it.each([
-    { images: { postgres: "postgres:LATEST" }, path: "acme.images.postgres" },
-    { images: { postgres: "postgres:Latest" }, path: "acme.images.postgres" },
-    { images: { redis: "redis:latest" }, path: "acme.images.redis" },
-    { images: { backend: { source: "registry", ref: "ghcr.io/acme/backend:LATEST" } }, path: "acme.images.backend.ref" },
-    { images: { frontend: { source: "registry", ref: "registry.example.com:5000/team/web:LaTeSt" } }, path: "acme.images.frontend.ref" },
+    { images: { postgres: "postgres:LATEST" }, path: "fixture-acme.images.postgres" },
+    { images: { postgres: "postgres:Latest" }, path: "fixture-acme.images.postgres" },
+    { images: { redis: "redis:latest" }, path: "fixture-acme.images.redis" },
+    { images: { backend: { source: "registry", ref: "ghcr.io/acme/backend:LATEST" } }, path: "fixture-acme.images.backend.ref" },
+    { images: { frontend: { source: "registry", ref: "registry.example.com:5000/team/web:LaTeSt" } }, path: "fixture-acme.images.frontend.ref" },
   ])("refuses a latest tag in any case: $images", ({ images, path }) => {
     expectRefused(withImages(images), path, "must be pinned", "'latest' in any case");
   });
@@ -166,16 +193,16 @@ describe("4. Image references", () => {
     for (const { images, service } of cases) {
       const ref = "postgres" in images ? images.postgres : images.backend.ref;
       expect(problemsWith(withImages(images)), ref).toEqual([]);
-      const image = acmePlan(withImages(images)).containers[service].image;
+      const image = fixturePlan(withImages(images)).containers[service].image;
       expect(image.source === "registry" ? image.ref : undefined).toBe(ref);
     }
   });
 
   it("a digest pins whatever tag stands beside it, but the major version still counts", () => {
     expectAccepted(withImages({ backend: { source: "registry", ref: `ghcr.io/acme/backend:latest@${DIGEST}` } }));
-    expectRefused(withImages({ postgres: `postgres:16.1@${DIGEST}` }), "acme.images.postgres", "postgres 15.x");
-    expectRefused(withImages({ postgres: "registry.example.com:5000/library/postgres:16" }), "acme.images.postgres", "postgres 15.x");
-    expectRefused(withImages({ postgres: "registry.example.com:5000/library/mysql:15" }), "acme.images.postgres", "postgres 15.x");
+    expectRefused(withImages({ postgres: `postgres:16.1@${DIGEST}` }), "fixture-acme.images.postgres", "postgres 15.x");
+    expectRefused(withImages({ postgres: "registry.example.com:5000/library/postgres:16" }), "fixture-acme.images.postgres", "postgres 15.x");
+    expectRefused(withImages({ postgres: "registry.example.com:5000/library/mysql:15" }), "fixture-acme.images.postgres", "postgres 15.x");
   });
 
   it.each([
@@ -185,11 +212,11 @@ describe("4. Image references", () => {
     ["an empty tag", "ghcr.io/acme/backend:"],
     ["a space", "ghcr.io/acme/backend :1"],
   ])("refuses %s as no image reference", (_, ref) => {
-    expectRefused(withImages({ backend: { source: "registry", ref } }), "acme.images.backend.ref", "must be an image reference");
+    expectRefused(withImages({ backend: { source: "registry", ref } }), "fixture-acme.images.backend.ref", "must be an image reference");
   });
 
   it("still refuses an untagged image", () => {
-    expectRefused(withImages({ backend: { source: "registry", ref: "registry.example.com:5000/team/app" } }), "acme.images.backend.ref", "must name a tag or digest");
+    expectRefused(withImages({ backend: { source: "registry", ref: "registry.example.com:5000/team/app" } }), "fixture-acme.images.backend.ref", "must name a tag or digest");
   });
 });
 
@@ -197,7 +224,7 @@ describe("5. Secret-looking plain variables (they are committed in rendered/<sta
   it.each(["AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "STRIPE_API_KEY", "SMTP_PASSWD", "JWT_PRIVATE_KEY", "MAIL_PASSWORD", "AWS_ACCESS_KEY", "GPG_PASSPHRASE"])(
     "refuses a variable named %s",
     (key) => {
-      expectRefused(withApp({ extraEnv: { [key]: "x" } }), `acme.app.extraEnv.${key}`, "names a secret", "keep secrets out of the definition", "generates the database, Redis and app secrets");
+      expectRefused(withApp({ extraEnv: { [key]: "x" } }), `fixture-acme.app.extraEnv.${key}`, "names a secret", "keep secrets out of the definition", "generates the database, Redis and app secrets");
     },
   );
 
@@ -206,24 +233,24 @@ describe("5. Secret-looking plain variables (they are committed in rendered/<sta
     ["REDIS_URL", "redis://:hunter2@redis:6379/0"],
     ["UPSTREAM", "see https://admin:s3cret@internal.example.com/api"],
   ])("refuses %s=%s: a URL with a password", (key, value) => {
-    expectRefused(withApp({ extraEnv: { [key]: value } }), `acme.app.extraEnv.${key}`, "holds a URL with a password", "keep secrets out of the definition");
+    expectRefused(withApp({ extraEnv: { [key]: value } }), `fixture-acme.app.extraEnv.${key}`, "holds a URL with a password", "keep secrets out of the definition");
   });
 
   it("the message says it is committed in plain text, in the stack's plan", () => {
     const problems = problemsWith(withApp({ extraEnv: { DB_PASS_TOKEN: "x" } }));
     expect(problems).toEqual([
-      "acme.app.extraEnv.DB_PASS_TOKEN: names a secret, and is committed in plain text (rendered/acme/plan.json): keep secrets out of the definition (the package generates the database, Redis and app secrets and keeps them encrypted in the stack)",
+      "fixture-acme.app.extraEnv.DB_PASS_TOKEN: names a secret, and is committed in plain text (rendered/fixture-acme/plan.json): keep secrets out of the definition (the package generates the database, Redis and app secrets and keeps them encrypted in the stack)",
     ]);
   });
 
   it("a variable the package sets (DB_PASSWORD) is reported once, as not overridable", () => {
-    const problems = problemsWith({ ...acme, app: { extraEnv: { DB_PASSWORD: "x" } } });
-    expect(problems).toEqual(["acme.app.extraEnv.DB_PASSWORD: is set by the package from the Plan and cannot be overridden"]);
+    const problems = problemsWith({ ...fixture, app: { extraEnv: { DB_PASSWORD: "x" } } });
+    expect(problems).toEqual(["fixture-acme.app.extraEnv.DB_PASSWORD: is set by the package from the Plan and cannot be overridden"]);
   });
 
   it("refuses a secret-looking build argument too (it lands in the plan and the image)", () => {
     const images = { backend: { source: "build", context: "backend", dockerfile: "app-images/backend/Dockerfile", args: { NPM_TOKEN: "x" } } };
-    expectRefused(withImages(images), "acme.images.backend.args.NPM_TOKEN", "names a secret");
+    expectRefused(withImages(images), "fixture-acme.images.backend.args.NPM_TOKEN", "names a secret");
   });
 
   it("accepts plain settings, including settings about secrets and URLs without a password", () => {
@@ -255,13 +282,13 @@ describe("5. Secret-looking plain variables (they are committed in rendered/<sta
   });
 
   it("refuses a value over two lines (Docker's --env-file cannot carry it)", () => {
-    expectRefused(withApp({ extraEnv: { PEM: "line one\nline two" } }), "acme.app.extraEnv.PEM", "must be one line");
+    expectRefused(withApp({ extraEnv: { PEM: "line one\nline two" } }), "fixture-acme.app.extraEnv.PEM", "must be one line");
   });
 
   it("validate --file prints a DATABASE_URL with a password, exit 1", async () => {
     const result = await validateFile("secret.json", JSON.stringify(withApp({ extraEnv: { DATABASE_URL: "postgresql://u:p@host/db" } })));
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain("acme.app.extraEnv.DATABASE_URL: holds a URL with a password (user:password@)");
+    expect(result.stderr).toContain("fixture-acme.app.extraEnv.DATABASE_URL: holds a URL with a password (user:password@)");
     expect(result.stderr).toContain("generates the database, Redis and app secrets");
   });
 });
@@ -284,13 +311,13 @@ describe("6. Build paths that leave the app's checkout or this repository", () =
     ["dockerfile", "app-images/../../../Dockerfile", "no '..'"],
     ["dockerfile", "app-images\\backend\\Dockerfile", "not '\\'"],
   ] as const)("refuses %s %j", (field, value, reason) => {
-    expectRefused(build(field, value), `acme.images.backend.${field}`, reason);
-    expectRefused(build(field, value, "frontend"), `acme.images.frontend.${field}`, reason);
+    expectRefused(build(field, value), `fixture-acme.images.backend.${field}`, reason);
+    expectRefused(build(field, value, "frontend"), `fixture-acme.images.frontend.${field}`, reason);
   });
 
   it("names the root in the message", () => {
-    expectRefused(build("context", "/etc"), "acme.images.backend.context", "the app's checkout");
-    expectRefused(build("dockerfile", "/etc/passwd"), "acme.images.backend.dockerfile", "this repository");
+    expectRefused(build("context", "/etc"), "fixture-acme.images.backend.context", "the app's checkout");
+    expectRefused(build("dockerfile", "/etc/passwd"), "fixture-acme.images.backend.dockerfile", "this repository");
   });
 
   it("accepts folders inside, including the checkout itself and names with dots", () => {
@@ -301,8 +328,8 @@ describe("6. Build paths that leave the app's checkout or this repository", () =
 
 describe("7. Blueprints the launch script runs, and Markdown that definitions cannot break", () => {
   it("refuses a blueprint that is not Ubuntu, listing the allowed ones", () => {
-    expectRefused(withHost({ blueprint: "debian_12" }), "acme.host.blueprint", Object.keys(BLUEPRINT_USER).join(", "));
-    expectRefused(withHost({ blueprint: "amazon_linux_2023" }), "acme.host.blueprint", "launch script");
+    expectRefused(withHost({ blueprint: "debian_12" }), "fixture-acme.host.blueprint", Object.keys(BLUEPRINT_USER).join(", "));
+    expectRefused(withHost({ blueprint: "amazon_linux_2023" }), "fixture-acme.host.blueprint", "launch script");
   });
 
   it("the schema already keeps | ` < > and line breaks out of every definition field topology.md prints", () => {
@@ -310,18 +337,18 @@ describe("7. Blueprints the launch script runs, and Markdown that definitions ca
     // fields is printed in topology.md (domains, names, images, build context, volumes, the host).
     const hostile = ["a|b", "a`b", "a<b", "a>b", "a\nb"];
     const fields: [string, (value: string) => Definition][] = [
-      ["name", (v) => ({ ...acme, name: v })],
-      ["domain", (v) => ({ ...acme, domain: `${v}.example.com` })],
-      ["extraDomains.0", (v) => ({ ...acme, extraDomains: [`${v}.example.com`] })],
-      ["containerPrefix", (v) => ({ ...acme, containerPrefix: v })],
+      ["name", (v) => ({ ...fixture, name: v })],
+      ["domain", (v) => ({ ...fixture, domain: `${v}.example.com` })],
+      ["extraDomains.0", (v) => ({ ...fixture, extraDomains: [`${v}.example.com`] })],
+      ["containerPrefix", (v) => ({ ...fixture, containerPrefix: v })],
       ["images.postgres", (v) => withImages({ postgres: `postgres:15-${v}` })],
       ["images.backend.ref", (v) => withImages({ backend: { source: "registry", ref: `ghcr.io/acme/${v}:1` } })],
       ["images.backend.context", (v) => withImages({ backend: { source: "build", context: v, dockerfile: "app-images/backend/Dockerfile" } })],
-      ["volumes.database", (v) => ({ ...acme, volumes: { database: v } })],
+      ["volumes.database", (v) => ({ ...fixture, volumes: { database: v } })],
       ["host.adminCidrs.0", (v) => withHost({ adminCidrs: [`${v}/32`] })],
       ["host.bundle", (v) => withHost({ bundle: `small_3_0${v}` })],
       ["host.availabilityZone", (v) => withHost({ availabilityZone: `us-east-1${v}` })],
-      ["database.password.adoptFrom", (v) => ({ ...acme, database: { password: { adoptFrom: `key${v}` } } })],
+      ["database.password.adoptFrom", (v) => ({ ...fixture, database: { password: { adoptFrom: `key${v}` } } })],
     ];
     for (const [field, definition] of fields) {
       for (const value of hostile) {
@@ -378,59 +405,59 @@ describe("7. Blueprints the launch script runs, and Markdown that definitions ca
 });
 
 describe("8. Keys JavaScript objects reserve: __proto__, constructor, prototype", () => {
-  const json = (extraEnv: string) => JSON.parse(`{"name":"acme","domain":"time.acme.example.com","host":{"adminCidrs":["203.0.113.7/32"]},"app":{"extraEnv":${extraEnv}}}`) as unknown;
+  const json = (extraEnv: string) => JSON.parse(`{"name":"fixture-acme","domain":"time.acme.example.com","host":{"adminCidrs":["203.0.113.7/32"]},"app":{"extraEnv":${extraEnv}}}`) as unknown;
 
   it("JSON.parse and YAML keep __proto__ as an own key, and zod would drop it: refused at its path instead", () => {
     const fromJson = json('{"__proto__":"x","LOG_LEVEL":"info"}');
     expect(Object.keys((fromJson as { app: { extraEnv: object } }).app.extraEnv)).toEqual(["__proto__", "LOG_LEVEL"]);
-    expectRefused(fromJson, "acme.app.extraEnv.__proto__", "JavaScript objects reserve");
+    expectRefused(fromJson, "fixture-acme.app.extraEnv.__proto__", "JavaScript objects reserve");
 
-    const fromYaml = parseYaml("name: acme\ndomain: time.acme.example.com\nhost:\n  adminCidrs: [203.0.113.7/32]\napp:\n  extraEnv:\n    __proto__: x\n");
+    const fromYaml = parseYaml("name: fixture-acme\ndomain: time.acme.example.com\nhost:\n  adminCidrs: [203.0.113.7/32]\napp:\n  extraEnv:\n    __proto__: x\n");
     expect(Object.keys((fromYaml as { app: { extraEnv: object } }).app.extraEnv)).toEqual(["__proto__"]);
-    expectRefused(fromYaml, "acme.app.extraEnv.__proto__", "JavaScript objects reserve");
+    expectRefused(fromYaml, "fixture-acme.app.extraEnv.__proto__", "JavaScript objects reserve");
   });
 
   it("refuses constructor and prototype, and the same keys among build arguments", () => {
-    expectRefused(json('{"constructor":"x"}'), "acme.app.extraEnv.constructor", "JavaScript objects reserve");
-    expectRefused(json('{"prototype":"x"}'), "acme.app.extraEnv.prototype", "JavaScript objects reserve");
+    expectRefused(json('{"constructor":"x"}'), "fixture-acme.app.extraEnv.constructor", "JavaScript objects reserve");
+    expectRefused(json('{"prototype":"x"}'), "fixture-acme.app.extraEnv.prototype", "JavaScript objects reserve");
     const args = JSON.parse('{"__proto__":"x"}') as unknown;
-    expectRefused(withImages({ backend: { source: "build", context: "backend", dockerfile: "app-images/backend/Dockerfile", args } }), "acme.images.backend.args.__proto__", "JavaScript objects reserve");
+    expectRefused(withImages({ backend: { source: "build", context: "backend", dockerfile: "app-images/backend/Dockerfile", args } }), "fixture-acme.images.backend.args.__proto__", "JavaScript objects reserve");
   });
 
   it("refuses __proto__ as a field of the definition itself", () => {
-    const top = JSON.parse('{"name":"acme","domain":"time.acme.example.com","__proto__":{"host":{}}}') as unknown;
-    expectRefused(top, "acme", "unknown field '__proto__'");
+    const top = JSON.parse('{"name":"fixture-acme","domain":"time.acme.example.com","__proto__":{"host":{}}}') as unknown;
+    expectRefused(top, "fixture-acme", "unknown field '__proto__'");
   });
 
   it("planFor throws a CatalogError naming the path (what the Pulumi program reports)", () => {
-    expect(() => planFor([...catalog, json('{"__proto__":"x"}')], "acme")).toThrow(CatalogError);
-    expect(() => planFor([...catalog, json('{"__proto__":"x"}')], "acme")).toThrow(/acme\.app\.extraEnv\.__proto__: /);
+    expect(() => planFor([...catalog, json('{"__proto__":"x"}')], "fixture-acme")).toThrow(CatalogError);
+    expect(() => planFor([...catalog, json('{"__proto__":"x"}')], "fixture-acme")).toThrow(/^fixture-acme\.app\.extraEnv\.__proto__: /m);
   });
 
   it("validate --file prints it for a JSON file", async () => {
-    const text = '{"name":"acme","domain":"time.acme.example.com","host":{"adminCidrs":["203.0.113.7/32"]},"app":{"extraEnv":{"__proto__":"x"}}}';
+    const text = '{"name":"fixture-acme","domain":"time.acme.example.com","host":{"adminCidrs":["203.0.113.7/32"]},"app":{"extraEnv":{"__proto__":"x"}}}';
     const result = await validateFile("proto.json", text);
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain("acme.app.extraEnv.__proto__: is a name JavaScript objects reserve");
+    expect(result.stderr).toContain("fixture-acme.app.extraEnv.__proto__: is a name JavaScript objects reserve");
   });
 });
 
 describe("Problem paths print on one line, whatever the keys", () => {
   it("quotes a key that is not plain, so it cannot fake a line of output", () => {
     const problems = problemsWith(withApp({ extraEnv: { "A\nacme.domain: fine": "x" } }));
-    expect(problems).toEqual(['acme.app.extraEnv["A\\nacme.domain: fine"]: must be an UPPER_SNAKE variable name']);
+    expect(problems).toEqual(['fixture-acme.app.extraEnv["A\\nacme.domain: fine"]: must be an UPPER_SNAKE variable name']);
     expect(problems.join("\n").split("\n")).toHaveLength(1);
   });
 
   it("labels a definition by its position when its name is not printable on one line", () => {
-    const problems = problemsWith({ ...acme, name: "evil\nprod.name: fine" });
+    const problems = problemsWith({ ...fixture, name: "evil\nprod.name: fine" });
     expect(problems).toContain(`catalog[${catalog.length}].name: must be 2-32 characters of a-z, 0-9 and '-', starting with a letter`);
   });
 
   it("lists ten unknown fields, then a count", () => {
-    const definition = { ...acme, ...Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`extra${i}`, 1])) };
+    const definition = { ...fixture, ...Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`extra${i}`, 1])) };
     expect(problemsWith(definition)).toEqual([
-      `acme: unknown fields ${Array.from({ length: 10 }, (_, i) => `'extra${i}'`).join(", ")} and 2 more`,
+      `fixture-acme: unknown fields ${Array.from({ length: 10 }, (_, i) => `'extra${i}'`).join(", ")} and 2 more`,
     ]);
   });
 });
@@ -446,7 +473,7 @@ describe("9. A definition file that holds no definition is named by its file", (
   ])("%s", (name, text, reason) => {
     const path = join(dir, name);
     writeFileSync(path, text);
-    expect(() => loadDefinitionFile(path)).toThrow(UsageError);
+    expect(() => loadDefinitionFile(path)).toThrow(InputError);
     expect(() => loadDefinitionFile(path)).toThrow(`${path}: ${reason}`);
   });
 
@@ -469,23 +496,23 @@ describe("10. Size and time bounds", () => {
   const domains = (count: number, stack = "acme") => Array.from({ length: count }, (_, i) => `d${i}.${stack}.example.com`);
 
   it(`accepts ${MAX_EXTRA_DOMAINS} extra domains and refuses 100, citing Let's Encrypt's 100 names per certificate`, () => {
-    expectAccepted({ ...acme, extraDomains: domains(MAX_EXTRA_DOMAINS) });
-    expectRefused({ ...acme, extraDomains: domains(100) }, "acme.extraDomains", "at most 99", "Let's Encrypt puts at most 100 names on one certificate");
+    expectAccepted({ ...fixture, extraDomains: domains(MAX_EXTRA_DOMAINS) });
+    expectRefused({ ...fixture, extraDomains: domains(100) }, "fixture-acme.extraDomains", "at most 99", "Let's Encrypt puts at most 100 names on one certificate");
   });
 
   it("refuses 170,000 extra domains in under 2 s, with one problem", () => {
-    const definition = { ...acme, extraDomains: domains(170_000) };
+    const definition = { ...fixture, extraDomains: domains(170_000) };
     const start = performance.now();
     const result = validateCatalog([...catalog, definition]);
     const elapsed = performance.now() - start;
     expect(result.ok).toBe(false);
-    expect(result.ok ? [] : result.problems.map(formatProblem)).toEqual([expect.stringMatching(/^acme\.extraDomains: must list at most 99/)]);
+    expect(result.ok ? [] : result.problems.map(formatProblem)).toEqual([expect.stringMatching(/^fixture-acme\.extraDomains: must list at most 99/)]);
     expect(elapsed).toBeLessThan(2000);
   });
 
   it("validates a maximal catalog (30 stacks, each with 99 extra domains, 50 admin ranges, 100 variables) in under 2 s", () => {
     const stacks = Array.from({ length: 30 }, (_, i) => ({
-      name: `client-${i}`,
+      name: `fixture-client-${i}`,
       domain: `client-${i}.example.com`,
       extraDomains: domains(MAX_EXTRA_DOMAINS, `client-${i}`),
       host: { adminCidrs: Array.from({ length: 50 }, (_, j) => `198.51.${i}.${j}/32`) },
@@ -500,31 +527,91 @@ describe("10. Size and time bounds", () => {
   });
 
   it.each([
-    { title: "51 admin ranges", definition: withHost({ adminCidrs: Array.from({ length: 51 }, (_, j) => `198.51.100.${j}/32`) }), path: "acme.host.adminCidrs", reason: "at most 50" },
+    { title: "51 admin ranges", definition: withHost({ adminCidrs: Array.from({ length: 51 }, (_, j) => `198.51.100.${j}/32`) }), path: "fixture-acme.host.adminCidrs", reason: "at most 50" },
     {
       title: "101 variables",
       definition: withApp({ extraEnv: Object.fromEntries(Array.from({ length: 101 }, (_, j) => [`SETTING_${j}`, "x"])) }),
-      path: "acme.app.extraEnv",
+      path: "fixture-acme.app.extraEnv",
       reason: "at most 100 variables, not 101",
     },
-    { title: "a value of 4097 characters", definition: withApp({ extraEnv: { NOTE: "x".repeat(4097) } }), path: "acme.app.extraEnv.NOTE", reason: "at most 4096 characters" },
-    { title: "a dataMove reason of 2001 characters", definition: { ...acme, dataMove: { from: {}, how: "start-empty", reason: "x".repeat(2001) } }, path: "acme.dataMove.reason", reason: "" },
+    { title: "a value of 4097 characters", definition: withApp({ extraEnv: { NOTE: "x".repeat(4097) } }), path: "fixture-acme.app.extraEnv.NOTE", reason: "at most 4096 characters" },
+    { title: "a dataMove reason of 2001 characters", definition: { ...fixture, dataMove: { from: {}, how: "start-empty", reason: "x".repeat(2001) } }, path: "fixture-acme.dataMove.reason", reason: "" },
   ])("refuses $title at $path", ({ definition, path, reason }) => {
     expectRefused(definition, path, reason);
   });
 
   it("a variable named like a secret in a 100-variable catalog is still found (Sets, not scans)", () => {
     const extraEnv = Object.fromEntries(Array.from({ length: 99 }, (_, j) => [`SETTING_${j}`, "x"]));
-    expectRefused(withApp({ extraEnv: { ...extraEnv, API_TOKEN: "x" } }), "acme.app.extraEnv.API_TOKEN", "names a secret");
+    expectRefused(withApp({ extraEnv: { ...extraEnv, API_TOKEN: "x" } }), "fixture-acme.app.extraEnv.API_TOKEN", "names a secret");
   });
 
   it("validate --file refuses a file over 1 MB before parsing it (170,000 extra domains)", async () => {
-    const text = JSON.stringify({ ...acme, extraDomains: domains(170_000) });
+    const text = JSON.stringify({ ...fixture, extraDomains: domains(170_000) });
     expect(text.length).toBeGreaterThan(MAX_DEFINITION_BYTES);
     const start = performance.now();
     const result = await validateFile("huge.json", text);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(`${result.path}: is ${text.length} bytes; a definition file is at most ${MAX_DEFINITION_BYTES} bytes (1 MB)`);
     expect(performance.now() - start).toBeLessThan(30_000);
+  });
+});
+
+describe("11. What a reader may take another way: prod in development, a key given twice, a number with a leading zero", () => {
+  /** The catalog with its production stack replaced by a minimal one in `environment` (the rule is about the name prod). */
+  const prodIn = (environment: string) => [
+    ...catalog.filter((d) => d.name !== PRODUCTION_STACK),
+    { name: PRODUCTION_STACK, domain: "fixture-prod.example.com", app: { environment, debug: false } },
+  ];
+
+  it("refuses app.environment development or staging on prod, naming the field", () => {
+    for (const environment of ["development", "staging"]) {
+      const result = validateCatalog(prodIn(environment));
+      expect(result.ok ? [] : result.problems, environment).toContainEqual(problemAt(`${PRODUCTION_STACK}.app.environment`, `is "${environment}", but prod is the production stack`));
+    }
+    expect(validateCatalog(prodIn("production")).ok).toBe(true);
+  });
+
+  it("accepts development on any other stack", () => {
+    expectAccepted(withApp({ environment: "development", debug: true }));
+  });
+
+  const file = (name: string, text: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+
+  it("refuses a JSON key given twice, naming the field and both lines (JSON.parse would keep the last in silence)", () => {
+    const path = file("twice.json", '{\n  "name": "fixture-acme",\n  "domain": "a.example.com",\n  "ports": { "frontend": 3005,\n    "frontend": 3006, "backend": 8085 }\n}\n');
+    expect(() => loadDefinitionFile(path)).toThrow(InputError);
+    expect(() => loadDefinitionFile(path)).toThrow(`${path}: ports.frontend: is given twice (lines 4 and 5): keep one`);
+  });
+
+  it("refuses a YAML key given twice the same way, by its field", () => {
+    const path = file("twice.yaml", "name: fixture-acme\ndomain: a.example.com\nname: fixture-other\n");
+    expect(() => loadDefinitionFile(path)).toThrow(`${path}: name: is given twice (lines 1 and 3): keep one`);
+  });
+
+  it("refuses a JSON number with a leading zero by its field, saying what YAML 1.1 tools would read", () => {
+    const path = file("zero.json", '{"name":"fixture-acme","domain":"a.example.com","ports":{"frontend":03005,"backend":8085}}');
+    expect(() => loadDefinitionFile(path)).toThrow(`${path}: ports.frontend: 03005 has a leading zero, which JSON does not allow (YAML 1.1 tools read it as octal 1541): write 3005`);
+  });
+
+  it("warns about a YAML number with a leading zero, by its field, and reads it as decimal", () => {
+    const path = file("zero.yaml", "name: fixture-acme\ndomain: a.example.com\nports:\n  frontend: 03005\n  backend: 08085\n");
+    const { definition, warnings } = loadDefinitionFile(path);
+    expect((definition as { ports: unknown }).ports).toEqual({ frontend: 3005, backend: 8085 });
+    expect(warnings).toEqual([
+      `${path}: ports.frontend: 03005 has a leading zero: read here as 3005, but YAML 1.1 tools read it as octal 1541; write 3005`,
+      `${path}: ports.backend: 08085 has a leading zero: read here as 8085, but YAML 1.1 tools read it as text; write 8085`,
+    ]);
+    expect(loadDefinitionFile(file("plain.yaml", "name: fixture-acme\ndomain: a.example.com\nports: { frontend: 3005, backend: 8085 }\nnote: '007'\n")).warnings).toEqual([]);
+  });
+
+  it("validate --file prints the warning and still validates the file", async () => {
+    const result = await validateFile("zero-port.yaml", "name: fixture-acme\ndomain: a.example.com\nports:\n  frontend: 03005\n  backend: 8085\n");
+    expect(result.stderr).toContain(`warning: ${result.path}: ports.frontend: 03005 has a leading zero: read here as 3005`);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain("valid: fixture-acme");
   });
 });

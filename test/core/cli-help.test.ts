@@ -64,7 +64,7 @@ const COMMANDS = npmScriptCommands();
 
 /** This change's entry points and every option each must list in its usage. */
 const OURS: { name: string; script: string; args: string[]; options: string[] }[] = [
-  { name: "validate", script: "infra/cli/validate.ts", args: [], options: ["--stack <name>", "--file <path>", "--base <git-ref>", "-h, --help"] },
+  { name: "validate", script: "infra/cli/validate.ts", args: [], options: ["--stack <name>", "--file <path>", "--base <git-ref>", "--allow-placeholders", "-h, --help"] },
   { name: "render", script: "infra/cli/render.ts", args: [], options: ["--stack <name>", "--file <path>", "--out <dir>", "--all", "-h, --help"] },
   { name: "render:all", script: "infra/cli/render.ts", args: ["--all"], options: ["--all", "-h, --help"] },
   { name: "resources", script: "tools/resources.ts", args: [], options: ["--stack <name>", "-h, --help"] },
@@ -93,16 +93,42 @@ describe("every npm script's entry point answers --help", () => {
   });
 });
 
-describe("a positional argument no command takes is refused, naming it", () => {
+/** The npm script a command's usage names (`usage: npm run validate -- …`): where its --help hint points. */
+const scriptNamed = async (command: Command) => /^usage: npm run ([\w:-]+)/.exec((await tsx(command.script, ...command.args, "--help")).stdout)?.[1];
+
+describe("a positional argument no command takes is refused in one line, naming it", () => {
   const cases = OURS.filter((c) => c.name !== "render:all").map((c) => [c.name, c] as const);
 
-  it.concurrent.each(cases)("npm run %s -- <stack>: exit 1, 'did you mean --stack <stack>?' and the usage", async (_, command) => {
+  it.concurrent.each(cases)("npm run %s -- <stack>: exit 1, 'did you mean --stack <stack>?' and where the usage is, not the usage", async (name, command) => {
     const result = await tsx(command.script, ...command.args, STACK);
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain(`unexpected argument '${STACK}'; did you mean --stack ${STACK}?`);
-    expect(result.stderr).toContain("usage:");
+    expect(result.stderr).toBe(`unexpected argument '${STACK}'; did you mean --stack ${STACK}? Run \`npm run ${name} -- --help\`\n`);
     expect(result.stdout).toBe("");
-    expectNoStackTrace(result.stderr);
+  });
+});
+
+describe("a misspelled or unknown flag is refused the same way by every npm script", () => {
+  it.concurrent.each(COMMANDS.map((c) => [c.label, c] as const))("npm run %s -- --stak x: one line with the likeliest flag (or the list) and where the usage is", async (_, command) => {
+    const [script, usage] = await Promise.all([scriptNamed(command), tsx(command.script, ...command.args, "--help")]);
+    const result = await tsx(command.script, ...command.args, "--stak", "x");
+    expect(result.code).toBe(1);
+    const takesStack = usage.stdout.includes("--stack <name>");
+    expect(result.stderr).toMatch(
+      new RegExp(`^unknown flag --stak: ${takesStack ? "did you mean --stack\\?" : "the flags are --[^\\n]+\\."} Run \`npm run ${script} -- --help\`\n$`),
+    );
+    expect(result.stdout).toBe("");
+  });
+
+  it.concurrent.each([
+    [["--stack"], "--stack needs a value: --stack <name>."],
+    [["--stack", "--file", "x.yaml"], "--stack needs a value, and --file is a flag (a value starting with '-' is written --stack=--file)."],
+    [["--allow-placeholders=yes"], '--allow-placeholders takes no value (got "yes").'],
+    [["--stack", "prod", "--stack", "staging"], '--stack is given twice ("prod" and "staging"): give it once.'],
+    [["--adminCidr", "x"], "unknown flag --adminCidr: the flags are --stack, --file, --base, --allow-placeholders, --help."],
+  ])("validate %j: one line, never Node's own message", async (args, line) => {
+    const result = await tsx("infra/cli/validate.ts", ...args);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(`${line} Run \`npm run validate -- --help\`\n`);
   });
 });
 
@@ -118,7 +144,7 @@ describe("--stack names a stack of the catalog, or is refused with the list", ()
   );
 
   it.concurrent("npm run validate -- --stack <stack>: validates the catalog and reports that stack only", async () => {
-    const result = await tsx("infra/cli/validate.ts", "--stack", STACK, "--base", "HEAD");
+    const result = await tsx("infra/cli/validate.ts", "--stack", STACK, "--base", "HEAD", "--allow-placeholders");
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(new RegExp(`^valid: ${STACK}$`, "m"));
     expect(result.stdout).toContain(`${STACK}: ${planOf(STACK).publicUrl}`);
@@ -128,18 +154,18 @@ describe("--stack names a stack of the catalog, or is refused with the list", ()
   it.concurrent("a problem of the stack is reported; a problem only in another stack fails in one counted line", async () => {
     // A new client whose backend port is the one STACK uses: the problem is the client's, about STACK.
     const port = planOf(STACK).containers.backend.ports[0]!.external;
-    const path = join(dir, "zz-test-client-clash.yaml");
-    writeFileSync(path, `name: zz-test-client-clash\ndomain: zz-test-client-clash.example.com\nports:\n  frontend: 3999\n  backend: ${port}\n`);
+    const path = join(dir, "fixture-clash.yaml");
+    writeFileSync(path, `name: fixture-clash\ndomain: fixture-clash.example.com\nports:\n  frontend: 3999\n  backend: ${port}\n`);
     const [own, other] = await Promise.all([
       tsx("infra/cli/validate.ts", "--file", path, "--stack", STACK, "--base", "HEAD"),
       tsx("infra/cli/validate.ts", "--file", path, "--stack", OTHER, "--base", "HEAD"),
     ]);
     expect(own.code).toBe(1);
-    expect(own.stderr).toContain(`zz-test-client-clash.ports.backend: ${port} is already used by ${STACK}`);
+    expect(own.stderr).toContain(`fixture-clash.ports.backend: ${port} is already used by ${STACK}`);
     expect(other.code).toBe(1);
     expect(other.stderr).toContain(`${OTHER}: no problem of its own`);
-    expect(other.stderr).toMatch(/the catalog also fails on \d+ problems? of other stacks \(zz-test-client-clash\)/);
-    expect(other.stderr).not.toContain("zz-test-client-clash.ports.backend");
+    expect(other.stderr).toMatch(/the catalog also fails on \d+ problems? of other stacks \(fixture-clash\)/);
+    expect(other.stderr).not.toContain("fixture-clash.ports.backend");
     expect(other.stdout).not.toContain("valid");
   });
 });
@@ -153,6 +179,10 @@ describe("runCli's helpers", () => {
     expect(meantFlag("all", options)).toBe("--all");
     expect(meantFlag("stack", options)).toBe("--stack <name>");
     expect(meantFlag("whatever", options, ["prod"])).toBeUndefined();
+    // One edit away from a stack or a flag: that is what was meant.
+    expect(meantFlag("stagin", options, ["prod", "staging"])).toBe("--stack staging");
+    expect(meantFlag("xy", options)).toBeUndefined();
+    expect(meantFlag("alll", options)).toBe("--all");
   });
 
   it("names every stray positional in one message", () => {
@@ -165,5 +195,6 @@ describe("runCli's helpers", () => {
     expect(() => knownStack("nope", ["prod", "staging"])).toThrow(UsageError);
     expect(() => knownStack("nope", ["prod", "staging"])).toThrow('--stack: no environment is named "nope"; the catalog has: prod, staging');
     expect(() => knownStack("", ["prod"])).toThrow("--stack needs a stack name: one of prod");
+    expect(() => knownStack("staigng", ["prod", "staging"])).toThrow('--stack: no environment is named "staigng" (did you mean staging?); the catalog has: prod, staging');
   });
 });

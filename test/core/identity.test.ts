@@ -222,23 +222,24 @@ describe("npm run validate applies the lock against the committed plan at --base
       volumes: { ...prod.volumes, database: "timetracker_app_pg" },
       dataMove: { from: PROD_IDENTITY, how: "dump-and-restore", reason: "the app must not run as the superuser" },
     });
-    const result = await validate("--file", path, "--base", "HEAD");
+    // Whatever placeholders prod still holds (the lock is what this checks).
+    const result = await validate("--file", path, "--base", "HEAD", "--allow-placeholders");
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toContain("prod: data move accepted (dump-and-restore)");
     expect(result.stdout).toContain("valid: prod");
   });
 
-  it("says in one line that nothing is locked when the base ref does not exist", async () => {
+  it("refuses a base ref that does not exist, in one line: the lock is never silently off", async () => {
     const result = await validate("--base", "no-such-ref-for-the-lock");
-    expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout.split("\n").filter((l) => l.includes("nothing is locked"))).toHaveLength(1);
-    expect(result.stdout).toContain(`valid: ${catalog.map((d) => d.name).join(", ")}`);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^--base: "no-such-ref-for-the-lock" is not a commit of this repository/)]);
+    expect(result.stdout).not.toContain("valid:");
   });
 
   it("treats a stack with no committed plan at the base as new", async () => {
-    const path = definitionFile("zz-test-client-z.json", { name: "zz-test-client-z", domain: "zz-test-client-z.example.com" });
-    const result = await validate("--file", path, "--base", "HEAD");
+    const path = definitionFile("fixture-z.json", { name: "fixture-z", domain: "fixture-z.example.com" });
+    const result = await validate("--file", path, "--base", "HEAD", "--allow-placeholders");
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout).toContain("zz-test-client-z: new stack (no rendered/zz-test-client-z/plan.json at HEAD)");
+    expect(result.stdout).toContain("fixture-z: new stack (no rendered/fixture-z/plan.json at HEAD)");
   });
 });

@@ -146,11 +146,12 @@ const staging = ["--stack", "staging", ...explicit];
 const LIST_CMD = `sudo -n ${BACKUP_TOOL} list 2>&1`;
 const restoreCmd = (name: string, dryRun = false) => `sudo -n ${BACKUP_TOOL} restore ${name}${dryRun ? " --dry-run" : ""}`;
 
-/** A user's mistake: a message with the usage, never a stack trace, and nothing run on the host. */
+/** A user's mistake: one message pointing at the usage (not the usage itself), never a stack trace, and nothing run on the host. */
 function expectRefusal(run: Run, message: string | RegExp) {
   expect(run.code).toBe(1);
   expect(run.stderr).toMatch(typeof message === "string" ? new RegExp(message.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")) : message);
-  expect(run.stderr).toContain("usage: npm run restore -- --stack <name>");
+  expect(run.stderr).toContain("Run `npm run restore -- --help`");
+  expect(run.stderr).not.toContain("usage:");
   expect(run.stderr).not.toMatch(/^\s+at /m);
   expect(run.stderr).not.toContain("node:internal");
   expect(run.remotes, "ssh must not run").toEqual([]);
@@ -317,7 +318,7 @@ describe.concurrent("restore CLI", () => {
       restore([...staging, "latest", "--yes"]),
       restore([...staging, "--from", "", "--yes"]),
     ]);
-    expectRefusal(stack, `--stack: "nope" is not a stack of stacks/catalog.ts (${catalog.map((d) => d.name).join(", ")})`);
+    expectRefusal(stack, `--stack: no environment is named "nope"; the catalog has: ${catalog.map((d) => d.name).join(", ")}`);
     expectRefusal(stray, "unexpected argument 'latest'");
     expectRefusal(from, "--from: give latest or a dump's name");
   });

@@ -176,11 +176,11 @@ describe.concurrent("rollback CLI", () => {
   });
 
   it("refuses a stack that is not in the catalog", async () => {
-    expectRefusal(await rollback(["--stack", "nope", ...explicit]), `--stack: "nope" is not a stack of stacks/catalog.ts (${catalog.map((d) => d.name).join(", ")})`);
+    expectRefusal(await rollback(["--stack", "nope", ...explicit]), `--stack: no environment is named "nope"; the catalog has: ${catalog.map((d) => d.name).join(", ")}`);
   });
 
   it("refuses a stray positional argument", async () => {
-    expectRefusal(await rollback(["--stack", "prod", "backend", ...explicit]), "unexpected argument: backend");
+    expectRefusal(await rollback(["--stack", "prod", "backend", ...explicit]), "unexpected argument 'backend'");
   });
 
   it("refuses a host key that is not one key line, before writing known_hosts", async () => {

@@ -8,8 +8,9 @@ import { readDeployed, type Deployed } from "../../infra/cli/deployed.js";
 import { HARMFUL } from "./flags.js";
 import { planChanges } from "./plan-changes.js";
 import { renderPreview } from "./render.js";
+import { checkedBase, isCommit } from "../../infra/cli/base-ref.js";
+import { loadCatalog } from "../../infra/cli/load-catalog.js";
 import { knownStack, runCli, UsageError } from "../../infra/cli/run.js";
-import { catalog } from "../../stacks/catalog.js";
 
 const USAGE = `usage: npm run preview -- --stack <name> [--base <git-ref>] [--fail-on-flags]
 
@@ -50,17 +51,12 @@ function declaredIn(root: string, checkout: string, stack: string): Declaration 
   }
 }
 
-const stacks = catalog.map((env) => env.name);
-
-/** Whether `ref` names a commit of the checkout at `root`. */
-const isCommit = (root: string, ref: string) =>
-  spawnSync("git", ["rev-parse", "--verify", "--quiet", `${ref}^{commit}`], { cwd: root, encoding: "utf8" }).status === 0;
+const stackNames = async () => (await loadCatalog()).map((env) => env.name);
 
 /** What the preview compares with: `--base` when given, else what Pulumi says is deployed. */
 function comparedWith(root: string, stack: string, base: string | undefined): { deployed: Deployed; heading: string; notes: string[] } {
   if (base !== undefined) {
-    // A ref is passed to git as an argument: one that starts with '-' would be read as an option.
-    if (base === "" || base.startsWith("-") || !isCommit(root, base)) throw new UsageError(`--base: "${base}" is not a commit of this repository`);
+    checkedBase(base, root);
     return { deployed: { kind: "commit", commit: base, source: "--base", notes: [] }, heading: `against \`${base}\``, notes: [] };
   }
   const deployed = readDeployed(root, stack);
@@ -110,10 +106,11 @@ await runCli(
     base: { type: "string" },
     "fail-on-flags": { type: "boolean", default: false },
   },
-  (values) => {
+  async (values) => {
+    const stacks = await stackNames();
     if (values.stack === undefined) throw new UsageError(`--stack is required: one of ${stacks.join(", ")}`);
     const stack = knownStack(values.stack, stacks);
     return preview(stack, values.base as string | undefined, values["fail-on-flags"] === true);
   },
-  { positionals: false, stacks },
+  { positionals: false, stacks: stackNames },
 );

@@ -5,7 +5,7 @@
 // is one operator's `pulumi up` (operator.ts).
 import { mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { flagsOrExit } from "../../infra/cli/run.js";
 import { planFor } from "../../infra/model/catalog.js";
 import type { Plan } from "../../infra/model/plan.js";
 import { catalog } from "../../stacks/catalog.js";
@@ -47,21 +47,8 @@ options:
   --stack <name>    the stack to rehearse (default staging)
   --redeploys <n>   backend redeploys in the password-survival probe (default 3)
   -h, --help        print this and exit`;
-const { values } = (() => {
-  try {
-    return parseArgs({
-      options: { stack: { type: "string", default: "staging" }, redeploys: { type: "string", default: "3" }, help: { type: "boolean", short: "h" } },
-    });
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${USAGE}`);
-    process.exit(1);
-  }
-})();
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
-const stackName = values.stack ?? "staging";
+const values = flagsOrExit(USAGE, { stack: { type: "string", default: "staging" }, redeploys: { type: "string", default: "3" } });
+const stackName = values.stack as string;
 const redeploys = Number(values.redeploys);
 const index = catalog.findIndex((d) => d.name === stackName);
 const base = catalog[index];
