@@ -13,6 +13,8 @@ export const staging = {
     availabilityZone: "us-east-1a",
     bundle: "small_3_0",
     blueprint: "ubuntu_22_04",
+    // A placeholder (RFC 5737 documentation address): the addresses you deploy from go here,
+    // as <ip>/32. `npm run validate` and a real `pulumi up` refuse it until then.
     adminCidrs: ["203.0.113.10/32"],
   },
   tls: { mode: "acme", email: "ops@shaemarcus.com" },
