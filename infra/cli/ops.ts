@@ -48,7 +48,16 @@
  *         26 h, none while the host has a dump, the bucket unreachable or without credentials,
  *         no status from the tool; 255 when the host was not reached.
  *
- * To match: `^<container name>  ` (ps), `^<container name>: healthy$` and `^api: 200$` (health).
+ * lock    the host's lock tool as it prints (infra/render/deploy-lock.ts): `lock: free`, or a line per
+ *         holder, `lock: held on purpose since <UTC> (<age> ago) by <user> (ssh from <address>[, <sender>]): <message>`,
+ *         `lock: held since … (pid <pid>)` (a run), `lock: stale since …` (a killed run's record).
+ *         Exit 0; acquire 75 when a hold is already in place.
+ *
+ * maintenance  `maintenance: off`, or `maintenance: on since <UTC> by <sender>`, `  message: <message>`
+ *         and the route that still answers. Exit 0; 1 when the host's Caddy has no maintenance mode.
+ *
+ * To match: `^<container name>  ` (ps), `^<container name>: healthy$` and `^api: 200$` (health),
+ * `^lock: free$` (lock), `^maintenance: (on|off)\b` (maintenance).
  * Every command runs without a terminal when stdin is not one (ps, logs and health never read it).
  */
 import { planFor } from "../model/catalog.js";
@@ -58,6 +67,10 @@ import type { Plan, Service } from "../model/plan.js";
 import { BACKUP_TOOL } from "../render/backup.js";
 import { RELEASE_TOOL } from "../render/release.js";
 import { shellWord } from "../render/shell.js";
+import { DEFAULT_MAINTENANCE_MESSAGE } from "../render/maintenance.js";
+import { HOLD_WAIT_SECONDS } from "../render/deploy-lock.js";
+import { checkedMessage, LOCK_ACTIONS, lockCommand, senderIdentity, type LockAction } from "./deploy-lock.js";
+import { MAINTENANCE_ACTIONS, maintenanceScript, type MaintenanceAction } from "./maintenance.js";
 import {
   checkedConnection,
   CONNECTION_USAGE,
@@ -72,7 +85,7 @@ import { loadCatalog } from "./load-catalog.js";
 import { InputError, knownStack, runCli, UsageError } from "./run.js";
 
 const SERVICES: readonly Service[] = ["db", "redis", "backend", "frontend", "caddy"];
-const COMMANDS = ["ps", "logs", "exec", "psql", "health"] as const;
+const COMMANDS = ["ps", "logs", "exec", "psql", "health", "lock", "maintenance"] as const;
 type Command = (typeof COMMANDS)[number];
 
 /** Lines of one service's log by default (`--tail all` for every line), and of each service's without one. */
@@ -104,9 +117,21 @@ commands:
                                   newest bucket copy), the host's disk warning if any; exit 1 if a
                                   container or /api/health is unhealthy, or the newest bucket copy is
                                   older than ${BUCKET_COPY_MAX_AGE_HOURS} h, missing, or the bucket unreachable
+  lock status | acquire -m <message> | release
+                                  the host's deploy lock: who holds it (user, SSH client, sender), since
+                                  when and why, or free, or stale (a killed run's record). acquire holds
+                                  it on purpose until release: deploys, rollbacks and restores wait
+                                  ${HOLD_WAIT_SECONDS} s for it, then are refused (the holder's own restores and
+                                  rollbacks run under it); release ends a hold and clears a stale record
+  maintenance on [-m <message>] | off | status
+                                  on: every route but the backend's ready path (/api/health) answers
+                                  503 with a page showing the message, and Retry-After; off: the app
+                                  answers again. Caddy needs no reload
 services: ${SERVICES.join(", ")}
 options:
 ${CONNECTION_USAGE}
+  -m, --message <text>
+           one line: why the lock is held (lock acquire), what users read (maintenance on)
   --help   print this and exit
 Runs docker on the host over SSH as the stack's user (in the docker group; sudo -n only for the
 backup and release tools' status), accepting only the stack's pinned host key.
@@ -120,6 +145,7 @@ const OPTIONS = {
   "host-key": { type: "string" },
   follow: { type: "boolean", short: "f", default: false },
   tail: { type: "string" },
+  message: { type: "string", short: "m" },
 } as const;
 
 /** One shell command line for the remote shell, each word quoted as it needs. */
@@ -130,6 +156,13 @@ const meant = (typed: string, words: readonly string[]) => {
   const word = nearest(typed, words);
   return word ? ` (did you mean ${word}?)` : "";
 };
+
+/** What `lock` or `maintenance` is asked to do: one of `choices`. */
+function actionOf<T extends string>(value: string | undefined, command: Command, choices: readonly T[]): T {
+  if (value === undefined) throw new UsageError(`${command}: say what to do: one of ${choices.join(", ")}`);
+  if (!(choices as readonly string[]).includes(value)) throw new UsageError(`${command}: "${value}" is not one of ${choices.join(", ")}`);
+  return value as T;
+}
 
 function serviceOf(value: string | undefined, command: Command): Service {
   if (value === undefined) throw new UsageError(`${command}: name a service: one of ${SERVICES.join(", ")}`);
@@ -441,13 +474,20 @@ await runCli(USAGE, OPTIONS, async (values, before, after) => {
   if (cmd !== "logs" && follow) throw new UsageError(`-f applies to logs only`);
   if (cmd !== "logs" && tail !== undefined) throw new UsageError(`--tail applies to logs only`);
   if (tail !== undefined && !/^(\d+|all)$/.test(tail)) throw new UsageError(`--tail: "${tail}" is not a number of lines (or all)`);
-  const maxPositionals = cmd === "logs" || cmd === "exec" ? 1 : 0;
+  const maxPositionals = cmd === "logs" || cmd === "exec" || cmd === "lock" || cmd === "maintenance" ? 1 : 0;
   if (rest.length > maxPositionals) {
     const stray = rest.slice(maxPositionals);
     const hint = cmd === "exec" ? " (the command goes after --: exec <service> -- <command>)" : "";
     throw new UsageError(`unexpected argument${stray.length > 1 ? "s" : ""}: ${stray.join(" ")}${hint}`);
   }
   if (after !== undefined && cmd !== "exec" && cmd !== "psql") throw new UsageError(`${cmd} takes nothing after --: ${after.join(" ")}`);
+
+  const lockAction = cmd === "lock" ? actionOf(rest[0], cmd, LOCK_ACTIONS) : undefined;
+  const maintenanceAction = cmd === "maintenance" ? actionOf(rest[0], cmd, MAINTENANCE_ACTIONS) : undefined;
+  const given = values.message as string | undefined;
+  if (given !== undefined && lockAction !== "acquire" && maintenanceAction !== "on") throw new UsageError("-m/--message applies to lock acquire and maintenance on only");
+  if (lockAction === "acquire" && given === undefined) throw new UsageError('lock acquire: say why with -m "<message>": whoever meets the lock reads it');
+  const message = checkedMessage("-m/--message", given ?? DEFAULT_MAINTENANCE_MESSAGE);
 
   const plan = planFor(catalog, stack);
   const service = cmd === "exec" || (cmd === "logs" && rest[0] !== undefined) ? serviceOf(rest[0], cmd) : undefined;
@@ -483,6 +523,14 @@ await runCli(USAGE, OPTIONS, async (values, before, after) => {
     case "psql": {
       const db = plan.containers.db.name;
       code = await run(line("docker", "exec", "-i", ...(tty ? ["-t"] : []), db, "psql", "-U", plan.database.user, "-d", plan.database.name, ...(after ?? [])), { tty });
+      break;
+    }
+    case "lock":
+      code = await run(lockCommand(lockAction as LockAction, message), { noStdin: true });
+      break;
+    case "maintenance": {
+      const on = maintenanceAction === "on" ? { message, by: senderIdentity() } : undefined;
+      code = await run(line("sudo", "-n", "bash", "-c", maintenanceScript(plan, maintenanceAction as MaintenanceAction, on)), { noStdin: true });
       break;
     }
   }

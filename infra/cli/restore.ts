@@ -14,13 +14,18 @@
  *   restore:  `restored <name> (<where>, <time>) into <database> of <stack> in <s> s`
  *             `  <table>  <rows> rows` per table the tool counted
  *             or `restore of <name> on <stack> FAILED: exit <code> after <s> s (...)`
- * Exit: the tool's exit code (255: the host was not reached); 1 with a message when the
- * dump is unknown or the restore was not confirmed, and then nothing was changed.
+ *             or `restore of <name> on <stack> not started: the deploy lock is held (...)`
+ * Exit: the tool's exit code (255: the host was not reached; 75: the deploy lock is held by a
+ * run or by someone else's hold, and nothing was changed); 1 with a message when the dump is
+ * unknown or the restore was not confirmed, and then nothing was changed.
+ * The tool turns maintenance mode on while it replaces the database (docs/operations.md).
  */
 import { createInterface } from "node:readline/promises";
 import { planFor } from "../model/catalog.js";
 import { BACKUP_TOOL } from "../render/backup.js";
 import { shellWord } from "../render/shell.js";
+import { LOCK_REFUSED_EXIT } from "../render/deploy-lock.js";
+import { sentBy } from "./deploy-lock.js";
 import { checkedConnection, CONNECTION_USAGE, readFromHost, SSH_CONNECTION_FAILED, streamFromHost, unreachableMessage } from "./host-ssh.js";
 import { loadCatalog } from "./load-catalog.js";
 import { InputError, knownStack, runCli, UsageError } from "./run.js";
@@ -42,7 +47,9 @@ ${CONNECTION_USAGE}
 Runs \`sudo -n ${BACKUP_TOOL} list\`, then its \`restore <dump> [--dry-run]\`, on the
 host over SSH, accepting only the stack's pinned host key. Port 22 is open only to
 host.adminCidrs. The tool dumps the database first (a prerestore dump) and puts it back if
-the restore fails.`;
+the restore fails. Meanwhile the site answers a maintenance page (503), unless maintenance
+mode was on already; it takes the host's deploy lock: a hold you took runs it, anyone else's
+stops it.`;
 
 const OPTIONS = {
   stack: { type: "string" },
@@ -251,7 +258,7 @@ await runCli(
     }
 
     if (values.yes !== true) {
-      const question = `\nThis replaces the database ${plan.database.name} of ${stack} with ${what}. The host dumps the database first (a prerestore dump) and stops the backend until the restore ends.`;
+      const question = `\nThis replaces the database ${plan.database.name} of ${stack} with ${what}. The host dumps the database first (a prerestore dump) and stops the backend until the restore ends; the site shows a maintenance page meanwhile.`;
       if (!(await confirmed(stack, question))) {
         console.error("not confirmed: nothing was changed");
         return 1;
@@ -259,8 +266,13 @@ await runCli(
     }
 
     console.log(`\nchosen: ${what}`);
-    const run = await onHost(() => streamFromHost(connection, [line("sudo", "-n", BACKUP_TOOL, "restore", chosen.name)]));
+    // Sent as its sender's: under the sender's own hold on the deploy lock, the restore runs.
+    const run = await onHost(() => streamFromHost(connection, [line("sudo", "-n", ...sentBy(), BACKUP_TOOL, "restore", chosen.name)]));
     if (run.code === SSH_CONNECTION_FAILED) return unreachable(run.code);
+    if (run.code === LOCK_REFUSED_EXIT) {
+      console.error(`\nrestore of ${chosen.name} on ${stack} not started: the deploy lock is held (the tool says by whom, above); nothing was changed`);
+      return run.code;
+    }
     const { rows, done } = parseRestoreOutput(run.stdout);
     if (run.code !== 0) {
       console.error(

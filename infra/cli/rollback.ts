@@ -1,6 +1,9 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { RELEASE_TOOL, RELEASED_SERVICES, type ReleasedService } from "../render/release.js";
+import { LOCK_REFUSED_EXIT } from "../render/deploy-lock.js";
+import { shellWord } from "../render/shell.js";
+import { sentBy } from "./deploy-lock.js";
 import { exec } from "../../tools/process.js";
 import { connectionProblems, expandHome, runOnHost, SSH_CONNECTION_FAILED, type HostConnection } from "./host-ssh.js";
 import { loadCatalog } from "./load-catalog.js";
@@ -116,7 +119,8 @@ await runCli(
     if (problems.length > 0) throw new InputError(problems.join("\n"));
     if (!existsSync(expandHome(connection.key))) throw new InputError(`--key: ${connection.key} does not exist (the stack's SSH private key)`);
 
-    const remote = ["sudo", "-n", RELEASE_TOOL, ...(status ? ["status"] : ["rollback", service])];
+    // A rollback is sent as its sender's: under the sender's own hold on the deploy lock, it runs.
+    const remote = ["sudo", "-n", ...(status ? [] : sentBy()), RELEASE_TOOL, ...(status ? ["status"] : ["rollback", service])].map(shellWord);
     const what = status ? `status of ${stack}` : `rollback of ${service} on ${stack}`;
     console.log(`${what}: ${connection.user}@${connection.host}: ${remote.join(" ")}`);
     let code: number;
@@ -135,7 +139,8 @@ await runCli(
           `run this from an address listed there. If ssh refused the host key or the SSH key, check --host-key and --key.`,
       );
     }
-    const line = `${what}: exit ${code} after ${seconds} s`;
+    const held = code === LOCK_REFUSED_EXIT ? " (the deploy lock is held: the tool says by whom, above; nothing was changed)" : "";
+    const line = `${what}: exit ${code} after ${seconds} s${held}`;
     if (code === 0) console.log(line);
     else console.error(line);
     return code;

@@ -1,4 +1,4 @@
-import type { AlertsPlan, BucketPlan, ContainerPlan, FrontendAssetsPlan, HealthCheck, ImagePlan, Plan, PortBinding, ReleasePlan, Route, SecretPlan, Service, VolumeKey } from "./plan.js";
+import type { AlertsPlan, BucketPlan, ContainerPlan, FrontendAssetsPlan, HealthCheck, ImagePlan, MaintenancePlan, Plan, PortBinding, ReleasePlan, Route, SecretPlan, Service, VolumeKey } from "./plan.js";
 import { BLUEPRINT_USER, BUNDLE_MEMORY_GB, bundleSize, STANDBY_PORT_OFFSET, type AppImage, type ResolvedEnvironment } from "./schema.js";
 
 /** Container prefix of a stack that names none. */
@@ -216,6 +216,26 @@ function caddyContainer(env: ResolvedEnvironment, { name, volumes }: Names): Con
   };
 }
 
+/** Seconds a client in maintenance mode is told to wait (Retry-After), and the page's reload interval. */
+const MAINTENANCE_RETRY_AFTER_SECONDS = 60;
+
+/**
+ * Maintenance mode's folder is in Caddy's config volume: Caddy reads the page from it, the host
+ * writes it there, and it is on the data disk, so a new instance keeps the mode as it was.
+ */
+function maintenancePlan(caddy: ContainerPlan, configVolume: string, configHostPath: string, backend: ContainerPlan): MaintenancePlan {
+  const mount = caddy.volumes.find((v) => v.volume === configVolume);
+  if (!mount) throw new Error(`the Caddy container has no volume ${configVolume}`);
+  return {
+    dir: `${mount.path}/maintenance`,
+    hostDir: `${configHostPath}/maintenance`,
+    page: "index.html",
+    info: "info",
+    retryAfterSeconds: MAINTENANCE_RETRY_AFTER_SECONDS,
+    operatorPath: backend.release?.readyPath ?? backend.healthPath ?? "/api/health",
+  };
+}
+
 /** Caddy's routes: each to both slots of its service, so a swap needs no change to Caddy. */
 function routes(backend: ContainerPlan, frontend: ContainerPlan): Route[] {
   const upstreams = (c: ContainerPlan) => c.ports.map((p) => `${p.ip}:${p.external}`);
@@ -373,6 +393,7 @@ export function derive(env: ResolvedEnvironment): Plan {
       routes: routes(backend, frontend),
       healthHost: HEALTH_HOST,
       healthIntervalSeconds: CADDY_HEALTH_INTERVAL_SECONDS,
+      maintenance: maintenancePlan(caddy, volumes.caddyConfig, volumePaths.caddyConfig, backend),
     },
     frontendAssets,
     frontendUpstream: { container: backend.name, port: backend.listenPort, host: backend.name, dnsCacheSeconds: NGINX_DNS_CACHE_SECONDS },

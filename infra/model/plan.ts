@@ -157,6 +157,26 @@ export interface BucketPlan {
   remote: string;
 }
 
+/**
+ * Maintenance mode (`npm run ops -- maintenance`, and every restore): while the page exists,
+ * Caddy answers every route but `operatorPath` with it, 503 and `Retry-After`. The file is the
+ * switch: Caddy looks for it on each request, so turning it on or off needs no reload.
+ */
+export interface MaintenancePlan {
+  /** The folder in Caddy's container, inside its config volume. */
+  dir: string;
+  /** The same folder on the host, where the page is written. */
+  hostDir: string;
+  /** The page's file name: its existence turns maintenance mode on. */
+  page: string;
+  /** Beside the page: since when, by whom and the message (`maintenance status` reads it; Caddy never serves it). */
+  info: string;
+  /** The `Retry-After` Caddy sends, and the page's own reload interval. */
+  retryAfterSeconds: number;
+  /** Still proxied in maintenance mode: the backend's ready path, for operators and the site's health check. */
+  operatorPath: string;
+}
+
 export interface AlertsPlan {
   /** Where the alarm and the all-clear are sent; AWS asks the address to confirm first. */
   email: string;
@@ -242,6 +262,7 @@ export interface Plan {
     healthHost: string;
     /** Seconds between Caddy's active health checks: how soon it sees a slot come or go. */
     healthIntervalSeconds: number;
+    maintenance: MaintenancePlan;
   };
   /** The frontend's hashed files, kept across releases for an old page. */
   frontendAssets: FrontendAssetsPlan;

@@ -1,15 +1,10 @@
 import type { Plan } from "../model/plan.js";
+import { lockFunctions, lockRecordDir, RELEASE_LOCK } from "./deploy-lock.js";
+import { maintenanceFunctions, renderMaintenancePage, RESTORE_MAINTENANCE_MESSAGE } from "./maintenance.js";
 import { shellQuote as q } from "./shell.js";
 
 /** Where host setup installs the backup tool; the nightly job, the release tool's dumps and `npm run restore` run it. */
 export const BACKUP_TOOL = "/usr/local/bin/timetracker-backup";
-
-/**
- * The lock a deploy, a rollback, the nightly dump and a restore share: none of them runs while
- * another does. The release tool holds it (fd 9) for a whole deploy, so its pre-deploy dump
- * (`timetracker-backup dump`) must not take it again.
- */
-export const RELEASE_LOCK = "/run/lock/timetracker-release.lock";
 
 /** The kinds of dump, in the names of the files and of the bucket's objects. */
 export const DUMP_KINDS = ["nightly", "predeploy", "rollback", "prerestore"] as const;
@@ -91,6 +86,8 @@ dump_dir="$root"${q(backup.dumpDir)}
 restore_dir="$dump_dir/restore"
 credentials="$root"${q(bucket.credentialsFile)}
 lock_file="$root"${q(RELEASE_LOCK)}
+lock_dir="$root"${q(lockRecordDir(plan))}
+maintenance_dir="$root"${q(plan.caddy.maintenance.hostDir)}
 remote=${q(bucket.remote)}
 db_container=${q(plan.containers.db.name)}
 db_user=${q(database.user)}
@@ -143,6 +140,8 @@ die() {
 running() { [ "$(docker inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
 exists() { docker inspect "$1" >/dev/null 2>&1; }
 
+${lockFunctions(plan)}
+${maintenanceFunctions(plan)}
 stamp_ago() { date -u -d "@$(($(date -u +%s) - $1 * 86400))" +%Y%m%dT%H%M%SZ; }
 iso() { printf '%s-%s-%sT%s:%s:%sZ' "\${1:0:4}" "\${1:4:2}" "\${1:6:2}" "\${1:9:2}" "\${1:11:2}" "\${1:13:2}"; }
 age() {
@@ -282,12 +281,13 @@ dump_db() {
   fi
 }
 
-# The nightly job. Under the release lock, so it never dumps in the middle of a deploy or a restore.
-# Exit 1 when the copy failed: the local dump alone does not outlive the disk, and the nightly
-# copy is the one the bucket's retention counts on (cron sends this output to syslog).
+# The nightly job. Under the release lock, so it never dumps in the middle of a deploy or a restore
+# (a hold taken on purpose does not stop it). Exit 1 when the copy failed: the local dump alone
+# does not outlive the disk, and the nightly copy is the one the bucket's retention counts on
+# (cron sends this output to syslog).
 nightly() {
-  exec 9> "$lock_file"
-  flock -w 900 9 || die "waited 900 s for $lock_file (a deploy or a restore holds it): no nightly dump tonight"
+  trap lock_forget EXIT
+  lock_take "nightly dump" ignore
   dump_db nightly
   if [ "$shipped" != yes ]; then die "nightly: $dumped is on this host only: the copy to the bucket failed"; fi
   say "nightly: $dumped dumped and copied off the host"
@@ -435,6 +435,35 @@ choose() {
   IFS=$tab read -r src_where src_name src_bytes src_time <<< "$row"
 }
 
+# A restore turns maintenance mode on once the dump is checked, and off when it ends, whichever
+# way: the site answers a page that says what is happening instead of errors or half the data.
+# Left as it is when it was on already (an operator's, for longer work).
+restore_maintenance=no
+restore_page() {
+  cat <<'PAGE'
+${renderMaintenancePage(plan, RESTORE_MAINTENANCE_MESSAGE)}PAGE
+}
+maintenance_for_restore() {
+  local page
+  if [ -f "$maintenance_page" ]; then
+    say "maintenance mode is on already: it stays on after the restore"
+    return 0
+  fi
+  page=$(mktemp)
+  restore_page > "$page"
+  maintenance_on "$page" "timetracker-backup restore $src_name" ${q(RESTORE_MAINTENANCE_MESSAGE)}
+  rm -f "$page"
+  restore_maintenance=yes
+  say "maintenance mode on: every route but ${plan.caddy.maintenance.operatorPath} answers 503 with a page until the restore ends"
+}
+maintenance_after_restore() {
+  if [ "$restore_maintenance" = yes ]; then
+    maintenance_off
+    restore_maintenance=no
+    say "maintenance mode off"
+  fi
+}
+
 restore() {
   local wanted='' dry=no arg file toc expected present missing prerestore='' stopped=() c started=$EPOCHREALTIME
   for arg in "$@"; do
@@ -446,8 +475,8 @@ restore() {
   done
   [[ $wanted =~ ^[A-Za-z0-9_][A-Za-z0-9._-]*$ ]] || die "usage: timetracker-backup restore <name>|latest [--dry-run] (a dump's name as list prints it)" 2
   if [ "$dry" = no ]; then
-    exec 9> "$lock_file"
-    flock -w 900 9 || die "waited 900 s for $lock_file (a deploy, a nightly dump or a restore holds it): nothing was changed"
+    trap 'maintenance_after_restore; lock_forget' EXIT
+    lock_take "restore $wanted" honour
   fi
   choose "$wanted"
   if [ "$src_where" = host ]; then file="$dump_dir/$src_name"; else file="$restore_dir/$src_name"; fi
@@ -456,6 +485,11 @@ restore() {
     say "dry run: restore $src_name ($src_where, $src_bytes bytes, taken $src_time) into $db_name; nothing is changed"
     if [ "$src_where" = bucket ]; then say "  fetch $remote:$src_name to $file"; fi
     say "  check it with pg_restore --list in $db_container"
+    if [ -f "$maintenance_page" ]; then
+      say "  maintenance mode is on already: it stays on"
+    else
+      say "  turn maintenance mode on (every route but ${plan.caddy.maintenance.operatorPath} answers 503 with a page) until the restore ends"
+    fi
     say "  dump $db_name as a prerestore dump into $dump_dir (if it answers) and copy it to the bucket"
     for c in "$backend" "$backend_candidate"; do
       if running "$c"; then say "  stop $c (docker stop -t 30)"; fi
@@ -483,6 +517,7 @@ restore() {
   toc=$(docker exec -i "$db_container" pg_restore --list < "$file") || die "pg_restore cannot read $file: it is not a dump of pg_dump --format=custom; nothing was changed"
   expected=$(awk '$4 == "TABLE" && $5 == "DATA" { print $6 "." $7 }' <<< "$toc" | sort -u)
   say "checked: pg_restore reads it ($(awk 'NF' <<< "$expected" | wc -l) tables with data)"
+  maintenance_for_restore
 
   if [ "$(docker exec "$db_container" psql -U "$db_user" -d "$db_name" -Atc 'select 1' 2>/dev/null || true)" = 1 ]; then
     dump_db prerestore
@@ -535,6 +570,7 @@ restore() {
     say "no container $backend on this host: the next deploy starts it"
   fi
   if [ "$src_where" = bucket ]; then rm -f "$file"; fi
+  maintenance_after_restore
   say "restored $src_name into $db_name in $(awk -v a="$started" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s"
 }
 

@@ -21,6 +21,8 @@ function proxy(plan: Plan, route: Route): string[] {
   const target = plan.containers[route.service];
   const interval = plan.caddy.healthIntervalSeconds;
   return [
+    // Maintenance mode: an error Caddy answers with the page (maintenance below), before the proxy.
+    `error @${MAINTENANCE_MATCHER} "${MAINTENANCE_ERROR}" 503`,
     // Both slots of the service: a slot takes traffic once its readiness check passes, so a
     // new version goes live without touching Caddy, and a stopped slot is skipped.
     `reverse_proxy ${route.upstreams.join(" ")} {`,
@@ -43,6 +45,36 @@ function proxy(plan: Plan, route: Route): string[] {
   ];
 }
 
+/** The named matcher of a request in maintenance mode, and the message of the error that answers it. */
+const MAINTENANCE_MATCHER = "maintenance";
+const MAINTENANCE_ERROR = "maintenance";
+
+/**
+ * Maintenance mode (plan.caddy.maintenance): while the page exists, every route's request but
+ * the operator path becomes an error, and the error route answers it with the page, 503 and
+ * Retry-After. Through an error because a file server refuses methods other than GET and HEAD
+ * (405) outside an error route (caddyserver/caddy#5166, fileserver/staticfiles.go), and a POST
+ * must get the page too. The `file` matcher stats the page on each request: no reload.
+ */
+function maintenance(plan: Plan): { matcher: string[]; errors: string[] } {
+  const m = plan.caddy.maintenance;
+  return {
+    matcher: [`@${MAINTENANCE_MATCHER} {`, "\tfile {", `\t\troot ${m.dir}`, `\t\ttry_files /${m.page}`, "\t}", `\tnot path ${m.operatorPath}`, "}"],
+    errors: [
+      "handle_errors {",
+      `\t@${MAINTENANCE_MATCHER}_page expression {err.message} == "${MAINTENANCE_ERROR}"`,
+      `\thandle @${MAINTENANCE_MATCHER}_page {`,
+      `\t\troot * ${m.dir}`,
+      `\t\theader Retry-After ${m.retryAfterSeconds}`,
+      "\t\theader Cache-Control no-store",
+      `\t\trewrite * /${m.page}`,
+      "\t\tfile_server",
+      "\t}",
+      "}",
+    ],
+  };
+}
+
 /** Caddy's configuration: one site per domain, all sharing the same routes. */
 export function renderCaddyfile(plan: Plan): string {
   const indent = (lines: string[], depth: number) => lines.map((line) => "\t".repeat(depth) + line);
@@ -59,7 +91,9 @@ export function renderCaddyfile(plan: Plan): string {
     "}",
     "",
     "(timetracker_routes) {",
+    ...indent(maintenance(plan).matcher, 1),
     ...indent(routes, 1),
+    ...indent(maintenance(plan).errors, 1),
     "}",
     ...plan.domains.flatMap((domain) => ["", `${siteAddress(domain)} {`, "\timport timetracker_routes", "}"]),
   ];

@@ -1,13 +1,14 @@
 import type { Plan } from "../model/plan.js";
 import { renderBackupTool } from "./backup.js";
 import { renderCaddyfile } from "./caddyfile.js";
+import { renderLockTool } from "./deploy-lock.js";
 import { renderHostSetup } from "./host-setup.js";
 import { renderLaunchScript } from "./launch-script.js";
 import { renderNginxConf } from "./nginx-conf.js";
 import { renderReleaseTool } from "./release.js";
 import { renderTopology } from "./topology.js";
 
-export type RenderedFiles = Record<"Caddyfile" | "nginx.conf" | "launch.sh" | "host-setup.sh" | "release.sh" | "backup.sh" | "topology.md" | "plan.json", string>;
+export type RenderedFiles = Record<"Caddyfile" | "nginx.conf" | "launch.sh" | "host-setup.sh" | "release.sh" | "backup.sh" | "lock.sh" | "topology.md" | "plan.json", string>;
 
 /** Every generated file of a stack. The Plan holds secrets by name only, so plan.json is safe to commit. */
 export function renderAll(plan: Plan): RenderedFiles {
@@ -18,6 +19,7 @@ export function renderAll(plan: Plan): RenderedFiles {
     "host-setup.sh": renderHostSetup(plan),
     "release.sh": renderReleaseTool(plan),
     "backup.sh": renderBackupTool(plan),
+    "lock.sh": renderLockTool(plan),
     "topology.md": renderTopology(plan),
     "plan.json": `${JSON.stringify(plan, null, 2)}\n`,
   };

@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
 import type { ContainerPlan, Plan } from "../model/plan.js";
-import { BACKUP_TOOL, RELEASE_LOCK } from "./backup.js";
+import { BACKUP_TOOL } from "./backup.js";
 import { renderCaddyfile } from "./caddyfile.js";
 import { PRUNE_ASSETS_COMMAND, renderKeptAssets } from "./kept-assets.js";
+import { lockFunctions, lockRecordDir, RELEASE_LOCK } from "./deploy-lock.js";
 import { DAEMON_JSON } from "./launch-script.js";
 import { renderNginxConf } from "./nginx-conf.js";
 import { shellQuote as q, shellWord as word } from "./shell.js";
@@ -166,6 +167,8 @@ drain_seconds=${drainSeconds}
 stop_grace=${STOP_GRACE_SECONDS}
 ready_grace=${READY_GRACE_SECONDS}
 rule_tag=${q(drainRuleTag(plan))}
+lock_file=${q(RELEASE_LOCK)}
+lock_dir=${q(lockRecordDir(plan))}
 
 say() { printf '%s\\n' "$*"; }
 refuse() {
@@ -175,6 +178,7 @@ refuse() {
   exit 1
 }
 
+${lockFunctions(plan)}
 service_spec() {
   case "$1" in
 ${services.map((c) => serviceBlock(plan, c)).join("\n")}
@@ -431,7 +435,7 @@ restore_live() {
     docker rename "$previous" "$name" || true
   fi
 }
-trap 'rm -f "$env_file"; unblock; restore_live' EXIT
+trap 'rm -f "$env_file"; unblock; restore_live; lock_forget' EXIT
 new_env_file() {
   env_file=$(mktemp ${ENV_FILE_PREFIX}XXXXXX)
   printf '%s\n' "\${plain_env[@]}" > "$env_file"
@@ -483,12 +487,18 @@ status() {
 }
 
 install -d -m 0700 "$state_dir"
-exec 9> ${RELEASE_LOCK}
-flock -w 900 9 || refuse "another release is running on this host"
 command=\${1:-}
 case "$command" in
-  deploy | rollback | dump) recover ;;
-  *) ;;
+  deploy | rollback | dump)
+    # Waits for another run, or a hold (named in the refusal), then records this run.
+    lock_take "$*" honour
+    recover
+    ;;
+  *)
+    # Only reads: waits for a running release; a hold does not stop it.
+    exec 9> "$lock_file"
+    flock -w "$lock_wait" 9 || refuse "another release is running on this host"
+    ;;
 esac
 case "$command" in
   deploy)

@@ -14,6 +14,8 @@ dump_dir="$root"'/mnt/timetracker-data/dumps'
 restore_dir="$dump_dir/restore"
 credentials="$root"'/etc/timetracker/backup-bucket.conf'
 lock_file="$root"'/run/lock/timetracker-release.lock'
+lock_dir="$root"'/mnt/timetracker-data/state/deploy-lock'
+maintenance_dir="$root"'/mnt/timetracker-data/volumes/timetracker-staging-caddy-config/maintenance'
 remote='backups'
 db_container='timetracker-staging-db'
 db_user='timetracker'
@@ -65,6 +67,160 @@ die() {
 }
 running() { [ "$(docker inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
 exists() { docker inspect "$1" >/dev/null 2>&1; }
+
+# The deploy lock (infra/render/deploy-lock.ts): the flock on $lock_file is the mutual
+# exclusion; the records in $lock_dir only describe it, each written whole (temp file, rename).
+lock_run="$lock_dir/run"
+lock_hold="$lock_dir/hold"
+lock_wait=900
+hold_wait=60
+
+lock_note() { printf '%s\n' "$*"; }
+# A value as one line of text: a record is key=value lines.
+lock_clean() { printf '%s' "$1" | tr '\t\r\n' '   ' | tr -d '\000-\037\177' | cut -c 1-300; }
+# lock_field <record> <key>: empty when the record or the key is not there.
+lock_field() { if [ -f "$1" ]; then sed -n "s/^$2=//p" "$1" | head -n 1; fi; }
+lock_age() {
+  local s
+  s=$(($(date -u +%s) - $(date -u -d "$1" +%s 2>/dev/null || date -u +%s)))
+  if [ "$s" -ge 86400 ]; then
+    printf '%d d %d h' $((s / 86400)) $((s % 86400 / 3600))
+  elif [ "$s" -ge 3600 ]; then
+    printf '%d h %d min' $((s / 3600)) $((s % 3600 / 60))
+  elif [ "$s" -ge 60 ]; then
+    printf '%d min' $((s / 60))
+  else
+    printf '%d s' "$s"
+  fi
+}
+# "since <time> (<age> ago) by <user> (<from>[, <sent by>]): <why>"
+lock_describe() {
+  local since by
+  since=$(lock_field "$1" since)
+  by=$(lock_field "$1" by)
+  printf 'since %s (%s ago) by %s (%s%s): %s' "$since" "$(lock_age "$since")" "$(lock_field "$1" user)" "$(lock_field "$1" from)" "${by:+, $by}" "$(lock_field "$1" why)"
+}
+
+# Milliseconds since the epoch (bash's clock: SECONDS counts whole seconds from a point inside one).
+lock_now() {
+  local t=${EPOCHREALTIME//[!0-9]/}
+  printf '%s' $((10#$t / 1000))
+}
+
+# Where this run comes from: the SSH client of the session it runs in. sudo leaves SSH_CLIENT
+# out of the environment, so it is read from the nearest process up the tree that has it.
+lock_origin() {
+  local pid=$$ client
+  while [ -n "$pid" ] && [ "$pid" -gt 1 ]; do
+    client=$(tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | sed -n 's/^SSH_CLIENT=//p' | head -n 1) || client=''
+    if [ -n "$client" ]; then
+      printf 'ssh from %s' "${client%% *}"
+      return 0
+    fi
+    pid=$(awk '/^PPid:/ { print $2 }' "/proc/$pid/status" 2>/dev/null) || pid=''
+  done
+  printf 'on the host, no SSH session'
+}
+
+# lock_write <record> <kind> <why>
+lock_write() {
+  local tmp
+  install -d -m 0700 "$lock_dir"
+  tmp=$(mktemp "$lock_dir/.$2.XXXXXX")
+  printf 'kind=%s\npid=%s\nuser=%s\nfrom=%s\nby=%s\nsince=%s\nwhy=%s\n' "$2" "$$" \
+    "$(lock_clean "${SUDO_USER:-$(id -un)}")" "$(lock_origin)" "$(lock_clean "${TIMETRACKER_LOCK_BY:-}")" \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(lock_clean "$3")" > "$tmp"
+  mv -f "$tmp" "$1"
+}
+
+# True when a hold is in place and this run was not sent by its holder.
+lock_hold_blocks() {
+  [ -s "$lock_hold" ] || return 1
+  [ -n "${TIMETRACKER_LOCK_BY:-}" ] || return 0
+  [ "$(lock_field "$lock_hold" by)" != "$(lock_clean "$TIMETRACKER_LOCK_BY")" ]
+}
+
+# lock_take <why> honour|ignore: takes the flock on fd 9 and records this run. While another
+# run holds it, waits up to lock_wait s; while a hold is in place (honour), up to hold_wait s;
+# then refuses (exit 75) naming the holder. The nightly dump ignores holds: a
+# forgotten hold must not stop the backups.
+lock_take() {
+  local why=$1 holds=$2 started holder key told='' limit waited
+  started=$(lock_now)
+  exec 9> "$lock_file"
+  while :; do
+    if [ "$holds" = honour ] && lock_hold_blocks; then
+      holder="a hold taken on purpose $(lock_describe "$lock_hold")"
+      key="hold $(lock_field "$lock_hold" since)"
+      limit=$hold_wait
+    elif ! flock -n 9; then
+      if [ -s "$lock_run" ]; then holder="a run $(lock_describe "$lock_run") (pid $(lock_field "$lock_run" pid))"; else holder="a run that left no record"; fi
+      key="run $(lock_field "$lock_run" since)"
+      limit=$lock_wait
+    elif [ "$holds" = honour ] && lock_hold_blocks; then
+      # A hold was taken while this run waited for the flock: wait for the hold instead.
+      flock -u 9
+      continue
+    else
+      break
+    fi
+    if [ "$key" != "$told" ]; then
+      lock_note "waiting up to $limit s for the deploy lock, held by $holder"
+      told=$key
+    fi
+    waited=$(($(lock_now) - started))
+    if [ "$waited" -ge $((limit * 1000)) ]; then
+      printf 'refused: the deploy lock is held by %s; waited %s s, nothing was changed.\n' "$holder" $((waited / 1000)) >&2
+      if [ "${key%% *}" = hold ]; then printf 'The holder releases it with: %s\n' 'npm run ops -- --stack staging lock release' >&2; fi
+      exit 75
+    fi
+    sleep 2
+  done
+  if [ -s "$lock_run" ]; then lock_note "the deploy lock was free, but a killed run left its record (held $(lock_describe "$lock_run")): replaced"; fi
+  if [ -s "$lock_hold" ]; then
+    if [ "$holds" = honour ]; then lock_note "runs under its sender's hold: held on purpose $(lock_describe "$lock_hold")"; else lock_note "a hold is in place ($(lock_describe "$lock_hold")): $why runs anyway"; fi
+  fi
+  lock_write "$lock_run" run "$why"
+}
+
+# The exit trap's part: this run's record goes with it (never another run's).
+lock_forget() {
+  if [ "$(lock_field "$lock_run" pid)" = "$$" ]; then rm -f "$lock_run"; fi
+}
+
+# Maintenance mode (infra/render/maintenance.ts): while $maintenance_page exists, Caddy answers
+# every route but /api/health with it (503, Retry-After: 60). Caddy looks for the file on
+# each request: writing or removing it is the switch, no reload. The info beside it is for status.
+maintenance_page="$maintenance_dir/index.html"
+maintenance_info="$maintenance_dir/info"
+
+# maintenance_on <page file> <by> <message>: the info first, then the page; each whole (a temp
+# file renamed into place), so Caddy never serves half a page.
+maintenance_on() {
+  local tmp
+  install -d -m 0755 "$maintenance_dir"
+  tmp=$(mktemp "$maintenance_dir/.info.XXXXXX")
+  printf 'since=%s\nby=%s\nmessage=%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2" "$3" | tr -d '\r' > "$tmp"
+  chmod 0644 "$tmp"
+  mv -f "$tmp" "$maintenance_info"
+  tmp=$(mktemp "$maintenance_dir/.index.html.XXXXXX")
+  cat "$1" > "$tmp"
+  chmod 0644 "$tmp"
+  mv -f "$tmp" "$maintenance_page"
+}
+
+# The page first: once it is gone, the site answers again.
+maintenance_off() { rm -f "$maintenance_page" "$maintenance_info"; }
+
+maintenance_status() {
+  if [ ! -f "$maintenance_page" ]; then
+    printf 'maintenance: off\n'
+    return 0
+  fi
+  printf 'maintenance: on since %s by %s\n' "$(sed -n 's/^since=//p' "$maintenance_info" 2>/dev/null || true)" "$(sed -n 's/^by=//p' "$maintenance_info" 2>/dev/null || true)"
+  printf '  message: %s\n' "$(sed -n 's/^message=//p' "$maintenance_info" 2>/dev/null || true)"
+  printf '  every route but %s answers 503 with %s (Retry-After: %s)\n' /api/health "$maintenance_page" 60
+}
 
 stamp_ago() { date -u -d "@$(($(date -u +%s) - $1 * 86400))" +%Y%m%dT%H%M%SZ; }
 iso() { printf '%s-%s-%sT%s:%s:%sZ' "${1:0:4}" "${1:4:2}" "${1:6:2}" "${1:9:2}" "${1:11:2}" "${1:13:2}"; }
@@ -209,12 +365,13 @@ dump_db() {
   fi
 }
 
-# The nightly job. Under the release lock, so it never dumps in the middle of a deploy or a restore.
-# Exit 1 when the copy failed: the local dump alone does not outlive the disk, and the nightly
-# copy is the one the bucket's retention counts on (cron sends this output to syslog).
+# The nightly job. Under the release lock, so it never dumps in the middle of a deploy or a restore
+# (a hold taken on purpose does not stop it). Exit 1 when the copy failed: the local dump alone
+# does not outlive the disk, and the nightly copy is the one the bucket's retention counts on
+# (cron sends this output to syslog).
 nightly() {
-  exec 9> "$lock_file"
-  flock -w 900 9 || die "waited 900 s for $lock_file (a deploy or a restore holds it): no nightly dump tonight"
+  trap lock_forget EXIT
+  lock_take "nightly dump" ignore
   dump_db nightly
   if [ "$shipped" != yes ]; then die "nightly: $dumped is on this host only: the copy to the bucket failed"; fi
   say "nightly: $dumped dumped and copied off the host"
@@ -362,6 +519,59 @@ choose() {
   IFS=$tab read -r src_where src_name src_bytes src_time <<< "$row"
 }
 
+# A restore turns maintenance mode on once the dump is checked, and off when it ends, whichever
+# way: the site answers a page that says what is happening instead of errors or half the data.
+# Left as it is when it was on already (an operator's, for longer work).
+restore_maintenance=no
+restore_page() {
+  cat <<'PAGE'
+<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<meta http-equiv="refresh" content="60">
+<title>Down for maintenance: timetracker-staging.shaemarcus.com</title>
+<style>
+body { margin: 0; min-height: 100vh; display: flex; align-items: center; justify-content: center; background: #f5f6f8; color: #1f2933; font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
+main { max-width: 36rem; padding: 2rem; text-align: center; }
+h1 { font-size: 1.5rem; margin: 0 0 1rem; }
+p { line-height: 1.5; margin: 0 0 1rem; }
+.note { color: #52606d; font-size: 0.9rem; }
+</style>
+</head>
+<body>
+<main>
+<h1>timetracker-staging.shaemarcus.com is down for maintenance</h1>
+<p>The site&#39;s data is being restored from a backup. It will be back in a few minutes.</p>
+<p class="note">This page reloads itself every 60 seconds: the site is back as soon as the work is done.</p>
+</main>
+</body>
+</html>
+PAGE
+}
+maintenance_for_restore() {
+  local page
+  if [ -f "$maintenance_page" ]; then
+    say "maintenance mode is on already: it stays on after the restore"
+    return 0
+  fi
+  page=$(mktemp)
+  restore_page > "$page"
+  maintenance_on "$page" "timetracker-backup restore $src_name" 'The site'\''s data is being restored from a backup. It will be back in a few minutes.'
+  rm -f "$page"
+  restore_maintenance=yes
+  say "maintenance mode on: every route but /api/health answers 503 with a page until the restore ends"
+}
+maintenance_after_restore() {
+  if [ "$restore_maintenance" = yes ]; then
+    maintenance_off
+    restore_maintenance=no
+    say "maintenance mode off"
+  fi
+}
+
 restore() {
   local wanted='' dry=no arg file toc expected present missing prerestore='' stopped=() c started=$EPOCHREALTIME
   for arg in "$@"; do
@@ -373,8 +583,8 @@ restore() {
   done
   [[ $wanted =~ ^[A-Za-z0-9_][A-Za-z0-9._-]*$ ]] || die "usage: timetracker-backup restore <name>|latest [--dry-run] (a dump's name as list prints it)" 2
   if [ "$dry" = no ]; then
-    exec 9> "$lock_file"
-    flock -w 900 9 || die "waited 900 s for $lock_file (a deploy, a nightly dump or a restore holds it): nothing was changed"
+    trap 'maintenance_after_restore; lock_forget' EXIT
+    lock_take "restore $wanted" honour
   fi
   choose "$wanted"
   if [ "$src_where" = host ]; then file="$dump_dir/$src_name"; else file="$restore_dir/$src_name"; fi
@@ -383,6 +593,11 @@ restore() {
     say "dry run: restore $src_name ($src_where, $src_bytes bytes, taken $src_time) into $db_name; nothing is changed"
     if [ "$src_where" = bucket ]; then say "  fetch $remote:$src_name to $file"; fi
     say "  check it with pg_restore --list in $db_container"
+    if [ -f "$maintenance_page" ]; then
+      say "  maintenance mode is on already: it stays on"
+    else
+      say "  turn maintenance mode on (every route but /api/health answers 503 with a page) until the restore ends"
+    fi
     say "  dump $db_name as a prerestore dump into $dump_dir (if it answers) and copy it to the bucket"
     for c in "$backend" "$backend_candidate"; do
       if running "$c"; then say "  stop $c (docker stop -t 30)"; fi
@@ -410,6 +625,7 @@ restore() {
   toc=$(docker exec -i "$db_container" pg_restore --list < "$file") || die "pg_restore cannot read $file: it is not a dump of pg_dump --format=custom; nothing was changed"
   expected=$(awk '$4 == "TABLE" && $5 == "DATA" { print $6 "." $7 }' <<< "$toc" | sort -u)
   say "checked: pg_restore reads it ($(awk 'NF' <<< "$expected" | wc -l) tables with data)"
+  maintenance_for_restore
 
   if [ "$(docker exec "$db_container" psql -U "$db_user" -d "$db_name" -Atc 'select 1' 2>/dev/null || true)" = 1 ]; then
     dump_db prerestore
@@ -462,6 +678,7 @@ restore() {
     say "no container $backend on this host: the next deploy starts it"
   fi
   if [ "$src_where" = bucket ]; then rm -f "$file"; fi
+  maintenance_after_restore
   say "restored $src_name into $db_name in $(awk -v a="$started" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s"
 }
 

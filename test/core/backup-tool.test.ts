@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { planFor } from "../../infra/model/catalog.js";
 import type { Plan } from "../../infra/model/plan.js";
 import { BACKUP_TOOL, renderBackupTool } from "../../infra/render/backup.js";
+import { HOLD_WAIT_SECONDS, LOCK_REFUSED_EXIT, lockRecordDir } from "../../infra/render/deploy-lock.js";
+import { renderMaintenancePage, RESTORE_MAINTENANCE_MESSAGE } from "../../infra/render/maintenance.js";
 import { renderBucketCredentials } from "../../infra/render/bucket-credentials.js";
 import { renderHostSetup } from "../../infra/render/host-setup.js";
 import { renderAll } from "../../infra/render/index.js";
@@ -150,10 +152,12 @@ async function hostWith(name: string, plan: Plan, realRclone: string) {
       writeFileSync(path, content);
       return path;
     },
-    tool: (args: string[], stdin = ""): Promise<Result> =>
+    bin,
+    script,
+    tool: (args: string[], stdin = "", extra: Record<string, string> = {}): Promise<Result> =>
       new Promise((resolve) => {
         const child = spawn("bash", [script, ...args], {
-          env: { ...env, PATH: `${bin}:${env.PATH}`, TIMETRACKER_BACKUP_ROOT: root, FAKE_STATE: state },
+          env: { ...env, PATH: `${bin}:${env.PATH}`, TIMETRACKER_BACKUP_ROOT: root, FAKE_STATE: state, ...extra },
           stdio: ["pipe", "pipe", "pipe"],
         });
         let stdout = "";
@@ -405,5 +409,93 @@ describe.each(RCLONES)("with %s, against a real S3 server (s3rver: it checks a V
     expect(lines(rcloneCalls.join("")).length).toBeGreaterThan(10);
     for (const call of lines(rcloneCalls.join(""))) expect(call).toMatch(/^--config \S+\/etc\/timetracker\/backup-bucket\.conf -q /);
     for (const log of logs) expect(readFileSync(join(log.parentPath, log.name), "utf8"), log.name).not.toContain(secret);
+  });
+});
+
+describe("a restore meets the deploy lock, and shows the maintenance page while it runs", () => {
+  const [, thisRclone] = RCLONES[0]!;
+  const plan = planFor(catalog, "staging");
+  const { page, info } = plan.caddy.maintenance;
+
+  /** A host whose stand-in docker notes, when the backend is stopped, the maintenance page Caddy would serve. */
+  async function restoreHost(name: string) {
+    const h = await hostWith(`lock-${name}`, plan, thisRclone);
+    const folder = join(h.root, plan.caddy.maintenance.hostDir);
+    renameSync(join(h.bin, "docker"), join(h.bin, "docker.real"));
+    writeFileSync(
+      join(h.bin, "docker"),
+      `#!/bin/bash\nif [ "$1" = stop ]; then cp '${folder}/${page}' "$FAKE_STATE/page-at-stop" 2>/dev/null || echo none > "$FAKE_STATE/page-at-stop"; fi\nexec '${join(h.bin, "docker.real")}' "$@"\n`,
+    );
+    chmodSync(join(h.bin, "docker"), 0o755);
+    // A hold is waited for ${HOLD_WAIT_SECONDS} s on a host; a second here.
+    writeFileSync(h.script, readFileSync(h.script, "utf8").replace(`\nhold_wait=${HOLD_WAIT_SECONDS}\n`, "\nhold_wait=1\n"));
+    const dump = h.file("nightly", stampAgo(1), "PGDMP restore me");
+    const hold = (by: string) => {
+      mkdirSync(join(h.root, lockRecordDir(plan)), { recursive: true });
+      writeFileSync(join(h.root, lockRecordDir(plan), "hold"), `kind=hold\npid=1\nuser=ubuntu\nfrom=ssh from 203.0.113.7\nby=${by}\nsince=2026-11-20T09:00:00Z\nwhy=moving the data\n`);
+    };
+    return { ...h, folder, dump: dump.split("/").at(-1)!, hold, pageAtStop: () => readFileSync(join(h.state, "page-at-stop"), "utf8") };
+  }
+
+  it("turns maintenance mode on once the dump is checked (before the prerestore dump, before the backend stops), and off before it says restored", async () => {
+    const h = await restoreHost("on-off");
+    const restored = await h.tool(["restore", h.dump]);
+    expect(restored.code, restored.stderr).toBe(0);
+    const out = lines(restored.stdout);
+    const at = (prefix: string) => out.findIndex((l) => l.startsWith(prefix));
+    expect(at("checked: pg_restore reads it")).toBeLessThan(at("maintenance mode on: every route but /api/health answers 503"));
+    expect(at("maintenance mode on:")).toBeLessThan(at("prerestore dump:"));
+    expect(at("prerestore dump:")).toBeLessThan(at("stopped "));
+    expect(at("maintenance mode off")).toBe(out.length - 2);
+    expect(out.at(-1)).toMatch(new RegExp(`^restored ${h.dump} into timetracker_v2_dev in \\d+\\.\\d s$`));
+    expect(h.pageAtStop()).toBe(renderMaintenancePage(plan, RESTORE_MAINTENANCE_MESSAGE));
+    expect(existsSync(join(h.folder, page)), "the page is gone").toBe(false);
+    expect(existsSync(join(h.folder, info))).toBe(false);
+  });
+
+  it("a restore that fails turns it off too, once the old database is back; one that is on already stays on", async () => {
+    const h = await restoreHost("failed");
+    const broken = h.file("rollback", stampAgo(2), "PGDMP FAILRESTORE").split("/").at(-1)!;
+    const failed = await h.tool(["restore", broken]);
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toContain("maintenance mode off\n");
+    expect(h.pageAtStop()).toContain("restored from a backup");
+    expect(existsSync(join(h.folder, page))).toBe(false);
+
+    mkdirSync(h.folder, { recursive: true });
+    writeFileSync(join(h.folder, page), "an operator's page");
+    const restored = await h.tool(["restore", h.dump]);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(restored.stdout).toContain("maintenance mode is on already: it stays on after the restore\n");
+    expect(restored.stdout).not.toContain("maintenance mode off");
+    expect(readFileSync(join(h.folder, page), "utf8")).toBe("an operator's page");
+  });
+
+  it(`someone else's hold: the restore waits, then is refused (exit ${LOCK_REFUSED_EXIT}) naming the holder; nothing was changed, no page`, async () => {
+    const h = await restoreHost("held");
+    h.hold("alice@laptop");
+    const refused = await h.tool(["restore", h.dump], "", { TIMETRACKER_LOCK_BY: "bob@desk" });
+    expect(refused.code).toBe(LOCK_REFUSED_EXIT);
+    expect(refused.stderr).toMatch(/^refused: the deploy lock is held by a hold taken on purpose since 2026-11-20T09:00:00Z \(.* ago\) by ubuntu \(ssh from 203\.0\.113\.7, alice@laptop\): moving the data; waited \d+ s, nothing was changed\.\n/);
+    expect(existsSync(join(h.state, "docker.calls")), "no docker call: nothing ran").toBe(false);
+    expect(readFileSync(join(h.state, "db"), "utf8")).toBe("PGDMP database v1");
+    expect(existsSync(h.folder)).toBe(false);
+    // --dry-run takes no lock.
+    expect((await h.tool(["restore", h.dump, "--dry-run"])).code).toBe(0);
+  });
+
+  it("the hold's own holder restores under it; the nightly dump runs under anyone's hold (a forgotten hold must not stop the backups)", async () => {
+    const h = await restoreHost("own");
+    h.hold("alice@laptop");
+    const own = await h.tool(["restore", h.dump], "", { TIMETRACKER_LOCK_BY: "alice@laptop" });
+    expect(own.code, own.stderr).toBe(0);
+    expect(own.stdout).toMatch(/^runs under its sender's hold: held on purpose since .*: moving the data\n/);
+    expect(readFileSync(join(h.state, "db"), "utf8")).toBe("PGDMP restore me");
+
+    expect((await h.tool(["set-credentials"], h.config())).code).toBe(0);
+    const nightly = await h.tool(["nightly"]);
+    expect(nightly.code, nightly.stderr).toBe(0);
+    expect(nightly.stdout).toMatch(/^a hold is in place \(since .*: moving the data\): nightly dump runs anyway\n/);
+    expect(readdirSync(h.dumps).some((f) => f.includes("-nightly-") && f !== h.dump)).toBe(true);
   });
 });

@@ -1,12 +1,18 @@
 import { catalog } from "../../stacks/catalog.js";
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { senderIdentity } from "../../infra/cli/deploy-lock.js";
+import { maintenanceScript } from "../../infra/cli/maintenance.js";
+import { DATA_MOUNT } from "../../infra/model/derive.js";
 import { BACKUP_TOOL } from "../../infra/render/backup.js";
+import { renderCaddyfile } from "../../infra/render/caddyfile.js";
+import { LOCK_TOOL, lockRecordDir, RELEASE_LOCK, renderLockTool } from "../../infra/render/deploy-lock.js";
+import { DEFAULT_MAINTENANCE_MESSAGE, renderMaintenancePage } from "../../infra/render/maintenance.js";
 import { RELEASE_TOOL } from "../../infra/render/release.js";
-import { planOf, REPO_ROOT } from "./helpers.js";
+import { planOf, REPO_ROOT, run as runCommand } from "./helpers.js";
 import { removeTree } from "../scratch.js";
 
 /**
@@ -467,5 +473,232 @@ describe.concurrent("ops CLI", () => {
     const runs = await Promise.all([...cases.map(([args]) => ops([...staging, ...args])), ops(["--stack", "nope", ...explicit, "ps"])]);
     cases.push([[], `--stack: no environment is named "nope"; the catalog has: ${catalog.map((d) => d.name).join(", ")}`]);
     runs.forEach((run, i) => expectRefusal(run, (cases[i] as [string[], string])[1]));
+  });
+});
+
+/**
+ * `npm run ops -- lock …` and `… maintenance …` against a stand-in ssh that runs the remote
+ * command with bash as the host's login shell would (in an SSH session from CLIENT), a stand-in
+ * sudo that runs the real rendered lock tool and the real maintenance script with the host's
+ * paths moved into a temp folder, and a stand-in docker that shows the host's Caddyfile.
+ */
+const CLIENT = "203.0.113.9";
+const lockBin = join(scratch, "lock-bin");
+mkdirSync(lockBin);
+function lockScript(name: string, text: string) {
+  writeFileSync(join(lockBin, name), text);
+  chmodSync(join(lockBin, name), 0o755);
+}
+
+lockScript(
+  "ssh",
+  `#!/bin/bash
+printf '%s\\0' "$@" > "$FAKE_OUT/ssh-argv"
+while [ "$#" -gt 0 ] && [ "$1" != "ubuntu@${HOST}" ]; do shift; done
+shift
+# In the host's temp root: nothing a remote command writes can land elsewhere by a relative path.
+cd "$FAKE_ROOT" || exit 1
+SSH_CLIENT="${CLIENT} 50123 22" bash -c "$*"
+`,
+);
+
+// The host's paths, moved under FAKE_ROOT: the lock tool is rendered there; a root script (bash -c) has its paths rewritten.
+lockScript(
+  "sudo",
+  `#!/bin/bash
+[ "$1" = -n ] && shift
+from=${DATA_MOUNT}
+args=()
+for a in "$@"; do
+  if [ "$a" = ${LOCK_TOOL} ]; then a="$FAKE_ROOT/lock-tool"; fi
+  args+=("\${a//"$from"/"$FAKE_ROOT$from"}")
+done
+SUDO_USER=ubuntu exec "\${args[@]}"
+`,
+);
+
+lockScript(
+  "docker",
+  `#!/bin/bash
+if [ "$1 $3 $4" = "exec cat /etc/caddy/Caddyfile" ] && [ "$2" = ${plan.containers.caddy.name} ]; then printf '%s' "$FAKE_CADDYFILE"; exit 0; fi
+echo "unexpected docker $*" >&2
+exit 2
+`,
+);
+
+interface HostRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** The remote command, or undefined when ssh never ran. */
+  remote?: string;
+}
+
+let hostRuns = 0;
+/** A fresh host (its own temp root) unless one is given; returns it with the run. */
+function opsOnHost(args: string[], options: { root?: string; env?: Record<string, string> } = {}): Promise<HostRun & { root: string }> {
+  const out = join(scratch, `host-run-${++hostRuns}`);
+  mkdirSync(out);
+  const root = options.root ?? newRoot();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "infra/cli/ops.ts", ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, PATH: `${lockBin}:${dirname(process.execPath)}:/usr/bin:/bin`, FAKE_OUT: out, FAKE_ROOT: root, FAKE_CADDYFILE: renderCaddyfile(plan), NO_COLOR: "1", ...options.env },
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 30_000,
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      const argv = existsSync(join(out, "ssh-argv")) ? readFileSync(join(out, "ssh-argv"), "utf8").replace(/\0$/, "").split("\0") : undefined;
+      resolve({ code, stdout, stderr, remote: argv?.at(-1), root });
+    });
+  });
+}
+
+let roots = 0;
+/** A host's root: the lock tool rendered with its lock file and records inside it. */
+function newRoot(): string {
+  const root = join(scratch, `host-root-${++roots}`);
+  mkdirSync(root);
+  writeFileSync(join(root, "lock-tool"), renderLockTool(plan).replaceAll(RELEASE_LOCK, join(root, "release.lock")).replaceAll(lockRecordDir(plan), join(root, lockRecordDir(plan))));
+  chmodSync(join(root, "lock-tool"), 0o755);
+  return root;
+}
+
+const me = senderIdentity();
+
+/** A command line split into words by a real shell, as the host's login shell splits it. */
+async function words(line: string | undefined): Promise<string[]> {
+  const split = await runCommand("bash", ["-c", `set -- ${line ?? ""}; printf '%s\\0' "$@"`]);
+  return split.stdout.split("\0").slice(0, -1);
+}
+const maintenanceFiles = (root: string) => join(root, plan.caddy.maintenance.hostDir);
+
+function expectMistake(run: HostRun, message: string) {
+  expect(run.code).toBe(1);
+  expect(run.stderr).toContain(message);
+  expect(run.stderr).not.toMatch(/^\s+at /m);
+  expect(run.remote, "ssh must not run").toBeUndefined();
+}
+
+describe.concurrent("npm run ops -- lock, against the real lock tool", () => {
+  it("status: the host's lock tool as root; a new host's lock is free", async () => {
+    const run = await opsOnHost([...staging, "lock", "status"]);
+    expect(run.remote).toBe(`sudo -n ${LOCK_TOOL} status`);
+    expect({ code: run.code, stdout: run.stdout, stderr: run.stderr }).toEqual({ code: 0, stdout: "lock: free\n", stderr: "" });
+  });
+
+  it("acquire -m: held on purpose, naming the SSH user, the client's address, the sender and why; a second acquire is refused (75); release frees it", async () => {
+    const message = `restoring by hand: don't deploy "today"`;
+    const acquired = await opsOnHost([...staging, "lock", "acquire", "-m", message]);
+    expect(acquired.code, acquired.stderr).toBe(0);
+    // The words the host's shell reads from the remote command: the message and the sender arrive whole.
+    expect(await words(acquired.remote)).toEqual(["sudo", "-n", "env", `TIMETRACKER_LOCK_BY=${me}`, LOCK_TOOL, "acquire", message]);
+    const held = `by ubuntu (ssh from ${CLIENT}, ${me}): ${message}`;
+    expect(acquired.stdout.split("\n")[0]).toMatch(/^lock: held on purpose since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(\d+ s ago\) /);
+    expect(acquired.stdout.split("\n")[0]).toContain(held);
+
+    const status = await opsOnHost([...staging, "lock", "status"], { root: acquired.root });
+    expect(status.stdout).toContain(held);
+    expect(status.stdout).toContain("release it with: npm run ops -- --stack staging lock release");
+
+    const second = await opsOnHost([...staging, "lock", "acquire", "-m", "me too"], { root: acquired.root });
+    expect(second.code).toBe(75);
+    expect(second.stderr).toContain(`refused: the deploy lock is already held on purpose since`);
+    expect(second.stderr).toContain(held);
+
+    const released = await opsOnHost([...staging, "lock", "release"], { root: acquired.root });
+    expect(released.remote).toBe(`sudo -n ${LOCK_TOOL} release`);
+    expect(released.code).toBe(0);
+    expect(released.stdout).toMatch(/^released the hold: held on purpose since .*\nlock: free\n$/);
+  });
+
+  it("acquire from CI names the run: its actor and URL", async () => {
+    const ci = { GITHUB_ACTIONS: "true", GITHUB_RUN_ID: "4242", GITHUB_REPOSITORY: "acme/timetracker-infra", GITHUB_SERVER_URL: "https://github.com", GITHUB_ACTOR: "octocat" };
+    const run = await opsOnHost([...staging, "lock", "acquire", "-m", "release train"], { env: ci });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain(`(ssh from ${CLIENT}, octocat in CI run https://github.com/acme/timetracker-infra/actions/runs/4242): release train`);
+  });
+
+  it("refuses, before reaching the host: acquire without -m, -m elsewhere, a message of two lines or too long, an unknown action", async () => {
+    const [noMessage, elsewhere, twoLines, tooLong, unknown, none] = await Promise.all([
+      opsOnHost([...staging, "lock", "acquire"]),
+      opsOnHost([...staging, "lock", "status", "-m", "why"]),
+      opsOnHost([...staging, "lock", "acquire", "-m", "one\ntwo"]),
+      opsOnHost([...staging, "lock", "acquire", "-m", "x".repeat(301)]),
+      opsOnHost([...staging, "lock", "steal"]),
+      opsOnHost([...staging, "lock"]),
+    ]);
+    expectMistake(noMessage, 'lock acquire: say why with -m "<message>"');
+    expectMistake(elsewhere, "-m/--message applies to lock acquire and maintenance on only");
+    expectMistake(twoLines, "-m/--message: the message must be one line");
+    expectMistake(tooLong, "-m/--message: the message has 301 characters; at most 300");
+    expectMistake(unknown, 'lock: "steal" is not one of status, acquire, release');
+    expectMistake(none, "lock: say what to do: one of status, acquire, release");
+  });
+});
+
+describe.concurrent("npm run ops -- maintenance, with the real maintenance script", () => {
+  it("on -m: the page (rendered from the Plan, the message escaped) and its info written on the host, as root; status; off removes both", async () => {
+    const message = "Moving to a bigger disk <until 10:00 UTC> & back soon";
+    const on = await opsOnHost([...staging, "maintenance", "on", "-m", message]);
+    expect(on.code, on.stderr).toBe(0);
+    expect(on.remote).toMatch(/^sudo -n bash -c /);
+    const files = maintenanceFiles(on.root);
+    expect(readFileSync(join(files, plan.caddy.maintenance.page), "utf8")).toBe(renderMaintenancePage(plan, message));
+    expect(readFileSync(join(files, plan.caddy.maintenance.info), "utf8")).toMatch(new RegExp(`^since=\\S+Z\\nby=${me.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\nmessage=Moving to a bigger disk <until 10:00 UTC> & back soon\\n$`));
+    expect(on.stdout.split("\n")).toEqual([
+      expect.stringMatching(new RegExp(`^maintenance: on since \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ by ${me.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`)),
+      `  message: ${message}`,
+      `  every route but /api/health answers 503 with ${plan.caddy.maintenance.hostDir}/index.html (Retry-After: 60)`.replace(plan.caddy.maintenance.hostDir, `${on.root}${plan.caddy.maintenance.hostDir}`),
+      "",
+    ]);
+
+    const status = await opsOnHost([...staging, "maintenance", "status"], { root: on.root });
+    expect(status.code).toBe(0);
+    expect(status.stdout.split("\n").slice(0, 2)).toEqual(on.stdout.split("\n").slice(0, 2));
+
+    const off = await opsOnHost([...staging, "maintenance", "off"], { root: on.root });
+    expect({ code: off.code, stdout: off.stdout }).toEqual({ code: 0, stdout: "maintenance: off\n" });
+    expect(readdirSync(files)).toEqual([]);
+  });
+
+  it("on without -m: the default message", async () => {
+    const on = await opsOnHost([...staging, "maintenance", "on"]);
+    expect(on.code, on.stderr).toBe(0);
+    expect(readFileSync(join(maintenanceFiles(on.root), plan.caddy.maintenance.page), "utf8")).toBe(renderMaintenancePage(plan, DEFAULT_MAINTENANCE_MESSAGE));
+  });
+
+  it("on is refused when the host's Caddy was deployed before maintenance mode: nothing is written", async () => {
+    const old = renderCaddyfile(plan).replace(/\troot \/config\/maintenance\n/g, "");
+    expect(old).not.toBe(renderCaddyfile(plan));
+    const on = await opsOnHost([...staging, "maintenance", "on", "-m", "x"], { env: { FAKE_CADDYFILE: old } });
+    expect(on.code).toBe(1);
+    expect(on.stderr).toContain(`refused: the Caddy on this host (${plan.containers.caddy.name}) has no maintenance mode: deploy this version first (pulumi up); nothing was changed`);
+    expect(existsSync(maintenanceFiles(on.root))).toBe(false);
+  });
+
+  it("refuses an unknown action, a stray argument and -m with off, before reaching the host", async () => {
+    const [unknown, stray, offMessage] = await Promise.all([
+      opsOnHost([...staging, "maintenance", "enable"]),
+      opsOnHost([...staging, "maintenance", "on", "now"]),
+      opsOnHost([...staging, "maintenance", "off", "-m", "x"]),
+    ]);
+    expectMistake(unknown, 'maintenance: "enable" is not one of on, off, status');
+    expect(stray.code).toBe(1);
+    expect(stray.remote).toBeUndefined();
+    expectMistake(offMessage, "-m/--message applies to lock acquire and maintenance on only");
+  });
+
+  it.each(["on", "off", "status"] as const)("shellcheck finds nothing in the %s script", async (action) => {
+    const file = join(scratch, `maintenance-${action}.sh`);
+    writeFileSync(file, maintenanceScript(plan, action, action === "on" ? { message: "it's <x>", by: "a@b" } : undefined));
+    const checked = await runCommand("shellcheck", ["--norc", "--format=gcc", "--shell=bash", file]);
+    expect(checked.spawnError?.code, "shellcheck is not installed").toBeUndefined();
+    expect({ code: checked.code, findings: checked.stdout + checked.stderr }).toEqual({ code: 0, findings: "" });
   });
 });

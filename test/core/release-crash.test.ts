@@ -1,12 +1,14 @@
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { planFor } from "../../infra/model/catalog.js";
-import { RELEASE_LOCK } from "../../infra/render/backup.js";
+import { HOLD_WAIT_SECONDS, LOCK_REFUSED_EXIT, LOCK_TOOL, LOCK_WAIT_SECONDS, lockRecordDir, RELEASE_LOCK, renderLockTool } from "../../infra/render/deploy-lock.js";
+import { renderHostSetup } from "../../infra/render/host-setup.js";
+import { renderAll } from "../../infra/render/index.js";
 import { drainRuleTag, ENV_FILE_PREFIX, releaseSpec, renderReleaseTool, type ReleasedService } from "../../infra/render/release.js";
 import { catalog } from "../../stacks/catalog.js";
-import { copyOf, tempDir } from "./helpers.js";
+import { copyOf, run, tempDir } from "./helpers.js";
 
 /**
  * The release tool killed with SIGKILL at each step of a swap, for real: the rendered tool runs
@@ -356,5 +358,301 @@ describe("the release tool survives SIGKILL at each step of a swap", { timeout: 
     await deployed(host, "backend", v("backend", 2));
     expect(rules(host)).toEqual([foreign]);
     expect(containers(host)[names("backend").live]).toMatchObject({ image: v("backend", 2), port: slots[1], running: true });
+  });
+});
+
+/**
+ * The deploy lock on a stand-in host: the rendered lock tool and release tool run in bash, every
+ * host path moved into a temp folder, with stand-in `docker` (no container exists) and
+ * `iptables` (no rule; it blocks on request, so a run holds the lock while the test looks, and
+ * is killed there with SIGKILL). The waits are cut to seconds; everything else is as rendered.
+ */
+
+const WAIT = { lock: 3, hold: 1 };
+
+const LOCK_STUB_DOCKER = `#!/bin/bash
+printf '%s\\n' "$*" >> "$HOST/docker.log"
+case "$1" in
+  inspect) echo "Error: No such object: \${*: -1}" >&2; exit 1 ;;
+  *) exit 0 ;;
+esac
+`;
+
+const LOCK_STUB_IPTABLES = `#!/bin/bash
+printf '%s\\n' "$*" >> "$HOST/iptables.log"
+if [ -e "$HOST/block" ]; then : > "$HOST/blocked"; exec /bin/sleep 600; fi
+# No rule exists: deleting one fails, as iptables does.
+[ "$2" != -D ] || exit 1
+`;
+
+interface LockHost {
+  root: string;
+  records: string;
+  lockTool: string;
+  releaseTool: string;
+  env: Record<string, string>;
+}
+
+let lockHosts = 0;
+function lockHost(): LockHost {
+  const root = join(dir, `lock-host-${(lockHosts += 1)}`);
+  const bin = join(root, "bin");
+  mkdirSync(bin, { recursive: true });
+  mkdirSync(join(root, "run"));
+  for (const [name, text] of Object.entries({ docker: LOCK_STUB_DOCKER, iptables: LOCK_STUB_IPTABLES })) {
+    writeFileSync(join(bin, name), text);
+    chmodSync(join(bin, name), 0o755);
+  }
+  const lockPlan = copyOf(planFor(catalog, "staging"));
+  lockPlan.host.stateDir = join(root, "state");
+  const moved = (text: string) =>
+    text
+      .replaceAll(RELEASE_LOCK, join(root, "release.lock"))
+      .replaceAll(ENV_FILE_PREFIX, join(root, "run", "timetracker-env."))
+      .replace(`\nlock_wait=${LOCK_WAIT_SECONDS}\n`, `\nlock_wait=${WAIT.lock}\n`)
+      .replace(`\nhold_wait=${HOLD_WAIT_SECONDS}\n`, `\nhold_wait=${WAIT.hold}\n`);
+  const lockTool = join(root, "timetracker-lock");
+  const releaseTool = join(root, "timetracker-release");
+  writeFileSync(lockTool, moved(renderLockTool(lockPlan)));
+  writeFileSync(releaseTool, moved(renderReleaseTool(lockPlan)));
+  for (const text of [readFileSync(lockTool, "utf8"), readFileSync(releaseTool, "utf8")]) {
+    expect(text).toContain(`\nlock_wait=${WAIT.lock}\n`);
+    expect(text).toContain(`\nhold_wait=${WAIT.hold}\n`);
+  }
+  return { root, records: lockRecordDir(lockPlan), lockTool, releaseTool, env: { PATH: `${bin}:${process.env.PATH}`, HOST: root, SUDO_USER: "ubuntu", SSH_CLIENT: "203.0.113.7 50022 22" } };
+}
+
+interface LockOutcome {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  seconds: number;
+}
+
+/** Runs a tool to its end; `extra` adds to (or, with "", removes from) the host's environment. */
+function runOn(host: LockHost, tool: string, args: string[], extra: Record<string, string> = {}): Promise<LockOutcome> {
+  const started = Date.now();
+  const env = Object.fromEntries(Object.entries({ ...host.env, ...extra }).filter(([, v]) => v !== ""));
+  return new Promise((resolve, reject) => {
+    const child = spawn("bash", [tool, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr, seconds: (Date.now() - started) / 1000 }));
+  });
+}
+
+const lock = (host: LockHost, args: string[], extra: Record<string, string> = {}) => runOn(host, host.lockTool, args, extra);
+/** A release tool run that needs no container: a dump with no database, then nothing. */
+const dumpOn = (host: LockHost, extra: Record<string, string> = {}) => runOn(host, host.releaseTool, ["dump", "test"], extra);
+const deployOn = (host: LockHost, extra: Record<string, string> = {}) => runOn(host, host.releaseTool, ["deploy", "backend", "timetracker-staging-backend:2222", "0123abcd"], extra);
+
+/** Starts a release run that holds the lock until it is killed: its stand-in iptables blocks. */
+async function holdingRun(host: LockHost): Promise<{ pid: number; exited: Promise<void> }> {
+  rmSync(join(host.root, "blocked"), { force: true });
+  writeFileSync(join(host.root, "block"), "");
+  const child = spawn("bash", [host.releaseTool, "dump", "test"], { env: host.env, stdio: "ignore", detached: true });
+  const exited = new Promise<void>((resolve) => child.on("close", () => resolve()));
+  for (let i = 0; i < 200 && !existsSync(join(host.root, "blocked")); i++) await new Promise((r) => setTimeout(r, 50));
+  expect(existsSync(join(host.root, "blocked")), "the run reached its blocking step").toBe(true);
+  return { pid: child.pid!, exited };
+}
+
+const firstLine = (text: string) => text.split("\n")[0] ?? "";
+const STAMP = /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/.source;
+
+describe("the lock tool: status, a hold taken on purpose, release", () => {
+  it("is free on a new host; acquire records who (user, SSH client, sender), since when and why; status shows it; release frees it", async () => {
+    const host = lockHost();
+    expect(await lock(host, ["status"])).toMatchObject({ code: 0, stdout: "lock: free\n", stderr: "" });
+
+    const acquired = await lock(host, ["acquire", "restoring last night's dump by hand"], { TIMETRACKER_LOCK_BY: "alice@laptop" });
+    expect(acquired.code, acquired.stderr).toBe(0);
+    const held = new RegExp(`^lock: held on purpose since ${STAMP} \\(\\d+ s ago\\) by ubuntu \\(ssh from 203\\.0\\.113\\.7, alice@laptop\\): restoring last night's dump by hand$`);
+    expect(firstLine(acquired.stdout)).toMatch(held);
+    const status = await lock(host, ["status"]);
+    expect(status.stdout.split("\n")).toEqual([
+      expect.stringMatching(held),
+      `  deploys, rollbacks and restores wait ${WAIT.hold} s for it, then are refused; release it with: npm run ops -- --stack staging lock release`,
+      "",
+    ]);
+
+    // The record: root only, whole (no temp file left), key=value lines.
+    expect(statSync(host.records).mode & 0o777).toBe(0o700);
+    expect(readdirSync(host.records)).toEqual(["hold"]);
+    expect(statSync(join(host.records, "hold")).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(host.records, "hold"), "utf8")).toMatch(
+      new RegExp(`^kind=hold\\npid=\\d+\\nuser=ubuntu\\nfrom=ssh from 203\\.0\\.113\\.7\\nby=alice@laptop\\nsince=${STAMP}\\nwhy=restoring last night's dump by hand\\n$`),
+    );
+
+    const released = await lock(host, ["release"]);
+    expect(released.code).toBe(0);
+    expect(released.stdout).toMatch(/^released the hold: held on purpose since .* restoring last night's dump by hand\nlock: free\n$/);
+    expect(readdirSync(host.records)).toEqual([]);
+    expect((await lock(host, ["release"])).stdout).toBe("nothing to release\nlock: free\n");
+  });
+
+  it("a second hold is refused (exit 75) naming the first; the first stays", async () => {
+    const host = lockHost();
+    expect((await lock(host, ["acquire", "data move"], { TIMETRACKER_LOCK_BY: "alice@laptop" })).code).toBe(0);
+    const second = await lock(host, ["acquire", "mine now"], { TIMETRACKER_LOCK_BY: "bob@desk" });
+    expect(second.code).toBe(LOCK_REFUSED_EXIT);
+    expect(second.stderr).toMatch(/^refused: the deploy lock is already held on purpose since .* by ubuntu \(ssh from 203\.0\.113\.7, alice@laptop\): data move; release it first: npm run ops -- --stack staging lock release\n$/);
+    expect(readFileSync(join(host.records, "hold"), "utf8")).toContain("why=data move\n");
+  });
+
+  it("finds the SSH client up the process tree when the tool's own environment has none (sudo drops it)", async () => {
+    const host = lockHost();
+    const { SSH_CLIENT: _dropped, ...withoutClient } = host.env;
+    const result = await new Promise<LockOutcome>((resolve) => {
+      // The outer bash has SSH_CLIENT (the SSH session's shell); the tool below it has not.
+      const child = spawn("bash", ["-c", `env -u SSH_CLIENT bash '${host.lockTool}' acquire 'from a session'; echo "exit $?"`], {
+        env: { ...withoutClient, SSH_CLIENT: "198.51.100.23 41000 22" },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stdout = "";
+      child.stdout.on("data", (d) => (stdout += d));
+      child.on("close", (code) => resolve({ code, stdout, stderr: "", seconds: 0 }));
+    });
+    expect(result.stdout).toContain("exit 0");
+    expect(readFileSync(join(host.records, "hold"), "utf8")).toContain("from=ssh from 198.51.100.23\n");
+    // Without any session up the tree: the host itself.
+    const local = lockHost();
+    expect((await lock(local, ["acquire", "on the console"], { SSH_CLIENT: "" })).code).toBe(0);
+    expect(readFileSync(join(local.records, "hold"), "utf8")).toContain("from=on the host, no SSH session\n");
+  });
+
+  it("usage mistakes exit 2 and change nothing", async () => {
+    const host = lockHost();
+    for (const args of [[], ["acquire"], ["acquire", ""], ["status", "x"], ["frobnicate"]]) {
+      const result = await lock(host, args);
+      expect(result.code, args.join(" ")).toBe(2);
+      expect(result.stderr).toContain("usage: timetracker-lock status | acquire <message> | release");
+    }
+    expect(existsSync(host.records)).toBe(false);
+  });
+});
+
+describe("deploys, rollbacks and dumps of the release tool meet the lock", { timeout: 60_000 }, () => {
+  it("a deploy meeting someone else's hold says who holds it and why, waits hold_wait s, then is refused (exit 75); nothing ran", async () => {
+    const host = lockHost();
+    expect((await lock(host, ["acquire", "moving the data to a bigger disk"], { TIMETRACKER_LOCK_BY: "alice@laptop" })).code).toBe(0);
+    const refused = await deployOn(host);
+    expect(refused.code).toBe(LOCK_REFUSED_EXIT);
+    expect(refused.stdout).toMatch(new RegExp(`^waiting up to ${WAIT.hold} s for the deploy lock, held by a hold taken on purpose since ${STAMP} \\(\\d+ s ago\\) by ubuntu \\(ssh from 203\\.0\\.113\\.7, alice@laptop\\): moving the data to a bigger disk\\n$`));
+    expect(refused.stderr).toMatch(
+      /^refused: the deploy lock is held by a hold taken on purpose since .* by ubuntu \(ssh from 203\.0\.113\.7, alice@laptop\): moving the data to a bigger disk; waited \d+ s, nothing was changed\.\nThe holder releases it with: npm run ops -- --stack staging lock release\n$/,
+    );
+    expect(refused.seconds).toBeGreaterThanOrEqual(WAIT.hold);
+    expect(existsSync(join(host.root, "docker.log")), "nothing ran: no docker call").toBe(false);
+    // Another sender is refused the same way; the hold is untouched, and no run record is left.
+    expect((await dumpOn(host, { TIMETRACKER_LOCK_BY: "bob@desk" })).code).toBe(LOCK_REFUSED_EXIT);
+    expect(readdirSync(host.records)).toEqual(["hold"]);
+
+    // Released: the same deploy goes on (to its own usage check, past the lock and the recovery).
+    expect((await lock(host, ["release"])).code).toBe(0);
+    const after = await dumpOn(host);
+    expect({ code: after.code, stderr: after.stderr }).toEqual({ code: 0, stderr: "" });
+    expect(after.stdout).toContain("nothing to dump");
+    expect(readdirSync(host.records), "the run's record went with it").toEqual([]);
+  });
+
+  it("a run sent by the hold's holder (TIMETRACKER_LOCK_BY) runs under the hold, which stays", async () => {
+    const host = lockHost();
+    expect((await lock(host, ["acquire", "restore drill"], { TIMETRACKER_LOCK_BY: "alice@laptop" })).code).toBe(0);
+    const own = await dumpOn(host, { TIMETRACKER_LOCK_BY: "alice@laptop" });
+    expect({ code: own.code, stderr: own.stderr }).toEqual({ code: 0, stderr: "" });
+    expect(own.stdout).toMatch(/^runs under its sender's hold: held on purpose since .* alice@laptop\): restore drill\n/);
+    expect(readdirSync(host.records)).toEqual(["hold"]);
+    // Without a sender (a pulumi up), it is someone else's.
+    expect((await deployOn(host)).code).toBe(LOCK_REFUSED_EXIT);
+  });
+
+  it("a running release: status names it (what, who, pid); another deploy waits lock_wait s, then is refused naming it", async () => {
+    const host = lockHost();
+    const running = await holdingRun(host);
+    try {
+      const status = await lock(host, ["status"]);
+      expect(status.stdout).toMatch(new RegExp(`^lock: held since ${STAMP} \\(\\d+ s ago\\) by ubuntu \\(ssh from 203\\.0\\.113\\.7\\): dump test \\(pid ${running.pid}\\)\\n$`));
+      const refused = await deployOn(host, { TIMETRACKER_LOCK_BY: "bob@desk" });
+      expect(refused.code).toBe(LOCK_REFUSED_EXIT);
+      expect(refused.stdout).toMatch(new RegExp(`^waiting up to ${WAIT.lock} s for the deploy lock, held by a run since .*: dump test \\(pid ${running.pid}\\)\\n$`));
+      expect(refused.stderr).toMatch(new RegExp(`^refused: the deploy lock is held by a run since .*: dump test \\(pid ${running.pid}\\); waited \\d+ s, nothing was changed\\.\\n$`));
+      expect(refused.seconds).toBeGreaterThanOrEqual(WAIT.lock);
+      // A hold cannot be taken under a running release either.
+      expect((await lock(host, ["acquire", "too late"])).code).toBe(LOCK_REFUSED_EXIT);
+      expect(existsSync(join(host.records, "hold"))).toBe(false);
+    } finally {
+      process.kill(-running.pid, "SIGKILL");
+      await running.exited;
+    }
+  });
+
+  it("a run killed with SIGKILL: its record is stale (status says so); release clears it, or the next run replaces it", async () => {
+    const host = lockHost();
+    const running = await holdingRun(host);
+    // The tool alone is killed: the blocked iptables it started still holds the lock's file.
+    process.kill(running.pid, "SIGKILL");
+    await new Promise((r) => setTimeout(r, 200));
+    const orphan = await lock(host, ["status"]);
+    expect(orphan.stdout).toMatch(new RegExp(`^lock: held since .*: dump test\\n  its pid ${running.pid} is gone, but a process it started still holds the lock: it ends with that process\\n$`));
+    // The whole run goes: nothing holds the lock, the record stays behind.
+    process.kill(-running.pid, "SIGKILL");
+    await running.exited;
+    const stale = await lock(host, ["status"]);
+    expect(stale.stdout.split("\n")).toEqual([
+      expect.stringMatching(new RegExp(`^lock: stale since ${STAMP} \\(\\d+ s ago\\) by ubuntu \\(ssh from 203\\.0\\.113\\.7\\): dump test$`)),
+      `  a killed run left this record: its pid ${running.pid} is gone and nothing holds the lock; lock release clears it (the next run replaces it)`,
+      "",
+    ]);
+    const released = await lock(host, ["release"]);
+    expect(released.stdout).toMatch(/^cleared the record a killed run left: held since .*: dump test\nlock: free\n$/);
+
+    // Killed again; this time the next run finds the record and replaces it.
+    const again = await holdingRun(host);
+    process.kill(-again.pid, "SIGKILL");
+    await again.exited;
+    rmSync(join(host.root, "block"));
+    const next = await dumpOn(host);
+    expect({ code: next.code, stderr: next.stderr }).toEqual({ code: 0, stderr: "" });
+    expect(next.stdout).toMatch(/^the deploy lock was free, but a killed run left its record \(held since .*: dump test\): replaced\n/);
+    expect((await lock(host, ["status"])).stdout).toBe("lock: free\n");
+  });
+
+  it("status does not wait for a hold, and takes no record", async () => {
+    const host = lockHost();
+    expect((await lock(host, ["acquire", "hands off"])).code).toBe(0);
+    const status = await runOn(host, host.releaseTool, ["status"]);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toContain("backend live:     none");
+    expect(status.seconds).toBeLessThan(WAIT.hold + 1);
+    expect(readdirSync(host.records)).toEqual(["hold"]);
+  });
+});
+
+describe("the lock tool as shipped", () => {
+  const shipped = planFor(catalog, "staging");
+
+  it("shellcheck finds nothing in it; host setup installs it byte for byte with its root-only records folder; renderAll ships it as lock.sh", async () => {
+    const tool = renderLockTool(shipped);
+    const file = join(dir, "lock.sh");
+    writeFileSync(file, tool);
+    const checked = await run("shellcheck", ["--norc", "--format=gcc", file]);
+    expect(checked.spawnError?.code, "shellcheck is not installed: apt-get install shellcheck").toBeUndefined();
+    expect({ code: checked.code, findings: checked.stdout + checked.stderr }).toEqual({ code: 0, findings: "" });
+    const setup = renderHostSetup(shipped);
+    const header = `put ${LOCK_TOOL} 0755 <<'SH' || true\n`;
+    const start = setup.indexOf(header) + header.length;
+    expect(start).toBeGreaterThan(header.length);
+    expect(setup.slice(start, setup.indexOf("\nSH\n", start) + 1)).toBe(tool);
+    expect(setup).toContain(`\ninstall -d -m 0700 ${lockRecordDir(shipped)}\n`);
+    expect(renderAll(shipped)["lock.sh"]).toBe(tool);
+  });
+
+  it("the records are on the data disk (a hold outlives a reboot and the instance), the lock file in /run", () => {
+    expect(lockRecordDir(shipped).startsWith(`${shipped.host.dataDisk.mount}/`)).toBe(true);
+    expect(RELEASE_LOCK.startsWith("/run/")).toBe(true);
   });
 });

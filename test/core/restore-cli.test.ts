@@ -5,6 +5,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { BACKUP_TOOL } from "../../infra/render/backup.js";
+import { shellWord } from "../../infra/render/shell.js";
+import { sentBy } from "../../infra/cli/deploy-lock.js";
 import { planOf, REPO_ROOT } from "./helpers.js";
 import { removeTree } from "../scratch.js";
 
@@ -144,7 +146,9 @@ function restore(args: string[], env: Record<string, string> = {}, input?: strin
 const explicit = ["--host", HOST, "--user", "ubuntu", "--key", KEY, "--host-key", HOST_KEY];
 const staging = ["--stack", "staging", ...explicit];
 const LIST_CMD = `sudo -n ${BACKUP_TOOL} list 2>&1`;
-const restoreCmd = (name: string, dryRun = false) => `sudo -n ${BACKUP_TOOL} restore ${name}${dryRun ? " --dry-run" : ""}`;
+/** A restore is sent as its sender's (`env TIMETRACKER_LOCK_BY=<user>@<machine>`); a dry run takes no lock. */
+const restoreCmd = (name: string, dryRun = false) =>
+  dryRun ? `sudo -n ${BACKUP_TOOL} restore ${name} --dry-run` : ["sudo", "-n", ...sentBy(), BACKUP_TOOL, "restore", name].map(shellWord).join(" ");
 
 /** A user's mistake: one message pointing at the usage (not the usage itself), never a stack trace, and nothing run on the host. */
 function expectRefusal(run: Run, message: string | RegExp) {
@@ -248,6 +252,15 @@ describe.concurrent("restore CLI", () => {
     expect(run.code, run.stderr).toBe(0);
     expect(run.remotes).toEqual([LIST_CMD, restoreCmd("20261119T101500Z-predeploy.dump")]);
     expect(run.stdout).toContain("chosen: bucket 20261119T101500Z-predeploy.dump (2026-11-19T10:15:07Z)\n");
+  });
+
+  it("a restore the deploy lock stops (exit 75) is not started, not FAILED: nothing was changed", async () => {
+    const refusal = "refused: the deploy lock is held by a hold taken on purpose since 2026-11-20T09:00:00Z (5 min ago) by ubuntu (ssh from 203.0.113.7, bob@desk): moving data; waited 60 s, nothing was changed.";
+    const run = await restore([...staging, "--yes"], { FAKE_RESTORE: refusal, FAKE_RESTORE_EXIT: "75" });
+    expect(run.code).toBe(75);
+    expect(run.stdout).toContain(refusal);
+    expect(run.stderr).toContain(`restore of ${db}-predeploy-20261119T101500Z.dump on staging not started: the deploy lock is held (the tool says by whom, above); nothing was changed`);
+    expect(run.stderr).not.toContain("FAILED");
   });
 
   it("has nothing to restore from when no dump is listed (exit 1)", async () => {

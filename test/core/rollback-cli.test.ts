@@ -5,6 +5,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { RELEASE_TOOL } from "../../infra/render/release.js";
+import { shellWord } from "../../infra/render/shell.js";
+import { sentBy } from "../../infra/cli/deploy-lock.js";
 import { REPO_ROOT } from "./helpers.js";
 import { removeTree } from "../scratch.js";
 
@@ -18,6 +20,8 @@ const scratch = mkdtempSync(join(tmpdir(), "tt-rollback-cli-"));
 afterAll(() => removeTree(scratch));
 
 const HOST = "198.51.100.7";
+/** The words that say who sends a rollback, as this machine (the CLI's) words them. */
+const SENT_BY = sentBy().map(shellWord);
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyPinnedForTheRollbackCliTest0123456789";
 const KEY = join(scratch, "id_ed25519");
 writeFileSync(KEY, "not a real key\n", { mode: 0o600 });
@@ -120,7 +124,8 @@ describe.concurrent("rollback CLI", () => {
     const run = await rollback(["--stack", "staging", ...explicit]);
     expect(run.code, run.stderr).toBe(0);
     const argv = run.sshArgv ?? [];
-    expect(argv.slice(-6)).toEqual([`ubuntu@${HOST}`, "sudo", "-n", RELEASE_TOOL, "rollback", "backend"]);
+    // Sent as its sender's (`env TIMETRACKER_LOCK_BY=<user>@<machine>`): the sender's own hold lets it run.
+    expect(argv.slice(-8)).toEqual([`ubuntu@${HOST}`, "sudo", "-n", ...SENT_BY, RELEASE_TOOL, "rollback", "backend"]);
     // The README names the tool the CLI runs.
     expect(readFileSync(join(REPO_ROOT, "README.md"), "utf8")).toContain(`\`${RELEASE_TOOL}\``);
     const opt = (value: string) => argv.some((arg, i) => arg === value && argv[i - 1] === "-o");
@@ -138,7 +143,7 @@ describe.concurrent("rollback CLI", () => {
   it("rolls back the frontend with --service frontend", async () => {
     const run = await rollback(["--stack", "prod", "--service", "frontend", ...explicit]);
     expect(run.code, run.stderr).toBe(0);
-    expect(run.sshArgv?.slice(-6)).toEqual([`ubuntu@${HOST}`, "sudo", "-n", RELEASE_TOOL, "rollback", "frontend"]);
+    expect(run.sshArgv?.slice(-8)).toEqual([`ubuntu@${HOST}`, "sudo", "-n", ...SENT_BY, RELEASE_TOOL, "rollback", "frontend"]);
   });
 
   it("asks the release tool for its status with --status", async () => {
@@ -193,7 +198,7 @@ describe.concurrent("rollback CLI", () => {
     const run = await rollback(["--stack", "prod", "--service", "frontend"], { FAKE_PULUMI_OUTPUTS: outputs, FAKE_PULUMI_KEY: KEY }, withPulumi);
     expect(run.code, run.stderr).toBe(0);
     expect(run.pulumiCalls).toEqual(["stack output --json --show-secrets=false --stack prod", "config get --stack prod timetracker:sshPrivateKeyPath"]);
-    expect(run.sshArgv?.slice(-6)).toEqual(["ubuntu@192.0.2.44", "sudo", "-n", RELEASE_TOOL, "rollback", "frontend"]);
+    expect(run.sshArgv?.slice(-8)).toEqual(["ubuntu@192.0.2.44", "sudo", "-n", ...SENT_BY, RELEASE_TOOL, "rollback", "frontend"]);
     expect(run.knownHosts).toBe(`192.0.2.44 ${HOST_KEY}\n`);
   });
 

@@ -1,16 +1,21 @@
-import { readdirSync, writeFileSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { createServer, request, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Plan } from "../../infra/model/plan.js";
 import type { EnvironmentDefinition } from "../../infra/model/schema.js";
 import { renderCaddyfile } from "../../infra/render/caddyfile.js";
+import { escapeHtml, maintenanceFunctions, renderMaintenancePage } from "../../infra/render/maintenance.js";
+import { shellQuote } from "../../infra/render/shell.js";
 import { renderNginxConf } from "../../infra/render/nginx-conf.js";
 import { catalog } from "../../stacks/catalog.js";
 import { staging as stagingDefinition } from "../../stacks/staging.js";
 import { mockConfig } from "../../tools/mock-config.js";
 import { runProgram } from "../../tools/mock-engine.js";
-import { planFromDefinition, plansOf, REPO_ROOT, run, tempDir, type RunResult } from "./helpers.js";
+import { copyOf, planFromDefinition, plansOf, REPO_ROOT, run, tempDir, type RunResult } from "./helpers.js";
 
 /**
  * Tier 3: the generated files through the real tools. A missing tool is a failure,
@@ -272,5 +277,138 @@ describe("negative control: shellcheck rejects a known mistake", () => {
     const result = await shellcheck({ origin: "negative SC2140", text: '#!/bin/sh\necho "in the definition of stack "prod" in stacks/."\n' });
     expect(result.code).not.toBe(0);
     expect(result.stdout).toContain("SC2140");
+  });
+});
+
+/**
+ * Maintenance mode through the real `caddy` with each stack's rendered Caddyfile: its routes
+ * proxy to a small HTTP server here (standing in for both slots of the backend and the
+ * frontend), the maintenance folder is a temp folder, and the page is switched on and off by
+ * the same bash functions the host runs. Caddy is started once per stack and never reloaded.
+ */
+describe.each(plansOf().map((p) => [p.stack] as const))("%s: maintenance mode in the rendered Caddyfile, through the real caddy", (stack) => {
+  const MESSAGE = `Back at 10:00 UTC <script>alert("x")</script> & 'soon'`;
+  const plan = copyOf(plansOf().find((p) => p.stack === stack)!);
+  const domain = plan.domains[0]!;
+  const folder = join(dir, `maintenance-${stack}`);
+  const { operatorPath, info, retryAfterSeconds } = plan.caddy.maintenance;
+  let upstream: Server;
+  let caddy: ChildProcess;
+  let caddyLog = "";
+  /** Requests the upstream received, as `<method> <path>` (Caddy's active health checks left out). */
+  const proxied: string[] = [];
+
+  /** A free TCP port on loopback (the OS's choice, released at once). */
+  const freePort = async (): Promise<number> => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise((resolve) => server.close(resolve));
+    return port;
+  };
+
+  /** A request as a browser sends it, to Caddy with the site's Host. */
+  const browse = (path: string, method = "GET", body?: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> =>
+    new Promise((resolve, reject) => {
+      const headers = { Host: domain, Accept: "text/html,application/xhtml+xml,*/*;q=0.8", "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0", ...(body ? { "Content-Type": "application/json" } : {}) };
+      const req = request({ host: "127.0.0.1", port: plan.caddy.httpPort, path, method, headers }, (res) => {
+        let text = "";
+        res.on("data", (d) => (text += d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+      });
+      req.on("error", reject);
+      req.end(body);
+    });
+
+  /** The host's own functions (maintenance_on / maintenance_off), run by bash on the temp folder. */
+  const hostMaintenance = async (call: string): Promise<void> => {
+    const script = write(`maintenance-${stack}-${Date.now()}.sh`, `set -euo pipefail\nmaintenance_dir=${shellQuote(folder)}\n${maintenanceFunctions(plan)}\n${call}\n`);
+    const result = await run("bash", [script]);
+    expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: "" });
+  };
+  const pageFile = () => write(`maintenance-page-${stack}.html`, renderMaintenancePage(plan, MESSAGE));
+
+  beforeAll(async () => {
+    upstream = createServer((req, res) => {
+      const healthCheck = req.headers["user-agent"]?.startsWith("Go-http-client") && req.headers.host === plan.caddy.healthHost;
+      if (!healthCheck) proxied.push(`${req.method} ${req.url}`);
+      res.writeHead(200, { "Content-Type": "text/plain" });
+      res.end(`the app answers ${req.method} ${req.url}`);
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+    const app = `127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    // The stack's Caddyfile, served on free loopback ports over plain HTTP.
+    plan.tls = { mode: "off" };
+    plan.caddy.bind = "127.0.0.1";
+    plan.caddy.httpPort = await freePort();
+    plan.caddy.httpsPort = await freePort();
+    plan.caddy.adminAddress = `127.0.0.1:${await freePort()}`;
+    plan.caddy.routes = plan.caddy.routes.map((r) => ({ ...r, upstreams: [app] }));
+    plan.caddy.maintenance.dir = folder;
+    mkdirSync(folder, { recursive: true });
+    const caddyfile = write(`Caddyfile.maintenance-${stack}`, renderCaddyfile(plan));
+    caddy = spawn("caddy", ["run", "--adapter", "caddyfile", "--config", caddyfile], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+    caddy.stdout?.on("data", (d) => (caddyLog += d));
+    caddy.stderr?.on("data", (d) => (caddyLog += d));
+    const failed = new Promise<never>((_, reject) => caddy.on("error", (e) => reject(new Error(`caddy could not be started: ${e.message}; ${INSTALL_HINT}`))));
+    const ready = (async () => {
+      for (let i = 0; i < 100; i++) {
+        if ((await browse("/").catch(() => undefined))?.status === 200) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`caddy did not answer 200 within 10 s:\n${caddyLog}`);
+    })();
+    await Promise.race([ready, failed]);
+  }, 30_000);
+
+  afterAll(async () => {
+    caddy?.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 200));
+    upstream?.close();
+  });
+
+  it("off: every route reaches the app", async () => {
+    proxied.length = 0;
+    for (const path of ["/", "/projects/7", "/api/items", operatorPath, "/assets/index-abc123.js"]) {
+      const answer = await browse(path);
+      expect({ path, status: answer.status, body: answer.body, retryAfter: answer.headers["retry-after"] }).toEqual({ path, status: 200, body: `the app answers GET ${path}`, retryAfter: undefined });
+    }
+    expect(proxied).toHaveLength(5);
+  });
+
+  it("on: a browser gets the page (503, Retry-After, no-store), the message as text, on every route and method; the operator path still reaches the app", async () => {
+    await hostMaintenance(`maintenance_on ${shellQuote(pageFile())} tester@test 'a message'`);
+    proxied.length = 0;
+    const page = await browse("/");
+    expect(page.status).toBe(503);
+    expect(page.headers["retry-after"]).toBe(String(retryAfterSeconds));
+    expect(page.headers["cache-control"]).toBe("no-store");
+    expect(page.headers["content-type"]).toMatch(/^text\/html/);
+    expect(page.body).toBe(renderMaintenancePage(plan, MESSAGE));
+    expect(page.body).toContain(`<p>${escapeHtml(MESSAGE)}</p>`);
+    expect(page.body).toContain("Back at 10:00 UTC &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;soon&#39;");
+    expect(page.body).not.toContain("<script>");
+    expect(page.body).toContain(`${domain} is down for maintenance`);
+    for (const [method, path] of [["GET", "/projects/7"], ["GET", "/assets/index-abc123.js"], ["POST", "/api/items"], ["DELETE", "/api/items/3"], ["GET", "/api/ws/updates"], ["HEAD", "/"]] as const) {
+      const answer = await browse(path, method, method === "POST" ? '{"name":"x"}' : undefined);
+      expect({ method, path, status: answer.status, retryAfter: answer.headers["retry-after"] }).toEqual({ method, path, status: 503, retryAfter: String(retryAfterSeconds) });
+      if (method !== "HEAD") expect(answer.body).toBe(page.body);
+    }
+    expect(await browse(operatorPath)).toMatchObject({ status: 200, body: `the app answers GET ${operatorPath}` });
+    expect(proxied, "only the operator path reached the app").toEqual([`GET ${operatorPath}`]);
+    // The info beside the page is never served.
+    const asked = await browse(`/${info}`);
+    expect(asked.status).toBe(503);
+    expect(asked.body).not.toContain("tester@test");
+  });
+
+  it("off again: the app answers at once, from the same caddy, never reloaded", async () => {
+    await hostMaintenance("maintenance_off");
+    const answer = await browse("/projects/7");
+    expect({ status: answer.status, body: answer.body }).toEqual({ status: 200, body: "the app answers GET /projects/7" });
+    expect(caddy.exitCode).toBeNull();
+    // One config load at start, none since: the switch is a file Caddy looks for on each request.
+    expect(caddyLog.match(/"msg":"(serving initial configuration|autosaved config)/g) ?? []).toHaveLength(2);
+    expect(caddyLog, "no request reached the admin API").not.toContain('"msg":"received request"');
   });
 });
