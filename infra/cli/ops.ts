@@ -134,7 +134,8 @@ ${CONNECTION_USAGE}
            one line: why the lock is held (lock acquire), what users read (maintenance on)
   --help   print this and exit
 Runs docker on the host over SSH as the stack's user (in the docker group; sudo -n only for the
-backup and release tools' status), accepting only the stack's pinned host key.
+backup and release tools' status, the lock tool and the maintenance page), accepting only the
+stack's pinned host key.
 Port 22 is open only to host.adminCidrs.`;
 
 const OPTIONS = {
