@@ -22,7 +22,7 @@
  */
 import { createInterface } from "node:readline/promises";
 import { planFor } from "../model/catalog.js";
-import { BACKUP_TOOL } from "../render/backup.js";
+import { BACKUP_TOOL, dumpNamePatterns } from "../render/backup.js";
 import { shellWord } from "../render/shell.js";
 import { LOCK_REFUSED_EXIT } from "../render/deploy-lock.js";
 import { sentBy } from "./deploy-lock.js";
@@ -87,14 +87,19 @@ function parseList(output: string): { dumps: Dump[]; notes: string[] } {
 }
 
 /**
- * When a dump was taken: the `yyyymmddThhmm[ss]Z` both name shapes carry (the host's
- * `<db>-<kind>-<stamp>.dump`, the bucket's `<stamp>-<kind>.dump`), else the listed time. A
- * bucket copy is written after its host dump: its listed time would wrongly make it newer.
+ * When a dump was taken: the time in its name when the name is one of the tool's
+ * (dumpNamePatterns: the host's, the nightly job's older ones, the bucket's), else the
+ * listed time, as the tool itself ranks them. A bucket copy is written after its host dump:
+ * its listed time would wrongly make it newer. A name that only holds something like a time
+ * (a copy made by hand) is not read for one.
  */
-function takenAt(dump: Dump): number {
-  const stamp = /(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})?Z?/.exec(dump.name);
-  if (stamp) {
-    const [, y, mo, d, h, mi, s] = stamp;
+function takenAt(dump: Dump, databaseName: string): number {
+  const names = dumpNamePatterns(databaseName);
+  const stamp =
+    new RegExp(names.host).exec(dump.name)?.[2] ?? new RegExp(names.object).exec(dump.name)?.[1] ?? new RegExp(names.legacy).exec(dump.name)?.[1];
+  const parts = stamp ? /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})?/.exec(stamp) : null;
+  if (parts) {
+    const [, y, mo, d, h, mi, s] = parts;
     return Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s ?? 0));
   }
   const listed = Date.parse(dump.time);
@@ -108,9 +113,10 @@ const isPrerestore = (dump: Dump) => /(^|[-_])prerestore([-_.]|$)/.test(dump.nam
  * copy (no download). Prerestore dumps are left out: after a restore that went wrong, the
  * newest would be the database the operator is trying to leave (on a new host, an empty one).
  */
-function latestDump(dumps: readonly Dump[]): Dump | undefined {
+function latestDump(dumps: readonly Dump[], databaseName: string): Dump | undefined {
   const candidates = dumps.filter((d) => !isPrerestore(d));
-  return [...candidates].sort((a, b) => takenAt(b) - takenAt(a) || (a.where === "host" ? -1 : 0) - (b.where === "host" ? -1 : 0))[0];
+  const taken = (dump: Dump) => takenAt(dump, databaseName);
+  return [...candidates].sort((a, b) => taken(b) - taken(a) || (a.where === "host" ? -1 : 0) - (b.where === "host" ? -1 : 0))[0];
 }
 
 /** Levenshtein distance: how far a mistyped dump name is from each real one. */
@@ -240,7 +246,7 @@ await runCli(
       return 1;
     }
 
-    const chosen = from === "latest" ? latestDump(dumps) : dumps.find((d) => d.name === from);
+    const chosen = from === "latest" ? latestDump(dumps, plan.database.name) : dumps.find((d) => d.name === from);
     if (!chosen) {
       const reason = from === "latest" ? "every dump listed is a prerestore one: name the one to restore" : `no dump is named "${from}"`;
       console.error(`--from: ${reason}; the closest: ${closestNames(from, dumps).join(", ")}. Nothing was changed.`);

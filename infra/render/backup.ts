@@ -44,6 +44,21 @@ function bucketRetention(plan: Plan): { rule: string; code: string } {
 }
 
 /**
+ * The names a dump goes by, as extended regular expressions (bash's =~, and JavaScript's
+ * RegExp alike): the host's `<db>-<kind>-<UTC time>.dump`, the nightly job's older
+ * `<db>-<yyyymmddThhmm>.dump`, and the bucket's `<UTC time>-<kind>.dump`. The time is the
+ * last group of host and legacy, the first of object.
+ */
+export function dumpNamePatterns(databaseName: string): { host: string; legacy: string; object: string } {
+  const kinds = DUMP_KINDS.join("|");
+  return {
+    host: `^${databaseName}-(${kinds})-([0-9]{8}T[0-9]{6}Z)\\.dump$`,
+    legacy: `^${databaseName}-([0-9]{8}T[0-9]{4})\\.dump$`,
+    object: `^([0-9]{8}T[0-9]{6}Z)-(${kinds})\\.dump$`,
+  };
+}
+
+/**
  * The host's backup tool for one stack (bash, run as root). Every dump of the stack's
  * database goes through it and is copied off the host to the stack's bucket with rclone:
  *
@@ -70,6 +85,7 @@ export function renderBackupTool(plan: Plan): string {
   const kinds = DUMP_KINDS.join("|");
   const retention = bucketRetention(plan);
   const waitSeconds = healthWaitSeconds(plan);
+  const names = dumpNamePatterns(database.name);
   return `#!/bin/bash
 # Generated from the stack's Plan by \`npm run render\`. Do not edit.
 # Backup tool for stack "${plan.stack}", installed by host setup as ${BACKUP_TOOL}.
@@ -101,9 +117,9 @@ health_wait=${waitSeconds}
 tab=$'\\t'
 # Host files: <db>-<kind>-<UTC time>.dump, and the nightly job's older <db>-<yyyymmddThhmm>.dump.
 # Bucket objects: <UTC time>-<kind>.dump, so that their names sort by time.
-host_re=${q(`^${database.name}-(${kinds})-([0-9]{8}T[0-9]{6}Z)\\.dump$`)}
-legacy_re=${q(`^${database.name}-([0-9]{8}T[0-9]{4})\\.dump$`)}
-object_re=${q(`^([0-9]{8}T[0-9]{6}Z)-(${kinds})\\.dump$`)}
+host_re=${q(names.host)}
+legacy_re=${q(names.legacy)}
+object_re=${q(names.object)}
 counts_sql=${q(COUNTS_SQL)}
 tables_sql=${q(TABLES_SQL)}
 no_credentials="no bucket credentials at $credentials: \\\`pulumi up\\\` writes them (step backup-credentials)"

@@ -247,6 +247,28 @@ describe.concurrent("restore CLI", () => {
     expect(run.remotes.at(-1)).toBe(restoreCmd(`${db}-predeploy-20261119T101500Z.dump`));
   });
 
+  it("latest: the newest by the time in the tool's names, the host's file before its bucket copy, whatever the listing order and listed times", async () => {
+    const chosen = `${db}-predeploy-20261120T080000Z.dump`;
+    const rows = [
+      // Its bucket copy, listed first: same time in the name, the host's file goes first (no download).
+      ["bucket", "20261120T080000Z-predeploy.dump", "1153434", "2026-11-20T08:00:07Z"],
+      ["host", `${db}-nightly-20261119T030000Z.dump`, "1048576", "2026-11-19T03:00:04Z"],
+      ["host", chosen, "1153434", "2026-11-20T08:00:02Z"],
+      // The newest of all is the database just before a restore: never "latest".
+      ["host", `${db}-prerestore-20261122T120000Z.dump`, "2048", "2026-11-22T12:00:01Z"],
+      // The nightly job's older name (minutes only): its name's time, not the later time it is listed with.
+      ["host", `${db}-20261101T0300.dump`, "1048576", "2026-11-30T00:00:00Z"],
+      // A copy made by hand whose name only looks like a dump's: its listed time, not the one in its name.
+      ["host", `copy-of-${db}-nightly-20991231T235959Z.dump`, "1048576", "2026-11-10T00:00:00Z"],
+      // Listed last and listed newest, but taken first.
+      ["bucket", "20261118T030000Z-nightly.dump", "1048576", "2026-11-25T00:00:00Z"],
+    ].map((fields) => fields.join("\t"));
+    const run = await restore([...staging, "--dry-run"], { FAKE_LIST: rows.join("\n") });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.remotes).toEqual([LIST_CMD, restoreCmd(chosen, true)]);
+    expect(run.stdout).toContain(`chosen: host ${chosen} (2026-11-20T08:00:02Z)\n`);
+  });
+
   it("on a new host whose disk came back empty, latest is the newest bucket copy", async () => {
     const run = await restore([...staging, "--yes"], { FAKE_LIST: [LIST[1], LIST[3]].join("\n") });
     expect(run.code, run.stderr).toBe(0);
