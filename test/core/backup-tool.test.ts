@@ -279,6 +279,39 @@ describe.each(RCLONES)("with %s, against a real S3 server (s3rver: it checks a V
     expect(h.objects()).toEqual([`${stamps[9]}-predeploy.dump`, `${stamps[3]}-predeploy.dump`]);
   });
 
+  it("ship prunes only the tool's own copies: objects named otherwise stay in the bucket, whatever their names sort as", async () => {
+    const h = await host("foreign", withKeep({ keepCount: 1 }));
+    expect((await h.tool(["set-credentials"], h.config())).code).toBe(0);
+    const note = join(h.root, "note.txt");
+    writeFileSync(note, "kept by hand");
+    const foreign = ["20200101T000000Z-manual.dump", "by-hand.dump", "notes.txt"];
+    for (const name of foreign) {
+      const put = await run("bash", ["-c", `env -u AWS_CA_BUNDLE '${rclone}' --config '${h.credentials}' -q copyto '${note}' 'backups:${name}'`]);
+      expect(put.code, put.stderr).toBe(0);
+    }
+    const stamps = [stampAgo(3), stampAgo(2)];
+    for (const stamp of stamps) expect((await h.tool(["ship", h.file("nightly", stamp)])).code).toBe(0);
+    expect(h.objects()).toEqual([`${stamps[1]}-nightly.dump`, ...foreign].sort());
+  });
+
+  it("restore chooses: latest is the newest by the time in its name, never a prerestore dump, the host's file before its copy; a named copy whose dump is on the host is read there", async () => {
+    const h = await host("choose", planFor(catalog, "staging"));
+    expect((await h.tool(["set-credentials"], h.config())).code).toBe(0);
+    const older = h.file("nightly", stampAgo(3));
+    const newest = h.file("predeploy", stampAgo(1));
+    for (const file of [older, newest]) expect((await h.tool(["ship", file])).code).toBe(0);
+    h.file("rollback", stampAgo(2));
+    h.file("prerestore", stampAgo(0.5));
+    const latest = await h.tool(["restore", "latest", "--dry-run"]);
+    expect(latest.code, latest.stderr).toBe(0);
+    expect(latest.stdout).toMatch(new RegExp(`^dry run: restore ${newest.split("/").at(-1)} \\(host, `));
+    const copyOfOlder = h.objects().find((o) => o.endsWith("-nightly.dump"))!;
+    const named = await h.tool(["restore", copyOfOlder, "--dry-run"]);
+    expect(named.code, named.stderr).toBe(0);
+    expect(named.stdout).toMatch(new RegExp(`^dry run: restore ${older.split("/").at(-1)} \\(host, `));
+    expect(named.stdout).not.toContain("fetch backups:");
+  });
+
   it("dump: pg_dump in the database container, the newest of its kind kept on the host (nightly by age), copied; its path last", async () => {
     const h = await host("dump", planFor(catalog, "staging"));
     expect((await h.tool(["set-credentials"], h.config())).code).toBe(0);
