@@ -702,7 +702,8 @@ case "$command" in
     recover
     ;;
   *)
-    # Only reads: waits for a running release; a hold does not stop it.
+    # status reads; prune-assets deletes only files no live release serves: both wait for a
+    # running release, and a hold (someone restoring by hand) does not stop them.
     exec 9> "$lock_file"
     flock -w "$lock_wait" 9 || refuse "another release is running on this host"
     ;;
