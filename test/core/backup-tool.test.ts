@@ -63,7 +63,7 @@ case "$1" in
       *) echo '[{}]' ;;
     esac ;;
   stop) echo exited > "$state/containers/%{*: -1}" ;;
-  start) echo running > "$state/containers/$2" ;;
+  start) echo "%{FAKE_START_STATUS:-running}" > "$state/containers/$2" ;;
   exec)
     shift; [ "$1" = -i ] && shift; shift
     case "$*" in
@@ -530,5 +530,49 @@ describe("a restore meets the deploy lock, and shows the maintenance page while 
     expect(nightly.code, nightly.stderr).toBe(0);
     expect(nightly.stdout).toMatch(/^a hold is in place \(since .*: moving the data\): nightly dump runs anyway\n/);
     expect(readdirSync(h.dumps).some((f) => f.includes("-nightly-") && f !== h.dump)).toBe(true);
+  });
+});
+
+describe("the backup tool's guards", () => {
+  const [, thisRclone] = RCLONES[0]!;
+  const plan = planFor(catalog, "staging");
+
+  it("refuses an unknown kind of dump and a restore name that is not a plain name (no path), and does nothing", async () => {
+    const h = await hostWith("guard-names", plan, thisRclone);
+    const weekly = await h.tool(["dump", "weekly"]);
+    expect(weekly).toMatchObject({ code: 2, stdout: "" });
+    expect(weekly.stderr).toContain("unknown kind of dump 'weekly': expected one of nightly, predeploy, rollback, prerestore");
+    const outside = join(h.root, "outside.dump");
+    writeFileSync(outside, "PGDMP not a dump of this tool");
+    for (const name of [outside, "../outside.dump", "-x"]) {
+      const refused = await h.tool(["restore", name, "--dry-run"]);
+      expect({ name, code: refused.code, stdout: refused.stdout }).toEqual({ name, code: 2, stdout: "" });
+      expect(refused.stderr).toMatch(/^usage: timetracker-backup restore <name>\|latest \[--dry-run\]/);
+    }
+    expect(existsSync(h.dumps)).toBe(false);
+    expect(existsSync(join(h.state, "docker.calls")), "no docker call").toBe(false);
+  });
+
+  it("a backend that exits after the restore fails it at once (not after the health wait), and the old database is put back", async () => {
+    const h = await hostWith("guard-exited", plan, thisRclone);
+    const dump = h.file("nightly", stampAgo(1), "PGDMP restore me").split("/").at(-1)!;
+    const started = Date.now();
+    const failed = await h.tool(["restore", dump], "", { FAKE_START_STATUS: "exited" });
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(new RegExp(`${plan.containers.backend.name} is exited after \\d+ s`));
+    expect(failed.stderr).toContain(`restore of ${dump} FAILED: ${plan.containers.backend.name} did not become healthy`);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(readFileSync(join(h.state, "db"), "utf8")).toBe("PGDMP database v1");
+  });
+
+  it("rclone's error in a message never shows the bucket's key, even when rclone prints it", async () => {
+    const h = await hostWith("guard-redact", plan, thisRclone);
+    expect((await h.tool(["set-credentials"], h.config())).code).toBe(0);
+    // An rclone that fails, quoting its configuration's key (the file after --config).
+    writeFileSync(join(h.bin, "rclone"), `#!/bin/bash\necho "2026/11/20 10:00:00 ERROR : Attempt 1/3 failed: SignatureDoesNotMatch for key $(sed -n 's/^secret_access_key = //p' "$2")" >&2\nexit 1\n`);
+    const shipped = await h.tool(["ship", h.file("predeploy", stampAgo(1))]);
+    expect(shipped.code).toBe(1);
+    expect(shipped.stderr).toContain("SignatureDoesNotMatch for key <redacted>");
+    expect(shipped.stderr).not.toContain(secret);
   });
 });
