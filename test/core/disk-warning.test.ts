@@ -186,9 +186,12 @@ describe("the daily warning (timetracker-disk-check --warn <percent>)", () => {
     expect(undated(warningLines())).toEqual([rootLine(80, 9)]);
   });
 
-  it("the data mount above the threshold: its line only", () => {
+  it("the data mount at or above the threshold: its line only", () => {
     expect(check(["--warn", "80"], { data: { used: 91, freeKb: 1.5 * GB } }).code).toBe(1);
     expect(undated(warningLines())).toEqual([dataLine(91, 1)]);
+    // The threshold itself warns, as for /.
+    expect(check(["--warn", "80"], { data: { used: 80, freeKb: 3 * GB } }).code).toBe(1);
+    expect(undated(warningLines())).toEqual([dataLine(80, 3)]);
   });
 
   it("less free on / than the deploy needs, under the threshold: the line says the next deploy will be refused", () => {
