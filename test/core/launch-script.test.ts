@@ -15,7 +15,7 @@ const { dir: root, cleanup } = tempDir("launch");
 afterAll(cleanup);
 
 let cases = 0;
-function host(options: { aptFailures: number; cloudInit?: number; marker?: boolean }) {
+function host(options: { aptFailures: number; cloudInit?: number; marker?: boolean; dockerExit?: number; touchWritesNothing?: boolean }) {
   const dir = join(root, `case-${cases++}`);
   const bin = join(dir, "bin");
   mkdirSync(bin, { recursive: true });
@@ -30,7 +30,8 @@ function host(options: { aptFailures: number; cloudInit?: number; marker?: boole
   stub("dpkg", `echo "$*" >> ${dir}/dpkg.log`);
   stub("cloud-init", `exit ${options.cloudInit ?? 0}`);
   stub("sudo", `[ "$1" = -n ] && shift; exec "$@"`);
-  stub("docker", "exit 0");
+  stub("docker", `exit ${options.dockerExit ?? 0}`);
+  if (options.touchWritesNothing) stub("touch", "exit 0");
   writeFileSync(join(dir, "host_key.pub"), "ssh-ed25519 AAAATEST root@host\n");
   const move = (text: string) =>
     text
@@ -126,6 +127,28 @@ describe("the ready check (host-ready's create)", () => {
     const r = h.runScript(renderReadyCheck());
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("cloud-init failed (1)");
+  });
+
+  it("with the marker and cloud-init done with recoverable errors (exit 2): ready", () => {
+    const h = host({ aptFailures: 0, cloudInit: 2, marker: true });
+    const r = h.runScript(renderReadyCheck());
+    expect(r).toEqual({ code: 0, stdout: "ssh-ed25519 AAAATEST root@host\n", stderr: "" });
+  });
+
+  it("without the marker, when the launch script succeeds again but leaves no marker: exits non-zero, no host key", () => {
+    const h = host({ aptFailures: 0, cloudInit: 1, touchWritesNothing: true });
+    const r = h.runScript(renderReadyCheck());
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("the launch script ran again but left no");
+    expect(r.stdout).toBe("");
+  });
+
+  it("when Docker does not answer: exits non-zero, no host key", () => {
+    const h = host({ aptFailures: 0, marker: true, dockerExit: 1 });
+    const r = h.runScript(renderReadyCheck());
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("Docker does not answer on the host");
+    expect(r.stdout).toBe("");
   });
 
   it("embeds the launch script byte for byte", () => {
