@@ -99,7 +99,7 @@ export interface DataDiskPlan {
 }
 
 /**
- * The frontend build's hashed files, kept on the data disk across releases (README, Old pages
+ * The frontend build's hashed files, kept on the data disk across releases (docs/design.md, Old pages
  * keep working after a frontend deploy): a page loaded before a swap still finds its scripts.
  * The release tool copies each release's files out of its image before it can take traffic,
  * and nginx serves a file the image lacks from the kept ones.
@@ -134,7 +134,7 @@ export interface Route {
 }
 
 /**
- * The e-mail alert when the site is down (README "Knowing when the site is down"): a Route 53
+ * The e-mail alert when the site is down (docs/alerts.md): a Route 53
  * check of the public site, a CloudWatch alarm on it, an SNS topic and its e-mail subscription.
  */
 /** The stack's Lightsail bucket for off-host copies of the dumps, and how the host reaches it. */

@@ -367,7 +367,7 @@ export const EnvironmentSchema = z
           })
           .strict()
           .prefault({})
-          .describe("The frontend's releases: how long the files of a replaced release stay served (README, Old pages keep working after a frontend deploy)."),
+          .describe("The frontend's releases: how long the files of a replaced release stay served (docs/design.md, Old pages keep working after a frontend deploy)."),
       })
       .strict()
       .prefault({})
@@ -650,7 +650,7 @@ export const EnvironmentSchema = z
       .strict()
       .optional()
       .describe(
-        "An e-mail when the site is down: a Route 53 check of `https://<domain>/api/health` from several regions, a CloudWatch alarm on it and an SNS e-mail subscription. AWS first sends a confirmation e-mail: no alert reaches the address until its link is clicked. Omitted: no alerts, none of these resources (README, Knowing when the site is down).",
+        "An e-mail when the site is down: a Route 53 check of `https://<domain>/api/health` from several regions, a CloudWatch alarm on it and an SNS e-mail subscription. AWS first sends a confirmation e-mail: no alert reaches the address until its link is clicked. Omitted: no alerts, none of these resources (docs/alerts.md).",
       ),
     dataMove: z
       .object({

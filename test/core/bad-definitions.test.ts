@@ -101,7 +101,7 @@ describe("1. SSH open to the world, or closed to everyone, only when the definit
   });
 
   it("keeps the documented minimum: a definition that leaves adminCidrs out (only name and domain) is accepted", () => {
-    // Only a written `[]` is refused; README's "Only name and domain are required" stands.
+    // Only a written `[]` is refused; docs/design.md's "Only name and domain are required" stands.
     expectAccepted({ name: "fixture-acme", domain: "time.acme.example.com" });
   });
 
