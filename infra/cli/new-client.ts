@@ -270,8 +270,8 @@ function nextSteps(name: string, domain: string, files: string[]): string[][] {
       `pulumi preview --stack ${name} --diff          # everything is a create`,
     ],
     [
-      "# previews on pull requests (a repository secret: the public key only)",
-      `gh secret set SSH_PUBLIC_KEY_${secretKey(name)} < ${key}.pub`,
+      "# previews on pull requests (the reviewer-gated preview environment: the public key only)",
+      `gh secret set SSH_PUBLIC_KEY_${secretKey(name)} --env preview < ${key}.pub`,
       "# deploys (the client's environment)",
       `gh api -X PUT "repos/{owner}/{repo}/environments/${environment}"`,
       `gh secret set SSH_PRIVATE_KEY --env ${environment} < ${key}`,

@@ -71,7 +71,7 @@ describe("new-client: success", () => {
     expect(run.stderr).not.toMatch(STACK_TRACE);
     expect(run.status, run.stderr).toBe(0);
     const steps = printedSteps(run.stdout);
-    for (const next of [`pulumi stack init ${NAME}`, `gh secret set SSH_PUBLIC_KEY_${secretKeyOf(NAME)} <`, `gh workflow run deploy-client.yml -f stack=${NAME}`]) {
+    for (const next of [`pulumi stack init ${NAME}`, `gh secret set SSH_PUBLIC_KEY_${secretKeyOf(NAME)} --env preview <`, `gh workflow run deploy-client.yml -f stack=${NAME}`]) {
       expect(steps.some((line) => line.startsWith(next)), `${next} in:\n${steps.join("\n")}`).toBe(true);
     }
   });
@@ -285,7 +285,7 @@ describe("new-client prints docs/add-a-client.md's next steps", () => {
       .filter((line) => line !== "");
     expect(documented.length).toBeGreaterThan(10);
     for (const expected of [
-      `gh secret set SSH_PUBLIC_KEY_${secretKeyOf(NAME)} < ~/.ssh/timetracker-${NAME}.pub`,
+      `gh secret set SSH_PUBLIC_KEY_${secretKeyOf(NAME)} --env preview < ~/.ssh/timetracker-${NAME}.pub`,
       `gh api -X PUT "repos/{owner}/{repo}/environments/client-${NAME}"`,
       `gh secret set SSH_PUBLIC_KEY --env client-${NAME} < ~/.ssh/timetracker-${NAME}.pub`,
     ]) {
@@ -294,7 +294,7 @@ describe("new-client prints docs/add-a-client.md's next steps", () => {
     expect(printedSteps(run.stdout)).toEqual(documented);
   });
 
-  it("names the repository secrets the pull-request workflow reads and the environment the client deploy uses", () => {
+  it("names the preview secrets the pull-request workflow reads and the environment the client deploy uses", () => {
     const pullRequest = readFileSync(join(REPO, ".github/workflows/pull-request.yml"), "utf8");
     expect(pullRequest).not.toContain("SSH_PRIVATE_KEY");
     expect(pullRequest).toContain("secrets[format('SSH_PUBLIC_KEY_{0}', matrix.key)]");
