@@ -9,8 +9,8 @@ import { removeTree } from "../scratch.js";
 
 /**
  * Throw-away copies of this repository for the tests that change it (the scaffolder, a
- * catalog with clients). Every name a test gives a client starts with `zz-`, which no real
- * client takes, so the tests hold whatever stacks/catalog.ts lists.
+ * catalog with clients). A test adds clients under names no stack of stacks/catalog.ts has
+ * (`zz-…`, or drawn from the names no stack takes), so the tests hold whatever it lists.
  */
 
 export const REPO = resolve(import.meta.dirname, "../..");
@@ -33,6 +33,14 @@ export function copyRepo(prefix = "repo-copy"): string {
   }
   for (const entry of LINKED.filter((e) => existsSync(join(REPO, e)))) symlinkSync(join(REPO, entry), join(dir, entry), "dir");
   return dir;
+}
+
+/** The definitions of a copy's stacks/catalog.ts, loaded in a child process (this one has the repository's own loaded). */
+export function definitionsOf(root: string): unknown[] {
+  const script = `import { catalog } from "./stacks/catalog.ts"; console.log(JSON.stringify(catalog));`;
+  const result = spawnSync(TSX, ["--eval", script], { cwd: root, encoding: "utf8", timeout: 60_000 });
+  if (result.status !== 0) throw new Error(`cannot load the catalog of ${root}:\n${result.stderr}`);
+  return JSON.parse(result.stdout) as unknown[];
 }
 
 /** Removes every copy this process made. */

@@ -1,47 +1,93 @@
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { commitAll, copyRepo, git, removeCopies, REPO, TSX } from "./repo-copy.js";
-import { removeTree } from "../scratch.js";
+import { validateCatalog } from "../../infra/model/catalog.js";
+import type { Plan } from "../../infra/model/plan.js";
+import { catalog } from "../../stacks/catalog.js";
+import { commitAll, copyRepo, definitionsOf, git, removeCopies, REPO, TSX } from "./repo-copy.js";
 
 /**
  * The first clients must not stop every deploy: both deploy workflows gate on `npm test`.
- * In a copy of the repository (a git repository of its own, as a CI checkout is), two
- * clients are added with `new-client`, committed, and the catalog-dependent tiers of the
- * suite (test/core and test/program: every test that reads stacks/catalog.ts, rendered/
- * or resources/) are run there. Each of their test files must pass with the clients in
- * the catalog. TT_NESTED=1 marks the inner run, so that this file never runs itself.
+ * In a copy of the repository, two clients are added with `new-client`, one after the other,
+ * under names drawn at random each run (TT_TWO_CLIENTS=a,b picks them, to repeat a run). Then:
+ * - the copy differs from this checkout only by stacks/catalog.ts and the clients' own new
+ *   files: every existing stack's rendered files and resource list are byte for byte the same;
+ * - every existing stack's plan, derived from the larger catalog, is the plan it has now;
+ * - the catalog-wide checks run once, over the larger catalog: the test files of test/core and
+ *   test/program whose checks run for each stack of the catalog (CATALOG_WIDE: rendered/ and
+ *   its freshness, caddy validate, nginx -t, shellcheck, invariants, the program under mocks)
+ *   run in the copy. TT_NESTED=1 marks that run.
  */
 
-const NESTED = process.env.TT_NESTED === "1";
-const CLIENTS = [
-  { name: "zz-alpha", domain: "timetracker.zz-alpha.example", adminCidr: "203.0.113.21/32" },
-  { name: "zz-beta", domain: "timetracker.zz-beta.example", adminCidr: "198.51.100.22/32" },
-];
+/** Names a client could have: the README's and the docs' example first, hyphens included (the file's identifier is camel case). */
+const NAMES = ["acme", "globex", "initech", "umbrella", "hooli", "soylent", "acme-corp", "blue-sky", "north-wind", "tyrell"];
+/**
+ * Every test file of test/core and test/program, in one list or the other: those whose checks
+ * run for each stack of the catalog run again in the copy, over the larger catalog; the others
+ * take one named stack, definitions of their own or none, and gain nothing from more clients.
+ */
+const CATALOG_WIDE: Record<string, string> = {
+  "test/core/rendered-fresh.test.ts": "rendered/<stack>/ for every stack, and no other folder",
+  "test/core/derive.test.ts": "every plan's ports and their standby twins, none shared",
+  "test/core/invariants.test.ts": "every plan's invariants",
+  "test/core/incidents.test.ts": "every plan against each past incident",
+  "test/core/render.test.ts": "every plan's rendered files, their determinism and the committed ones",
+  "test/core/release.test.ts": "every stack's release tool",
+  "test/core/disk-warning.test.ts": "every plan's disk check",
+  "test/core/tools.test.ts": "caddy validate, nginx -t and shellcheck on every stack's files and sent scripts",
+  "test/program/program.test.ts": "the program for every stack under Pulumi mocks",
+  "test/program/backups.test.ts": "every stack's off-host copies under Pulumi mocks",
+  "test/program/alerts.test.ts": "every stack without alerts declares none",
+  "test/program/client-stack.test.ts": "client-shaped stacks of its own appended to the catalog",
+};
+const NOT_CATALOG_WIDE: Record<string, string> = {
+  "test/core/backup-tool.test.ts": "the tool run on staging's plan (every stack's copy goes through shellcheck in tools.test)",
+  "test/core/bad-definitions.test.ts": "definitions of its own beside the catalog (new-client validates the larger catalog itself)",
+  "test/core/bucket-lock.test.ts": "prod's bucket",
+  "test/core/build-inputs.test.ts": "image tags, no stack",
+  "test/core/cli-help.test.ts": "each entry point's --help, and one stack's --stack",
+  "test/core/cli.test.ts": "validate and render on staging and on definition files",
+  "test/core/data-disk.test.ts": "the data-disk script on staging's plan",
+  "test/core/db-credentials.test.ts": "the credentials check on one plan",
+  "test/core/definition-doc.test.ts": "docs/definition.md from the schema",
+  "test/core/identity.test.ts": "prod's identity against edited copies of it",
+  "test/core/invariants.property.test.ts": "random catalogs of its own",
+  "test/core/known-hosts.test.ts": "host keys, no stack",
+  "test/core/launch-script.test.ts": "the launch script on one plan",
+  "test/core/ops-cli.test.ts": "staging and prod against a stand-in ssh",
+  "test/core/release-crash.test.ts": "staging's plan, killed at each step",
+  "test/core/restore-cli.test.ts": "staging against a stand-in ssh",
+  "test/core/rollback-cli.test.ts": "staging against a stand-in ssh",
+  "test/core/schema.test.ts": "the schema's defaults, no stack",
+  "test/program/changes.test.ts": "edits walked on prod and a client-shaped stack of its own",
+  "test/program/entry-point.test.ts": "staging's outputs",
+  "test/program/host-key.test.ts": "staging's first contact",
+  "test/program/preview-deployed.test.ts": "the offline preview's deployed commit, no stack's plan",
+};
 const TIERS = ["test/core", "test/program"];
-/** The files the inner run must report on, listed from this checkout (the copy holds the same). */
-const FILES = TIERS.flatMap((dir) =>
-  readdirSync(join(REPO, dir))
-    .filter((f) => f.endsWith(".test.ts"))
-    .sort()
-    .map((f) => `${dir}/${f}`),
-);
-const INNER_TIMEOUT_MS = 12 * 60_000;
+const INNER_TIMEOUT_MS = 6 * 60_000;
+
+const NESTED = process.env.TT_NESTED === "1";
+const EXISTING = catalog.map((d) => d.name);
+
+/** Two names, drawn at random from those no stack has yet (or TT_TWO_CLIENTS's). */
+function drawNames(): [string, string] {
+  const chosen = process.env.TT_TWO_CLIENTS?.split(",");
+  if (chosen?.length === 2) return [chosen[0]!, chosen[1]!];
+  const free = NAMES.filter((n) => !EXISTING.includes(n));
+  const first = free.splice(Math.floor(Math.random() * free.length), 1)[0]!;
+  return [first, free[Math.floor(Math.random() * free.length)]!];
+}
+/** An admin address as a user gives one (not a documentation range, which validate refuses): one of 100.64.0.0/10. */
+const adminCidr = () => `100.${64 + Math.floor(Math.random() * 64)}.${Math.floor(Math.random() * 256)}.${1 + Math.floor(Math.random() * 254)}/32`;
 
 interface JsonReport {
   numTotalTests: number;
-  numFailedTests: number;
-  testResults: {
-    name: string;
-    status: string;
-    message?: string;
-    assertionResults: { fullName: string; status: string; failureMessages: string[] }[];
-  }[];
+  testResults: { name: string; status: string; message?: string; assertionResults: { fullName: string; status: string; failureMessages: string[] }[] }[];
 }
 
-/** Runs a command to its end without blocking this worker (a minutes-long spawnSync would starve vitest's own messages). */
+/** Runs a command to its end without blocking this worker. */
 function runAsync(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, timeoutMs: number) {
   return new Promise<{ code: number | null; output: string }>((resolve) => {
     const child = spawn(command, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs, killSignal: "SIGKILL" });
@@ -53,78 +99,105 @@ function runAsync(command: string, args: string[], cwd: string, env: NodeJS.Proc
   });
 }
 
-let reportDir: string | undefined;
-afterAll(() => {
-  removeCopies();
-  if (reportDir) removeTree(reportDir);
-});
+const testFiles = (root: string) =>
+  TIERS.flatMap((dir) =>
+    readdirSync(join(root, dir))
+      .filter((f) => f.endsWith(".test.ts"))
+      .map((f) => `${dir}/${f}`),
+  ).sort();
 
-describe.skipIf(NESTED)("two clients added by new-client: the catalog-dependent tests still pass", () => {
+afterAll(removeCopies);
+
+describe.skipIf(NESTED)("two clients added by new-client: the other stacks unchanged, the catalog-wide checks pass", () => {
+  const clients = drawNames().map((name) => ({ name, domain: `timetracker.${name}.com`, adminCidr: adminCidr() }));
+  const names = clients.map((c) => c.name);
   let root: string;
-  const scaffolds: { name: string; status: number | null; stdout: string; stderr: string }[] = [];
-  let statusAfterCommit: string | undefined;
-  let inner: { code: number | null; output: string; seconds: number; report?: JsonReport };
+  /** What git sees in the copy after the clients were added: files changed and files new (ignored ones, such as .build/, left out). */
+  let changes: { modified: string[]; added: string[] } | undefined;
+  const scaffolds: { name: string; code: number | null; output: string }[] = [];
+  let plans: Plan[] | undefined;
+  let inner: { code: number | null; output: string; seconds: number; report?: JsonReport } | undefined;
 
   beforeAll(async () => {
+    console.log(`two-clients: adding ${names.join(" and ")} (TT_TWO_CLIENTS=${names.join(",")} repeats this run)`);
     root = copyRepo("two-clients");
+    // A git repository of its own, as a CI checkout is (new-client validates against main's plans).
     commitAll(root, "the repository as it is");
-    for (const client of CLIENTS) {
-      const result = spawnSync(TSX, ["infra/cli/new-client.ts", client.name, "--domain", client.domain, "--admin-cidr", client.adminCidr], {
-        cwd: root,
-        encoding: "utf8",
-        timeout: 180_000,
-      });
-      scaffolds.push({ name: client.name, status: result.status, stdout: result.stdout, stderr: result.stderr });
-      if (result.status !== 0) return;
+    for (const client of clients) {
+      const result = await runAsync(TSX, ["infra/cli/new-client.ts", client.name, "--domain", client.domain, "--admin-cidr", client.adminCidr], root, process.env, 180_000);
+      scaffolds.push({ name: client.name, ...result });
+      if (result.code !== 0) return;
     }
-    commitAll(root, `Add clients ${CLIENTS.map((c) => c.name).join(" and ")}`);
-    statusAfterCommit = git(root, ["status", "--porcelain", "--ignored=no"]);
+    const lines = (args: string[]) => git(root, args).split("\n").filter(Boolean).sort();
+    changes = { modified: lines(["diff", "--name-only", "HEAD"]), added: lines(["ls-files", "--others", "--exclude-standard"]) };
+    const validated = validateCatalog(definitionsOf(root));
+    if (validated.ok) plans = validated.plans;
 
-    // The inner run gets this process's environment minus vitest's own markers, so it starts
-    // as a vitest of its own would from a shell.
-    const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("VITEST") && key !== "TEST")) as NodeJS.ProcessEnv;
-    reportDir = mkdtempSync(join(tmpdir(), "two-clients-report-"));
-    const reportFile = join(reportDir, "report.json");
+    // The inner run gets this process's environment minus vitest's and npm's markers, so it
+    // starts as a vitest of its own would from a shell (its global setup checks the tools).
+    const env = Object.fromEntries(
+      Object.entries(process.env).filter(([key]) => !key.startsWith("VITEST") && !key.startsWith("npm_") && key !== "TEST"),
+    ) as NodeJS.ProcessEnv;
+    const reportFile = join(root, "tmp-two-clients-report.json");
     const started = Date.now();
     const result = await runAsync(
       join(root, "node_modules", ".bin", "vitest"),
-      ["run", ...TIERS, "--reporter=json", `--outputFile=${reportFile}`],
+      ["run", ...Object.keys(CATALOG_WIDE), "--reporter=json", `--outputFile=${reportFile}`],
       root,
       { ...env, TT_NESTED: "1", NO_COLOR: "1", FORCE_COLOR: "0" },
       INNER_TIMEOUT_MS,
     );
     inner = { ...result, seconds: Math.round((Date.now() - started) / 1000) };
     if (existsSync(reportFile)) inner.report = JSON.parse(readFileSync(reportFile, "utf8")) as JsonReport;
-    console.log(`two-clients: the inner run of ${TIERS.join(" ")} took ${inner.seconds} s (exit ${inner.code})`);
+    console.log(`two-clients: the catalog-wide checks over ${[...EXISTING, ...names].join(", ")} took ${inner.seconds} s (exit ${inner.code})`);
   }, INNER_TIMEOUT_MS + 5 * 60_000);
 
-  it("new-client adds both, one after the other, with ports of their own", () => {
-    for (const run of scaffolds) expect(run.status, `${run.name}:\n${run.stdout}${run.stderr}`).toBe(0);
-    expect(scaffolds.map((s) => s.name)).toEqual(CLIENTS.map((c) => c.name));
-    const catalog = readFileSync(join(root, "stacks/catalog.ts"), "utf8");
-    for (const client of CLIENTS) expect(catalog).toContain(`from "./clients/${client.name}.js";`);
-    const ports = CLIENTS.map((c) => readFileSync(join(root, "stacks/clients", `${c.name}.ts`), "utf8").match(/ports: \{ frontend: (\d+), backend: (\d+) \}/)?.slice(1));
-    expect(ports.every((p) => p !== undefined)).toBe(true);
-    expect(new Set(ports.flat()).size).toBe(4);
-    // Committed like a pull request would be: nothing left out of the commit.
-    expect(statusAfterCommit).toBe("");
+  it("new-client adds both, one after the other, at the end of the catalog, with ports of their own", () => {
+    for (const run of scaffolds) expect(run.code, `${run.name}:\n${run.output}`).toBe(0);
+    expect(scaffolds.map((s) => s.name)).toEqual(names);
+    expect(plans, "the copy's catalog is not valid").toBeDefined();
+    expect(plans!.map((p) => p.stack)).toEqual([...EXISTING, ...names]);
+    const published = plans!.flatMap((p) => Object.values(p.containers).flatMap((c) => c.ports.map((port) => port.external)));
+    expect(new Set(published).size).toBe(published.length);
   });
 
-  it("the inner run reports every test file of the catalog-dependent tiers", () => {
-    expect(inner, "the inner run did not start (a client could not be added)").toBeDefined();
-    expect(inner.report, `no JSON report; the inner run said:\n${inner.output.slice(-4000)}`).toBeDefined();
-    const reported = inner.report!.testResults.map((r) => relative(root, r.name)).sort();
-    expect(reported).toEqual(FILES);
-    expect(inner.report!.numTotalTests).toBeGreaterThan(100);
+  it("only stacks/catalog.ts changes; every other file stays byte for byte, the rest is the clients' own", () => {
+    expect(changes, "a client could not be added").toBeDefined();
+    expect(changes!.modified).toEqual(["stacks/catalog.ts"]);
+    const own = (path: string) => names.some((n) => [`stacks/clients/${n}.ts`, `Pulumi.${n}.yaml`, `resources/${n}.md`].includes(path) || path.startsWith(`rendered/${n}/`));
+    expect(changes!.added.filter((path) => !own(path))).toEqual([]);
+    for (const name of names) {
+      expect(changes!.added).toEqual(expect.arrayContaining([`stacks/clients/${name}.ts`, `Pulumi.${name}.yaml`, `resources/${name}.md`]));
+      expect(changes!.added.filter((p) => p.startsWith(`rendered/${name}/`)).length).toBeGreaterThan(1);
+    }
   });
 
-  it.each(FILES)("%s passes with zz-alpha and zz-beta in the catalog", (file) => {
+  it("every existing stack's plan is the plan it has without the clients", () => {
+    expect(plans, "the copy's catalog is not valid").toBeDefined();
+    const without = validateCatalog(catalog);
+    expect(without.ok).toBe(true);
+    for (const plan of without.ok ? without.plans : []) expect(plans!.find((p) => p.stack === plan.stack), plan.stack).toEqual(plan);
+  });
+
+  it("every test file of test/core and test/program is in one list: CATALOG_WIDE or NOT_CATALOG_WIDE", () => {
+    const listed = [...Object.keys(CATALOG_WIDE), ...Object.keys(NOT_CATALOG_WIDE)].sort();
+    expect(Object.keys(CATALOG_WIDE).filter((f) => f in NOT_CATALOG_WIDE), "in both lists").toEqual([]);
+    expect(listed, "a test file to place in CATALOG_WIDE (its checks run for each stack) or NOT_CATALOG_WIDE").toEqual(testFiles(REPO));
+  });
+
+  it("the run over the larger catalog reports every CATALOG_WIDE file", () => {
+    expect(inner, "the run did not start (a client could not be added)").toBeDefined();
+    expect(inner!.report, `no JSON report; the run said:\n${inner!.output.slice(-4000)}`).toBeDefined();
+    expect(inner!.report!.testResults.map((r) => relative(root, r.name)).sort()).toEqual(Object.keys(CATALOG_WIDE).sort());
+  });
+
+  it.each(Object.keys(CATALOG_WIDE))("%s passes with the two clients in the catalog", (file) => {
     const result = inner?.report?.testResults.find((r) => relative(root, r.name) === file);
-    expect(result, `${file} is missing from the inner run's report`).toBeDefined();
+    expect(result, `${file} is missing from the run's report`).toBeDefined();
     const failures = result!.assertionResults
       .filter((a) => a.status === "failed")
       .map((a) => `${a.fullName}\n    ${a.failureMessages.join("\n").split("\n").slice(0, 8).join("\n    ")}`);
     if (result!.status === "failed" && failures.length === 0) failures.push(`the file failed to run: ${result!.message ?? ""}`);
-    expect(failures).toEqual([]);
+    expect(failures, `with clients ${names.join(", ")} (TT_TWO_CLIENTS=${names.join(",")} repeats it)`).toEqual([]);
   });
 });
