@@ -3,6 +3,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, wr
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { tempDir } from "../core/helpers.js";
+import { testJobs } from "../../tools/runner/job-steps.js";
 import { REPO } from "./repo-copy.js";
 
 /**
@@ -171,5 +172,18 @@ describe("tools/prerequisites.sh installs only what is missing", () => {
     expect(result.code).toBe(1);
     expect(result.stderr.trim()).toBe("tools/prerequisites.sh: missing caddy (packages: caddy); installing them needs root: run `sudo bash tools/prerequisites.sh`");
     expect(existsSync(record)).toBe(false);
+  });
+});
+
+describe("the workflows install what npm test needs", () => {
+  it("every job that runs npm test runs `sudo bash tools/prerequisites.sh` before it (the runner has sudo, not caddy or rclone)", () => {
+    const jobs = testJobs(join(REPO, ".github", "workflows"));
+    expect(jobs.map((j) => j.id)).toEqual(expect.arrayContaining(["pull-request.yml/test", "deploy.yml/test"]));
+    for (const job of jobs) {
+      const scripts = job.steps.map((s) => (s.kind === "run" ? s.script.trim() : s.kind));
+      const prerequisites = scripts.indexOf("sudo bash tools/prerequisites.sh");
+      expect(prerequisites, job.id).toBeGreaterThanOrEqual(0);
+      expect(prerequisites, job.id).toBeLessThan(scripts.indexOf("npm test"));
+    }
   });
 });

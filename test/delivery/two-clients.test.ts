@@ -136,7 +136,7 @@ describe.skipIf(NESTED)("two clients added by new-client: the other stacks uncha
     // The inner run gets this process's environment minus vitest's and npm's markers, so it
     // starts as a vitest of its own would from a shell (its global setup checks the tools).
     const env = Object.fromEntries(
-      Object.entries(process.env).filter(([key]) => !key.startsWith("VITEST") && !key.startsWith("npm_") && key !== "TEST"),
+      Object.entries(process.env).filter(([key]) => !key.startsWith("VITEST") && !key.startsWith("npm_") && key !== "TEST" && key !== "TT_TEST_REPORT"),
     ) as NodeJS.ProcessEnv;
     const reportFile = join(root, "tmp-two-clients-report.json");
     const started = Date.now();

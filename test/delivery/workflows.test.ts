@@ -397,10 +397,10 @@ describe("workflow security", () => {
     const wf = get("pull-request.yml");
     expect(Object.keys(wf.on)).toEqual(["pull_request"]);
     const testRuns = wf.jobs.test?.steps?.map((s) => s.run).filter(Boolean) ?? [];
-    expect(testRuns.slice(0, 2)).toEqual(["npm ci", "npm test"]);
+    expect(testRuns.slice(0, 3)).toEqual(["sudo bash tools/prerequisites.sh", "npm ci", "npm test"]);
     // The identity lock checks the change against what the base branch deployed.
-    expect(testRuns[2]).toContain('git fetch --no-tags --depth=1 origin "$BASE_REF"');
-    expect(testRuns[2]).toContain("npm run --silent validate -- --base FETCH_HEAD");
+    expect(testRuns[3]).toContain('git fetch --no-tags --depth=1 origin "$BASE_REF"');
+    expect(testRuns[3]).toContain("npm run --silent validate -- --base FETCH_HEAD");
     const preview = wf.jobs.preview as Job & { strategy?: { matrix?: unknown } };
     const cloud = wf.jobs["cloud-preview"] as Job & { strategy?: { matrix?: unknown } };
     expect(needsOf(preview)).toEqual(expect.arrayContaining(["test", "stacks"]));
