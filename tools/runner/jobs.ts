@@ -37,10 +37,10 @@ function docker(args: string[]): string {
 }
 
 /** A command in the container as `runner`, its output streamed here; resolves to its exit code (null: out of time). */
-function inContainer(container: string, argv: string[], env: Record<string, string>, timeoutMs: number): Promise<number | null> {
+function inContainer(container: string, argv: string[], env: Record<string, string>, timeoutMs: number, cwd = WORKSPACE): Promise<number | null> {
   const flags = Object.entries(env).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
   return new Promise((done) => {
-    const child = spawn("docker", ["exec", "-u", "runner", "-w", WORKSPACE, ...flags, container, ...argv], { stdio: ["ignore", "inherit", "inherit"] });
+    const child = spawn("docker", ["exec", "-u", "runner", "-w", cwd, ...flags, container, ...argv], { stdio: ["ignore", "inherit", "inherit"] });
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       done(null);
@@ -85,8 +85,8 @@ try {
       const started = Date.now();
       const code = await runStep(job, step, deadline);
       const seconds = Math.round((Date.now() - started) / 1000);
-      if (code === "same") {
-        console.log(`---- ${step.name}: the same as in ${step.kind === "run" ? step.sameAs : ""} (same commit, script and environment), not run again`);
+      if (typeof code === "object" && code !== null) {
+        console.log(`---- ${step.name}: ${code.same}, not run again`);
         continue;
       }
       console.log(`---- ${step.name}: ${code === 0 ? "passed" : code === null ? "out of the job's time" : `failed (exit ${code})`} in ${seconds} s`);
@@ -105,21 +105,21 @@ try {
 console.log(`\n${outcomes.join("\n")}`);
 process.exit(failed ? 1 : 0);
 
-async function runStep(job: TestJob, step: Step, deadline: number): Promise<number | null | "same"> {
+/** A step's exit code (null: out of the job's time), or why it is not run again. */
+async function runStep(job: TestJob, step: Step, deadline: number): Promise<number | null | { same: string }> {
   const left = Math.max(0, deadline - Date.now());
   const env = { ...baseEnv, GITHUB_EVENT_NAME: job.event };
   switch (step.kind) {
     case "checkout":
-      console.log(`---- ${step.name}: ${checkedOut ? "the same commit, already checked out" : `git clone of HEAD into ${WORKSPACE}`}`);
-      if (checkedOut) return "same";
+      if (checkedOut) return { same: "the same commit, checked out by an earlier job" };
       checkedOut = true;
-      docker(["exec", "-u", "runner", container, "mkdir", "-p", dirname(WORKSPACE), `${HOME}/work/_temp`]);
-      return inContainer(container, ["bash", "-c", `cd / && git clone --quiet ${HOME}/origin.git ${WORKSPACE}`], env, left);
+      console.log(`---- ${step.name}: git clone of HEAD into ${WORKSPACE}`);
+      return inContainer(container, ["bash", "-c", `mkdir -p ${HOME}/work/_temp && git clone --quiet ${HOME}/origin.git ${WORKSPACE}`], env, left, HOME);
     case "node":
       console.log(`---- ${step.name}: the image's node must be ${step.major}.x`);
       return inContainer(container, ["bash", "-c", `node --version && npm --version && [[ $(node --version) == v${step.major}.* ]]`], env, left);
     case "run":
-      if (step.sameAs) return "same";
+      if (step.sameAs) return { same: `the same script and environment as in ${step.sameAs}, on the same commit` };
       console.log(`---- ${step.name}\n${step.script.trimEnd().replace(/^/gm, "  | ")}`);
       return inContainer(container, ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step.script], { ...env, ...step.env }, left);
   }
