@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -20,6 +20,7 @@ import { testJobs, type Step, type TestJob } from "./job-steps.js";
 const HOME = "/home/runner";
 const WORKSPACE = `${HOME}/work/repo/repo`;
 const RUNNER_UID = 1001;
+const LOCAL_CAS = "/usr/local/share/ca-certificates";
 
 const { values } = parseArgs({ options: { image: { type: "string" }, report: { type: "string" } } });
 if (!values.image || !values.report) {
@@ -65,7 +66,18 @@ const container = docker([
   values.image, "sleep", "infinity",
 ]);
 
+// This machine's network may reach the registries through a TLS proxy whose CA the machine
+// trusts (/usr/local/share/ca-certificates): the runner on it trusts the same, as a runner on
+// such a network is set up to. GitHub's own runner needs nothing of the kind.
+const localCas = existsSync(LOCAL_CAS) ? readdirSync(LOCAL_CAS).filter((f) => f.endsWith(".crt")) : [];
+if (localCas.length > 0) {
+  for (const ca of localCas) docker(["cp", join(LOCAL_CAS, ca), `${container}:${LOCAL_CAS}/${ca}`]);
+  docker(["exec", "-u", "root", container, "update-ca-certificates"]);
+  console.log(`runner: trusts this machine's own CAs as well (${localCas.join(", ")})`);
+}
+
 const baseEnv = {
+  ...(localCas.length > 0 ? { NODE_EXTRA_CA_CERTS: "/etc/ssl/certs/ca-certificates.crt" } : {}),
   CI: "true",
   GITHUB_ACTIONS: "true",
   GITHUB_WORKSPACE: WORKSPACE,
@@ -76,6 +88,8 @@ const baseEnv = {
 const outcomes: string[] = [];
 let failed = false;
 let checkedOut = false;
+/** The outcome of each job's run steps, for the steps of later jobs that are the same. */
+const passedIn = new Map<string, boolean>();
 try {
   for (const job of jobs) {
     const deadline = Date.now() + job.timeoutMinutes * 60_000;
@@ -86,9 +100,13 @@ try {
       const code = await runStep(job, step, deadline);
       const seconds = Math.round((Date.now() - started) / 1000);
       if (typeof code === "object" && code !== null) {
-        console.log(`---- ${step.name}: ${code.same}, not run again`);
-        continue;
+        const passed = step.kind !== "run" || passedIn.get(`${step.sameAs}\n${step.name}`) === true;
+        console.log(`---- ${step.name}: ${code.same}, not run again: ${passed ? "passed" : "did not pass there"}`);
+        if (passed) continue;
+        jobFailed = step.name;
+        break;
       }
+      if (step.kind === "run") passedIn.set(`${job.id}\n${step.name}`, code === 0);
       console.log(`---- ${step.name}: ${code === 0 ? "passed" : code === null ? "out of the job's time" : `failed (exit ${code})`} in ${seconds} s`);
       if (code !== 0) {
         jobFailed = step.name;
