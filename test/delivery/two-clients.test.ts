@@ -42,6 +42,8 @@ const CATALOG_WIDE: Record<string, string> = {
   "test/program/client-stack.test.ts": "client-shaped stacks of its own appended to the catalog",
 };
 const NOT_CATALOG_WIDE: Record<string, string> = {
+  "test/core/kept-assets.test.ts": "the kept-assets tool and nginx on one plan",
+  "test/core/release-candidate.test.ts": "staging's release tool, rule by rule",
   "test/core/backup-tool.test.ts": "the tool run on staging's plan (every stack's copy goes through shellcheck in tools.test)",
   "test/core/bad-definitions.test.ts": "definitions of its own beside the catalog (new-client validates the larger catalog itself)",
   "test/core/bucket-lock.test.ts": "prod's bucket",
