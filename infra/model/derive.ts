@@ -371,6 +371,7 @@ export function derive(env: ResolvedEnvironment): Plan {
       snapshotTimeUtc: env.backup.snapshotTimeUtc,
       dataDisk: { name: `timetracker-${env.name}-data`, sizeGb: env.host.dataDiskGb, devicePath: DATA_DISK_PATH, label: DATA_DISK_LABEL, mount: DATA_MOUNT },
       stateDir: `${DATA_MOUNT}/state`,
+      lockDir: `${DATA_MOUNT}/state/deploy-lock`,
     },
     dns: env.host.dns === "none" ? [] : domains.map((fqdn) => ({ zone: dnsZone, name: fqdn === dnsZone ? "" : fqdn.slice(0, -(dnsZone.length + 1)), fqdn })),
     network: `${prefix}-net`,

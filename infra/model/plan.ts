@@ -235,6 +235,11 @@ export interface Plan {
     dataDisk: DataDiskPlan;
     /** Deploy state that must survive the instance (the password rotation applied), on the data disk. */
     stateDir: string;
+    /**
+     * The deploy lock's records (who holds it, why), root only. On the data disk: a hold taken
+     * on purpose must outlive a reboot and a new instance.
+     */
+    lockDir: string;
   };
   /** A records to create (empty unless `host.dns` asks for them). */
   dns: { zone: string; name: string; fqdn: string }[];

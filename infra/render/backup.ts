@@ -1,5 +1,5 @@
 import type { Plan } from "../model/plan.js";
-import { lockFunctions, lockRecordDir, RELEASE_LOCK } from "./deploy-lock.js";
+import { lockFunctions, RELEASE_LOCK } from "./deploy-lock.js";
 import { maintenanceFunctions, renderMaintenancePage, RESTORE_MAINTENANCE_MESSAGE } from "./maintenance.js";
 import { shellQuote as q } from "./shell.js";
 
@@ -102,7 +102,7 @@ dump_dir="$root"${q(backup.dumpDir)}
 restore_dir="$dump_dir/restore"
 credentials="$root"${q(bucket.credentialsFile)}
 lock_file="$root"${q(RELEASE_LOCK)}
-lock_dir="$root"${q(lockRecordDir(plan))}
+lock_dir="$root"${q(plan.host.lockDir)}
 maintenance_dir="$root"${q(plan.caddy.maintenance.hostDir)}
 remote=${q(bucket.remote)}
 db_container=${q(plan.containers.db.name)}

@@ -24,18 +24,12 @@ export const LOCK_REFUSED_EXIT = 75;
  */
 export const LOCK_BY_VARIABLE = "TIMETRACKER_LOCK_BY";
 
-/**
- * The lock's records, root only. On the data disk, not in /run beside the lock file: a hold
- * taken on purpose must outlive a reboot (and a new instance), or a deploy would slip in.
- */
-export const lockRecordDir = (plan: Plan) => `${plan.host.stateDir}/deploy-lock`;
-
 /** How a hold is released, as the lock's messages name it. */
 const releaseCommand = (plan: Plan) => `npm run ops -- --stack ${plan.stack} lock release`;
 
 /**
  * The lock's bash functions, shared by the release, backup and lock tools. The caller sets
- * `lock_file` (the flock's file) and `lock_dir` (lockRecordDir) first.
+ * `lock_file` (the flock's file) and `lock_dir` (plan.host.lockDir) first.
  *
  * The flock is the mutual exclusion: a run holds it on fd 9 until it ends, and a killed run
  * loses it with its process. The records only describe it:
@@ -183,7 +177,7 @@ export function renderLockTool(plan: Plan): string {
 set -euo pipefail
 
 lock_file=${q(RELEASE_LOCK)}
-lock_dir=${q(lockRecordDir(plan))}
+lock_dir=${q(plan.host.lockDir)}
 
 usage() {
   printf '%s\\n' "usage: timetracker-lock status | acquire <message> | release   (as root; stack \\"${plan.stack}\\")" >&2

@@ -2,7 +2,7 @@ import { posix } from "node:path";
 import type { Plan } from "../model/plan.js";
 import { BACKUP_TOOL, renderBackupTool } from "./backup.js";
 import { renderDataDiskFinder } from "./data-disk.js";
-import { LOCK_TOOL, lockRecordDir, renderLockTool } from "./deploy-lock.js";
+import { LOCK_TOOL, renderLockTool } from "./deploy-lock.js";
 import { PRUNE_ASSETS_COMMAND, PRUNE_ASSETS_CRON } from "./kept-assets.js";
 import { DAEMON_JSON } from "./launch-script.js";
 import { RELEASE_TOOL, releaseStateDir, renderReleaseTool } from "./release.js";
@@ -193,7 +193,7 @@ install -d -m 0755 -o ${user} -g ${user} ${plan.host.stateDir}
 # The release tool's own state (root only): what is live, what was rolled back, the history.
 install -d -m 0700 ${releaseStateDir(plan)}
 # The deploy lock's records (root only): the run that holds it, a hold taken on purpose.
-install -d -m 0700 ${lockRecordDir(plan)}
+install -d -m 0700 ${plan.host.lockDir}
 # Every frontend release's hashed files (readable: the frontend serves them) and what each release brought.
 install -d -m 0755 ${plan.frontendAssets.hostDir} ${plan.frontendAssets.filesDir}
 install -d -m 0700 ${plan.frontendAssets.releasesDir}

@@ -3,7 +3,7 @@ import type { ContainerPlan, Plan } from "../model/plan.js";
 import { BACKUP_TOOL } from "./backup.js";
 import { renderCaddyfile } from "./caddyfile.js";
 import { PRUNE_ASSETS_COMMAND, renderKeptAssets } from "./kept-assets.js";
-import { lockFunctions, lockRecordDir, RELEASE_LOCK } from "./deploy-lock.js";
+import { lockFunctions, RELEASE_LOCK } from "./deploy-lock.js";
 import { DAEMON_JSON } from "./launch-script.js";
 import { renderNginxConf } from "./nginx-conf.js";
 import { shellQuote as q, shellWord as word } from "./shell.js";
@@ -168,7 +168,7 @@ stop_grace=${STOP_GRACE_SECONDS}
 ready_grace=${READY_GRACE_SECONDS}
 rule_tag=${q(drainRuleTag(plan))}
 lock_file=${q(RELEASE_LOCK)}
-lock_dir=${q(lockRecordDir(plan))}
+lock_dir=${q(plan.host.lockDir)}
 
 say() { printf '%s\\n' "$*"; }
 refuse() {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { planFor } from "../../infra/model/catalog.js";
 import type { Plan } from "../../infra/model/plan.js";
 import { BACKUP_TOOL, renderBackupTool } from "../../infra/render/backup.js";
-import { HOLD_WAIT_SECONDS, LOCK_REFUSED_EXIT, lockRecordDir } from "../../infra/render/deploy-lock.js";
+import { HOLD_WAIT_SECONDS, LOCK_REFUSED_EXIT } from "../../infra/render/deploy-lock.js";
 import { renderMaintenancePage, RESTORE_MAINTENANCE_MESSAGE } from "../../infra/render/maintenance.js";
 import { renderBucketCredentials } from "../../infra/render/bucket-credentials.js";
 import { renderHostSetup } from "../../infra/render/host-setup.js";
@@ -464,8 +464,8 @@ describe("a restore meets the deploy lock, and shows the maintenance page while 
     writeFileSync(h.script, readFileSync(h.script, "utf8").replace(`\nhold_wait=${HOLD_WAIT_SECONDS}\n`, "\nhold_wait=1\n"));
     const dump = h.file("nightly", stampAgo(1), "PGDMP restore me");
     const hold = (by: string) => {
-      mkdirSync(join(h.root, lockRecordDir(plan)), { recursive: true });
-      writeFileSync(join(h.root, lockRecordDir(plan), "hold"), `kind=hold\npid=1\nuser=ubuntu\nfrom=ssh from 203.0.113.7\nby=${by}\nsince=2026-11-20T09:00:00Z\nwhy=moving the data\n`);
+      mkdirSync(join(h.root, plan.host.lockDir), { recursive: true });
+      writeFileSync(join(h.root, plan.host.lockDir, "hold"), `kind=hold\npid=1\nuser=ubuntu\nfrom=ssh from 203.0.113.7\nby=${by}\nsince=2026-11-20T09:00:00Z\nwhy=moving the data\n`);
     };
     return { ...h, folder, dump: dump.split("/").at(-1)!, hold, pageAtStop: () => readFileSync(join(h.state, "page-at-stop"), "utf8") };
   }

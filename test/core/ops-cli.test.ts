@@ -9,7 +9,7 @@ import { maintenanceScript } from "../../infra/cli/maintenance.js";
 import { DATA_MOUNT } from "../../infra/model/derive.js";
 import { BACKUP_TOOL } from "../../infra/render/backup.js";
 import { renderCaddyfile } from "../../infra/render/caddyfile.js";
-import { LOCK_TOOL, lockRecordDir, RELEASE_LOCK, renderLockTool } from "../../infra/render/deploy-lock.js";
+import { LOCK_TOOL, RELEASE_LOCK, renderLockTool } from "../../infra/render/deploy-lock.js";
 import { DEFAULT_MAINTENANCE_MESSAGE, renderMaintenancePage } from "../../infra/render/maintenance.js";
 import { RELEASE_TOOL } from "../../infra/render/release.js";
 import { planOf, REPO_ROOT, run as runCommand } from "./helpers.js";
@@ -564,7 +564,7 @@ let roots = 0;
 function newRoot(): string {
   const root = join(scratch, `host-root-${++roots}`);
   mkdirSync(root);
-  writeFileSync(join(root, "lock-tool"), renderLockTool(plan).replaceAll(RELEASE_LOCK, join(root, "release.lock")).replaceAll(lockRecordDir(plan), join(root, lockRecordDir(plan))));
+  writeFileSync(join(root, "lock-tool"), renderLockTool(plan).replaceAll(RELEASE_LOCK, join(root, "release.lock")).replaceAll(plan.host.lockDir, join(root, plan.host.lockDir)));
   chmodSync(join(root, "lock-tool"), 0o755);
   return root;
 }

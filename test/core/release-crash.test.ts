@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, st
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { planFor } from "../../infra/model/catalog.js";
-import { HOLD_WAIT_SECONDS, LOCK_REFUSED_EXIT, LOCK_TOOL, LOCK_WAIT_SECONDS, lockRecordDir, RELEASE_LOCK, renderLockTool } from "../../infra/render/deploy-lock.js";
+import { HOLD_WAIT_SECONDS, LOCK_REFUSED_EXIT, LOCK_TOOL, LOCK_WAIT_SECONDS, RELEASE_LOCK, renderLockTool } from "../../infra/render/deploy-lock.js";
 import { renderHostSetup } from "../../infra/render/host-setup.js";
 import { renderAll } from "../../infra/render/index.js";
 import { drainRuleTag, ENV_FILE_PREFIX, releaseSpec, renderReleaseTool, type ReleasedService } from "../../infra/render/release.js";
@@ -168,6 +168,7 @@ function newHost(): Host {
   writeFileSync(join(root, "rules"), "");
   const plan = copyOf(planFor(catalog, "staging"));
   plan.host.stateDir = join(root, "state");
+  plan.host.lockDir = join(root, "state", "deploy-lock");
   // The tool as rendered, but for the host paths outside its state folder.
   const text = renderReleaseTool(plan)
     .replaceAll(RELEASE_LOCK, join(root, "release.lock"))
@@ -405,6 +406,7 @@ function lockHost(): LockHost {
   }
   const lockPlan = copyOf(planFor(catalog, "staging"));
   lockPlan.host.stateDir = join(root, "state");
+  lockPlan.host.lockDir = join(root, "state", "deploy-lock");
   const moved = (text: string) =>
     text
       .replaceAll(RELEASE_LOCK, join(root, "release.lock"))
@@ -419,7 +421,7 @@ function lockHost(): LockHost {
     expect(text).toContain(`\nlock_wait=${WAIT.lock}\n`);
     expect(text).toContain(`\nhold_wait=${WAIT.hold}\n`);
   }
-  return { root, records: lockRecordDir(lockPlan), lockTool, releaseTool, env: { PATH: `${bin}:${process.env.PATH}`, HOST: root, SUDO_USER: "ubuntu", SSH_CLIENT: "203.0.113.7 50022 22" } };
+  return { root, records: lockPlan.host.lockDir, lockTool, releaseTool, env: { PATH: `${bin}:${process.env.PATH}`, HOST: root, SUDO_USER: "ubuntu", SSH_CLIENT: "203.0.113.7 50022 22" } };
 }
 
 interface LockOutcome {
@@ -647,12 +649,12 @@ describe("the lock tool as shipped", () => {
     const start = setup.indexOf(header) + header.length;
     expect(start).toBeGreaterThan(header.length);
     expect(setup.slice(start, setup.indexOf("\nSH\n", start) + 1)).toBe(tool);
-    expect(setup).toContain(`\ninstall -d -m 0700 ${lockRecordDir(shipped)}\n`);
+    expect(setup).toContain(`\ninstall -d -m 0700 ${shipped.host.lockDir}\n`);
     expect(renderAll(shipped)["lock.sh"]).toBe(tool);
   });
 
   it("the records are on the data disk (a hold outlives a reboot and the instance), the lock file in /run", () => {
-    expect(lockRecordDir(shipped).startsWith(`${shipped.host.dataDisk.mount}/`)).toBe(true);
+    expect(shipped.host.lockDir.startsWith(`${shipped.host.dataDisk.mount}/`)).toBe(true);
     expect(RELEASE_LOCK.startsWith("/run/")).toBe(true);
   });
 });
