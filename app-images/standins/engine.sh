@@ -5,15 +5,14 @@
 #   engine.sh fresh   start a second engine that has never run: a new empty data root, its own
 #                     exec root, pidfile, socket and default bridge link (tt-fresh0, not docker0),
 #                     so nothing of an earlier engine's state is reused; prints the line to eval:
-#                     export DOCKER_HOST=... TT_MACHINES_NETWORK=... TT_MACHINES_SUBNET=...
+#                     export DOCKER_HOST=... TT_MACHINES_NETWORK=...
 #                     CI runs the rehearsals on it, as on a machine whose engine starts for the
 #                     first time. Stops (and wipes) the previous fresh engine first.
 #   engine.sh stop-fresh   stop the fresh engine and remove its data root
 # Idempotent: a second run does nothing but check.
 # Env: TT_DOCKERD_WAIT (seconds to wait for the engine, default 60), TT_DOCKERD_ARGS (extra dockerd flags),
 #      TT_FRESH_ENGINE_DIR (where the fresh engine keeps everything, default /var/tmp/tt-fresh-engine),
-#      TT_FRESH_BRIDGE_CIDR (its default bridge's address, default 10.213.211.1/24),
-#      TT_FRESH_MACHINES_SUBNET (its machines' network, default 10.213.212.0/24).
+#      TT_FRESH_BRIDGE_CIDR (its default bridge's address, default 10.213.211.1/24).
 set -euo pipefail
 
 PIDFILE=/tmp/tt-dockerd.pid
@@ -206,9 +205,10 @@ start_fresh() {
   for i in $(seq 1 "$WAIT_SECS"); do
     if DOCKER_HOST=$host docker info >/dev/null 2>&1; then
       log "fresh docker engine is up after ${i}s (pid $pid)"
-      # The machines' network on this engine gets its own name and subnet too, so its bridge
-      # link and routes never meet those of a network the machine's own engine made.
-      echo "export DOCKER_HOST=$host TT_MACHINES_NETWORK=tt-fresh-machines TT_MACHINES_SUBNET=${TT_FRESH_MACHINES_SUBNET:-10.213.212.0/24}"
+      # The machines' network on this engine gets its own name (its bridge link's), and a
+      # subnet no link of this host routes yet (tools/machine/machine.ts picks it), so it never
+      # meets a network another engine, running or stopped, made.
+      echo "export DOCKER_HOST=$host TT_MACHINES_NETWORK=tt-fresh-machines"
       return 0
     fi
     if ! kill -0 "$pid" 2>/dev/null; then

@@ -1,8 +1,10 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildInputsHash, prepareBuildContext } from "../../infra/build-context.js";
+import { REPO_ROOT } from "./helpers.js";
 import { removeTree } from "../scratch.js";
 
 describe("a built image's tag comes from every build input", () => {
@@ -25,4 +27,28 @@ describe("a built image's tag comes from every build input", () => {
     expect(buildInputsHash(context, { A: "1" }, { "org.opencontainers.image.revision": "b".repeat(40) })).not.toBe(base);
     expect(buildInputsHash({ ...context, hash: "0".repeat(64) }, { A: "1" }, labels)).not.toBe(base);
   });
+});
+
+describe("a build context is assembled whole", () => {
+  const dir = mkdtempSync(join(tmpdir(), "build-context-"));
+  afterAll(() => removeTree(dir));
+  mkdirSync(join(dir, "src", "pkg"), { recursive: true });
+  for (let i = 0; i < 200; i++) writeFileSync(join(dir, "src", "pkg", `m${i}.py`), `x = ${i}\n`);
+  writeFileSync(join(dir, "Dockerfile"), "FROM scratch\n");
+
+  it("by four programs of one checkout at once (two previews of a stack once raced to ENOENT)", async () => {
+    const module = join(REPO_ROOT, "infra/build-context.ts");
+    const script = `import(${JSON.stringify(module)}).then(({ prepareBuildContext }) => {
+for (let i = 0; i < 15; i++) prepareBuildContext(${JSON.stringify(join(dir, "src"))}, ${JSON.stringify(join(dir, "Dockerfile"))}, ${JSON.stringify(join(dir, "out"))});
+});`;
+    const runs = Array.from({ length: 4 }, () => new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(join(REPO_ROOT, "node_modules/.bin/tsx"), ["--eval", script], { cwd: REPO_ROOT });
+      let stderr = "";
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      child.on("close", (code) => resolve({ code, stderr }));
+    }));
+    for (const result of await Promise.all(runs)) expect(result.code, result.stderr).toBe(0);
+    expect(readdirSync(join(dir, "out", "pkg"))).toHaveLength(200);
+    expect(readdirSync(dir).sort()).toEqual(["Dockerfile", "out", "src"]);
+  }, 60_000);
 });

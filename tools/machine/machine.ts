@@ -51,29 +51,46 @@ export interface MachinesNetwork {
 }
 
 const MACHINES_NETWORK = process.env.TT_MACHINES_NETWORK ?? "tt-machines";
-const MACHINES_SUBNET = process.env.TT_MACHINES_SUBNET ?? "10.213.213.0/24";
+/** Tried in order when TT_MACHINES_SUBNET is not set: the first no interface of this host routes. */
+const FREE_SUBNET_CANDIDATES = Array.from({ length: 40 }, (_, i) => `10.213.${213 + i}.0/24`);
 let machinesNetworkReady: Promise<MachinesNetwork> | undefined;
 
 /**
  * The machines' network: user-defined, with a subnet and gateway written here, made when the
  * engine lacks it (once per process). Not the default bridge: on Debian's Docker 20.10 its IPAM
  * config has no Gateway until dockerd has been restarted once, so an engine's first start gave
- * no address for the outer host (the rehearsal's bucket listens there). Set TT_MACHINES_SUBNET
- * (and TT_MACHINES_NETWORK) when another engine on the same host already routes that subnet.
+ * no address for the outer host (the rehearsal's bucket listens there). Its subnet is
+ * TT_MACHINES_SUBNET when set (refused when routed already), else the first free one of
+ * 10.213.213-252.0/24: another engine's bridge, even a stopped one's, keeps its route in the
+ * kernel, and two of them on one subnet would shadow each other.
  */
 export function machinesNetwork(): Promise<MachinesNetwork> {
-  machinesNetworkReady ??= ensureMachinesNetwork(MACHINES_NETWORK, MACHINES_SUBNET);
+  machinesNetworkReady ??= ensureMachinesNetwork(MACHINES_NETWORK, process.env.TT_MACHINES_SUBNET);
   return machinesNetworkReady;
 }
 
-async function ensureMachinesNetwork(name: string, subnet: string): Promise<MachinesNetwork> {
+/** The routes of this host that cover `subnet`'s gateway (the default route aside). */
+async function routesOver(subnet: string): Promise<string[]> {
+  const { stdout } = await runOk("ip", ["-4", "route", "show", "to", "match", firstHost(subnet)]);
+  return stdout.split("\n").filter((l) => l.trim() && !l.startsWith("default"));
+}
+
+async function freeSubnet(wanted: string | undefined): Promise<string> {
+  if (wanted) {
+    const routed = await routesOver(wanted);
+    if (routed.length > 0) throw new Error(`machinesNetwork: TT_MACHINES_SUBNET ${wanted} is already routed on this host (${routed.join("; ")}); pick another, or unset it to have a free one chosen`);
+    return wanted;
+  }
+  for (const candidate of FREE_SUBNET_CANDIDATES) if ((await routesOver(candidate)).length === 0) return candidate;
+  throw new Error(`machinesNetwork: every subnet from ${FREE_SUBNET_CANDIDATES[0]} to ${FREE_SUBNET_CANDIDATES.at(-1)} is routed on this host; set TT_MACHINES_SUBNET to a free one`);
+}
+
+async function ensureMachinesNetwork(name: string, wantedSubnet: string | undefined): Promise<MachinesNetwork> {
   const inspect = () => run("docker", ["network", "inspect", name, "--format", "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}"]);
   let found = await inspect();
   if (found.code !== 0) {
+    const subnet = await freeSubnet(wantedSubnet);
     const gateway = firstHost(subnet);
-    // A subnet another engine (or interface) of this host already routes would shadow it.
-    const routed = (await runOk("ip", ["-4", "route", "show", "to", "match", gateway])).stdout.split("\n").filter((l) => l.trim() && !l.startsWith("default"));
-    if (routed.length > 0) throw new Error(`machinesNetwork: ${subnet} is already routed on this host (${routed.join("; ")}); set TT_MACHINES_SUBNET and TT_MACHINES_NETWORK`);
     // The bridge link's name: 15 characters at most, the network's name cut short (engine.sh
     // stop-fresh finds a fresh engine's by its prefix) and a hash of the whole, so two
     // networks whose names share a beginning get two links.
