@@ -10,8 +10,8 @@ Writes iam/: for each GitHub environment the workflows use (preview, staging, pr
 client-<name>), the IAM role's trust policy (exactly that environment of this repository,
 package.json "repository") and its permission policy (the preview role reads; a stack's deploy
 role writes that stack's resources), from the catalog and the resources the program declares
-under Pulumi mocks. Run it after npm run new-client or a change of what a stack declares,
-and commit the result; iam/README.md says how to create the roles.
+under Pulumi mocks. npm run generate runs it (and npm run new-client, npm run remove-client);
+commit the result; iam/README.md says how to create the roles.
 options:
   -h, --help   print this and exit`;
 

@@ -1,4 +1,3 @@
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { allocatePorts, validateCatalog } from "../model/catalog.js";
@@ -7,6 +6,7 @@ import { formatProblem, type Problem } from "../model/problems.js";
 import { EnvironmentSchema, type EnvironmentDefinition } from "../model/schema.js";
 import { defaultAvailabilityZone, defaultContainerPrefix } from "../model/derive.js";
 import { loadCatalog } from "./load-catalog.js";
+import { npmRun } from "./npm-run.js";
 import { runCli, UsageError } from "./run.js";
 
 const USAGE = `usage: npm run new-client -- <name> --domain <fqdn> [options]
@@ -22,7 +22,7 @@ const USAGE = `usage: npm run new-client -- <name> --domain <fqdn> [options]
   --root <dir>            the repository to change (default: the current directory)`;
 
 /** Directories whose files the regenerate step may rewrite; snapshotted for rollback. */
-const GENERATED_DIRS = ["rendered", "resources"];
+const GENERATED_DIRS = ["rendered", "resources", "iam"];
 
 /** Words that cannot name the exported const. */
 const RESERVED = new Set(
@@ -222,14 +222,6 @@ class Changes {
 }
 
 /** Runs an npm script in the repository; returns its combined output when it fails. */
-function npmRun(root: string, args: string[]): { ok: boolean; command: string; output: string } {
-  const command = `npm run ${args.join(" ")}`;
-  const result = spawnSync("npm", ["run", "--silent", ...args], { cwd: root, encoding: "utf8", timeout: 300_000 });
-  const output = `${result.stdout ?? ""}${result.stderr ?? ""}`.trim();
-  const failure = result.error ? `could not run: ${result.error.message}` : "";
-  return { ok: result.status === 0 && !result.error, command, output: failure || output };
-}
-
 async function catalogOf(root: string): Promise<{ definitions: unknown[]; source: string }> {
   const path = join(root, "stacks", "catalog.ts");
   if (!existsSync(path) || !existsSync(join(root, "package.json"))) {
@@ -407,7 +399,11 @@ await runCli(
     }
 
     const rel = (path: string) => relative(process.cwd(), join(root, path)) || ".";
-    const generated = [`rendered/${name}/`, ...(packageScripts.resources || packageScripts.generate ? [`resources/${name}.md`] : [])];
+    const generated = [
+      `rendered/${name}/`,
+      ...(packageScripts.resources || packageScripts.generate ? [`resources/${name}.md`] : []),
+      ...(existsSync(join(root, "iam", `deploy-${name}`)) ? [`iam/deploy-${name}/`] : []),
+    ];
     const rows: [string, string][] = [
       [rel(definitionPath), "the definition"],
       [rel("stacks/catalog.ts"), `registers ${identifier}`],
@@ -426,7 +422,7 @@ The catalog validates with it.`);
          Add the deploying machine's address to host.adminCidrs in ${definitionPath} before \`pulumi up\`.`);
     }
     console.log(`\nNext (docs/add-a-client.md, steps 2 to 4):`);
-    console.log(nextSteps(name, options.domain, [definitionPath, "stacks/catalog.ts", configPath, `rendered/${name}`, ...generated.slice(1)])
+    console.log(nextSteps(name, options.domain, [definitionPath, "stacks/catalog.ts", configPath, ...generated.map((path) => path.replace(/\/$/, ""))])
       .map((group) => group.map((line) => `  ${line}`).join("\n"))
       .join("\n\n"));
     return 0;

@@ -5,14 +5,15 @@ import { validateCatalog } from "../model/catalog.js";
 import type { Plan } from "../model/plan.js";
 import { formatProblem } from "../model/problems.js";
 import { readDeployed } from "./deployed.js";
+import { npmRun } from "./npm-run.js";
 import { runCli, UsageError } from "./run.js";
 
 const USAGE = `usage: npm run remove-client -- <name> [--taken-down] [--root <dir>]
 
 Removes a client's stack from this repository: stacks/clients/<name>.ts, its import and entry
-in stacks/catalog.ts, Pulumi.<name>.yaml, rendered/<name>/ and resources/<name>.md; then prints
-the pull request to open, the GitHub settings to delete, and the data kept on AWS with the
-commands that delete it. Nothing on AWS is touched.
+in stacks/catalog.ts, Pulumi.<name>.yaml, rendered/<name>/, resources/<name>.md and
+iam/deploy-<name>/; then prints the pull request to open, the GitHub settings to delete, and
+the data kept on AWS with the commands that delete it. Nothing on AWS is touched.
 The stack must be taken down first: while Pulumi says it is deployed (its last successful
 update, \`pulumi stack history\`), it refuses and prints the take-down (pulumi state unprotect,
 pulumi destroy, pulumi stack rm: the disk, the static IP and the backup bucket are kept).
@@ -176,6 +177,11 @@ await runCli(
       rmSync(join(root, path), { recursive: true, force: true });
       removed.push([path, there ? "deleted" : "already gone"]);
     }
+    // The roles' files come from the whole catalog (iam/README.md lists every role): made again without it.
+    const roleThere = existsSync(join(root, "iam", `deploy-${name}`));
+    const iam = npmRun(root, ["iam"]);
+    if (!iam.ok) console.error(`${iam.command} failed, run it again to update iam/:\n${iam.output.replace(/^/gm, "  ")}`);
+    removed.push([`iam/deploy-${name}/`, iam.ok ? (roleThere ? "deleted, iam/README.md made again" : "already gone") : "not updated: npm run iam failed"]);
     // The program's local build folder for the stack (not committed: .gitignore).
     rmSync(join(root, ".build", name), { recursive: true, force: true });
     const width = Math.max(...removed.map(([path]) => path.length));

@@ -163,14 +163,16 @@ describe.skipIf(NESTED)("two clients added by new-client: the other stacks uncha
     expect(new Set(published).size).toBe(published.length);
   });
 
-  it("only stacks/catalog.ts changes; every other file stays byte for byte, the rest is the clients' own", () => {
+  it("only the catalog and the roles' index change; every other file stays byte for byte, the rest is the clients' own", () => {
     expect(changes, "a client could not be added").toBeDefined();
-    expect(changes!.modified).toEqual(["stacks/catalog.ts"]);
-    const own = (path: string) => names.some((n) => [`stacks/clients/${n}.ts`, `Pulumi.${n}.yaml`, `resources/${n}.md`].includes(path) || path.startsWith(`rendered/${n}/`));
+    expect(changes!.modified).toEqual(["iam/README.md", "stacks/catalog.ts"]);
+    const own = (path: string) =>
+      names.some((n) => [`stacks/clients/${n}.ts`, `Pulumi.${n}.yaml`, `resources/${n}.md`].includes(path) || path.startsWith(`rendered/${n}/`) || path.startsWith(`iam/deploy-${n}/`));
     expect(changes!.added.filter((path) => !own(path))).toEqual([]);
     for (const name of names) {
       expect(changes!.added).toEqual(expect.arrayContaining([`stacks/clients/${name}.ts`, `Pulumi.${name}.yaml`, `resources/${name}.md`]));
       expect(changes!.added.filter((p) => p.startsWith(`rendered/${name}/`)).length).toBeGreaterThan(1);
+      expect(changes!.added).toEqual(expect.arrayContaining([`iam/deploy-${name}/permissions.json`, `iam/deploy-${name}/trust.json`]));
     }
   });
 
