@@ -3,12 +3,13 @@
 #
 #   build.sh [--rebuild] [NAME...]
 #
-# NAME is one of: debian postgres redis caddy nginx python sample-backend sample-frontend
-# (default: all, in that order). An image is built only when its tag is missing, or when
+# NAME is one of: debian debian-trixie postgres postgres17 redis caddy nginx python
+# sample-backend sample-frontend (default: all, in that order). An image is built only when its tag is missing, or when
 # its build key changed (label tt.standin.context-sha: hash of the build context and of the
 # parent image, so a rebuilt base also rebuilds the images FROM it). --rebuild forces a
-# rebuild of the selected images without docker's layer cache. The debootstrap root of the
-# base image is kept in /var/cache/tt-standin/ and reused; delete it to redo debootstrap.
+# rebuild of the selected images without docker's layer cache. The debootstrap roots of the
+# base images (bookworm; trixie for postgres 17, which Debian 13 ships) are kept in
+# /var/cache/tt-standin/ and reused; delete one to redo its debootstrap.
 # Prints one line per image: "<status> <tag> <seconds>s".
 set -euo pipefail
 
@@ -18,7 +19,6 @@ APP_IMAGES=$(cd "$HERE/.." && pwd)
 MIRROR=${TT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${TT_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 CACHE_DIR=${TT_STANDIN_CACHE:-/var/cache/tt-standin}
-ROOTFS=$CACHE_DIR/bookworm-minbase
 LOG_DIR=${TT_STANDIN_LOGS:-/tmp/tt-standin-build}
 # bump when the base recipe below changes, so cached base images are rebuilt
 BASE_RECIPE=3
@@ -29,10 +29,17 @@ BUILD_NETWORK=${TT_BUILD_NETWORK:-host}
 export DOCKER_BUILDKIT=0
 export PATH="$PATH:/usr/sbin:/sbin"
 
-ALL=(debian postgres redis caddy nginx python sample-backend sample-frontend)
+ALL=(debian debian-trixie postgres postgres17 redis caddy nginx python sample-backend sample-frontend)
+# The base images, each a debootstrap root of a Debian suite.
+declare -A SUITE=(
+  [debian]=bookworm
+  [debian-trixie]=trixie
+)
 declare -A TAG=(
   [debian]=tt-standin/debian:bookworm
+  [debian-trixie]=tt-standin/debian:trixie
   [postgres]=tt-standin/postgres:15
+  [postgres17]=tt-standin/postgres:17
   [redis]=tt-standin/redis:7
   [caddy]=tt-standin/caddy:2
   [nginx]=tt-standin/nginx:1
@@ -42,12 +49,17 @@ declare -A TAG=(
 )
 declare -A CONTEXT=(
   [postgres]=$HERE/postgres
+  [postgres17]=$HERE/postgres
   [redis]=$HERE/redis
   [caddy]=$HERE/caddy
   [nginx]=$HERE/nginx
   [python]=$HERE/python
   [sample-backend]=$APP_IMAGES/sample/backend
   [sample-frontend]=$APP_IMAGES/sample/frontend
+)
+# Build arguments of an image whose context serves more than one (its Dockerfile's defaults otherwise).
+declare -A BUILD_ARGS=(
+  [postgres17]="DEBIAN_SUITE=trixie PG_MAJOR=17"
 )
 
 REBUILD=0
@@ -78,12 +90,20 @@ context_sha() { # dir -> sha256 of every file's path and content
     xargs -0 sha256sum) | sha256sum | cut -c1-16
 }
 
-build_key() { # dir -> hash of the build context and of the image its Dockerfile starts FROM,
-  # so that rebuilding a base image also rebuilds the images on top of it
-  local parent parent_id
-  parent=$(awk 'toupper($1) == "FROM" { print $2; exit }' "$1/Dockerfile")
+build_args() { # name -> --build-arg options, one a line
+  local arg
+  for arg in ${BUILD_ARGS[$1]:-}; do printf -- '--build-arg\n%s\n' "$arg"; done
+}
+
+build_key() { # name -> hash of the build context, its build arguments and the image its
+  # Dockerfile starts FROM (ARGs resolved), so that rebuilding a base image also rebuilds the images on top of it
+  local dir=${CONTEXT[$1]} parent parent_id
+  parent=$(awk -v args="${BUILD_ARGS[$1]:-}" '
+    BEGIN { n = split(args, kv, " "); for (i = 1; i <= n; i++) { split(kv[i], p, "="); given[p[1]] = p[2] } }
+    toupper($1) == "ARG" { split($2, p, "="); value[p[1]] = (p[1] in given) ? given[p[1]] : p[2] }
+    toupper($1) == "FROM" { from = $2; for (k in value) gsub("\\$\\{" k "\\}", value[k], from); print from; exit }' "$dir/Dockerfile")
   parent_id=$(docker image inspect --format '{{.Id}}' "$parent" 2>/dev/null || echo missing)
-  printf '%s %s\n' "$(context_sha "$1")" "$parent_id" | sha256sum | cut -c1-16
+  printf '%s %s %s\n' "$(context_sha "$dir")" "${BUILD_ARGS[$1]:-}" "$parent_id" | sha256sum | cut -c1-16
 }
 
 fail_with_log() { # name log
@@ -100,24 +120,25 @@ umount_below() { # never rm -rf a tree that still has /proc or /sys of the host 
   done
 }
 
-make_rootfs() {
-  local tmp=$ROOTFS.partial log=$LOG_DIR/debootstrap.log
+make_rootfs() { # suite
+  local suite=$1 rootfs=$CACHE_DIR/$1-minbase
+  local tmp=$rootfs.partial log=$LOG_DIR/debootstrap-$1.log
   if [ "$(id -u)" != 0 ]; then echo "build.sh: debootstrap needs root" >&2; exit 1; fi
   mkdir -p "$CACHE_DIR"
   umount_below "$tmp"
   rm -rf --one-file-system "$tmp"
-  echo "debootstrap bookworm (minbase) into $tmp, log: $log" >&2
-  if ! debootstrap --variant=minbase bookworm "$tmp" "$MIRROR" >"$log" 2>&1; then
+  echo "debootstrap $suite (minbase) into $tmp, log: $log" >&2
+  if ! debootstrap --variant=minbase "$suite" "$tmp" "$MIRROR" >"$log" 2>&1; then
     umount_below "$tmp"
     fail_with_log debootstrap "$log"
   fi
   umount_below "$tmp"
 
-  # apt: bookworm + updates + security; keep derived images small, like the official debian image
+  # apt: the suite + updates + security; keep derived images small, like the official debian image
   cat >"$tmp/etc/apt/sources.list" <<SRC
-deb $MIRROR bookworm main
-deb $MIRROR bookworm-updates main
-deb $SECURITY_MIRROR bookworm-security main
+deb $MIRROR $suite main
+deb $MIRROR $suite-updates main
+deb $SECURITY_MIRROR $suite-security main
 SRC
   cat >"$tmp/etc/apt/apt.conf.d/docker-clean" <<'CONF'
 DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
@@ -144,38 +165,41 @@ CONF
   : >"$tmp/etc/hostname"
   rm -rf "$tmp"/var/lib/apt/lists/* "$tmp"/var/cache/apt/archives/*.deb "$tmp"/var/cache/apt/*.bin \
     "$tmp"/var/log/apt/* "$tmp"/var/log/dpkg.log "$tmp"/var/log/bootstrap.log "$tmp"/tmp/*
-  mv "$tmp" "$ROOTFS"
-  touch "$CACHE_DIR/bookworm-minbase.done"
+  mv "$tmp" "$rootfs"
+  touch "$CACHE_DIR/$suite-minbase.done"
 }
 
-build_debian() {
-  local tag=${TAG[debian]}
-  if [ ! -f "$CACHE_DIR/bookworm-minbase.done" ] || [ ! -d "$ROOTFS" ]; then
-    umount_below "$ROOTFS"
-    rm -rf --one-file-system "$ROOTFS"
-    make_rootfs
+build_debian() { # name
+  local tag=${TAG[$1]} suite=${SUITE[$1]}
+  local rootfs=$CACHE_DIR/$suite-minbase
+  if [ ! -f "$CACHE_DIR/$suite-minbase.done" ] || [ ! -d "$rootfs" ]; then
+    umount_below "$rootfs"
+    rm -rf --one-file-system "$rootfs"
+    make_rootfs "$suite"
   fi
-  tar --numeric-owner -C "$ROOTFS" --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' -c . |
+  tar --numeric-owner -C "$rootfs" --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' -c . |
     docker import \
       -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
       -c 'CMD ["bash"]' \
       -c "LABEL tt.standin.context-sha=base-$BASE_RECIPE" \
-      -c 'LABEL org.opencontainers.image.description="Debian bookworm minbase (debootstrap), local stand-in for debian:bookworm"' \
-      -m "debootstrap --variant=minbase bookworm" - "$tag" >"$LOG_DIR/debian.log" 2>&1 ||
-    fail_with_log debian "$LOG_DIR/debian.log"
+      -c "LABEL org.opencontainers.image.description=\"Debian $suite minbase (debootstrap), local stand-in for debian:$suite\"" \
+      -m "debootstrap --variant=minbase $suite" - "$tag" >"$LOG_DIR/$1.log" 2>&1 ||
+    fail_with_log "$1" "$LOG_DIR/$1.log"
 }
 
 build_context() { # name
   local name=$1 tag=${TAG[$1]} ctx=${CONTEXT[$1]} sha=$2
   local no_cache=()
   [ "$REBUILD" = 0 ] || no_cache=(--no-cache)
-  docker build "${no_cache[@]}" --network "$BUILD_NETWORK" --label "tt.standin.context-sha=$sha" -t "$tag" "$ctx" \
+  local args=()
+  mapfile -t args < <(build_args "$name")
+  docker build "${no_cache[@]}" "${args[@]}" --network "$BUILD_NETWORK" --label "tt.standin.context-sha=$sha" -t "$tag" "$ctx" \
     >"$LOG_DIR/$name.log" 2>&1 || fail_with_log "$name" "$LOG_DIR/$name.log"
 }
 
 for name in "${SELECTED[@]}"; do
   tag=${TAG[$name]}
-  if [ "$name" = debian ]; then want=base-$BASE_RECIPE; else want=$(build_key "${CONTEXT[$name]}"); fi
+  if [ -n "${SUITE[$name]:-}" ]; then want=base-$BASE_RECIPE; else want=$(build_key "$name"); fi
   have=$(image_label "$tag" tt.standin.context-sha)
   start=$(date +%s)
   if [ "$REBUILD" = 0 ] && [ -n "$have" ] && [ "$have" = "$want" ]; then
@@ -185,7 +209,7 @@ for name in "${SELECTED[@]}"; do
   status=built
   [ -z "$have" ] || status=rebuilt
   old_id=$(docker image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
-  if [ "$name" = debian ]; then build_debian; else build_context "$name" "$want"; fi
+  if [ -n "${SUITE[$name]:-}" ]; then build_debian "$name"; else build_context "$name" "$want"; fi
   new_id=$(docker image inspect --format '{{.Id}}' "$tag")
   if [ -n "$old_id" ] && [ "$old_id" != "$new_id" ]; then
     # drop the replaced image if nothing else uses it (fails harmlessly otherwise)

@@ -13,11 +13,12 @@ import { openDockerTunnel, runRemote, type Connection, type Tunnel } from "./ssh
 import { emptyState, StepEngine, type EngineState, type Entry, type Providers, type Registration } from "./step-engine.js";
 import { writeFirewall, readFirewall, type PortInfo, type World } from "./world.js";
 
-/** Official images that Docker Hub would serve, and the local stand-ins built from Debian. */
+/** Official images that Docker Hub would serve, by repository and major, and the local stand-ins built from Debian. */
 const STAND_INS: Record<string, string> = {
-  postgres: "tt-standin/postgres:15",
-  redis: "tt-standin/redis:7",
-  caddy: "tt-standin/caddy:2",
+  "postgres:15": "tt-standin/postgres:15",
+  "postgres:17": "tt-standin/postgres:17",
+  "redis:7": "tt-standin/redis:7",
+  "caddy:2": "tt-standin/caddy:2",
 };
 
 /** The inputs each resource type may carry; anything else is refused, never dropped. */
@@ -427,8 +428,8 @@ export class RehearsalEngine implements Providers {
         env: { ...daemonEnv(), DOCKER_BUILDKIT: "0" },
       });
     } else {
-      const repository = name.split("/").pop()?.split(/[:@]/)[0] ?? name;
-      const standIn = STAND_INS[repository];
+      const [repository = name, tag = ""] = name.split("/").pop()?.split("@")[0]?.split(":") ?? [];
+      const standIn = STAND_INS[`${repository}:${/^\d+/.exec(tag)?.[0] ?? ""}`];
       if (!standIn) throw new Error(`${name} is not on this host and Docker Hub is not reachable; no stand-in is built for it`);
       await this.load(standIn, name);
     }

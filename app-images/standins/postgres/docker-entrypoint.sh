@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Entrypoint of tt-standin/postgres:15. Follows the official postgres image's contract:
+# Entrypoint of tt-standin/postgres:<major> (15, 17). Follows the official postgres image's contract:
 #  - PGDATA (default /var/lib/postgresql/data) without PG_VERSION: initdb with POSTGRES_USER
 #    (default postgres) / POSTGRES_PASSWORD (scram-sha-256), create POSTGRES_DB (default = user),
 #    run /docker-entrypoint-initdb.d/*.sh|*.sql|*.sql.gz, listen_addresses='*'.
