@@ -4,6 +4,7 @@ import { bucketLockProblems, deployedBucket, type DeployedBucket } from "../mode
 import { deployProblems } from "../model/deployable.js";
 import { checkIdentity, deployedIdentity, identityOf, type StackIdentity } from "../model/identity.js";
 import type { Plan } from "../model/plan.js";
+import { checkPostgresUpgrade, databaseOf, deployedDatabase, identityUnderUpgrade, type DeployedDatabase } from "../model/postgres-upgrade.js";
 import { formatProblem, type Problem } from "../model/problems.js";
 import { EnvironmentSchema } from "../model/schema.js";
 import { checkedBase } from "./base-ref.js";
@@ -28,8 +29,9 @@ options:
   --base <git-ref>   where each stack's deployed identity is read: its committed
                      rendered/<stack>/plan.json (default: main; a ref that is not a commit
                      here is refused); changing it is refused unless the definition carries
-                     a matching dataMove (docs/move-data.md); the stack's region and its
-                     backup bucket's name never change
+                     a matching dataMove (docs/move-data.md), another Postgres major
+                     unless it carries a matching postgresUpgrade (docs/postgres-upgrade.md);
+                     the stack's region and its backup bucket's name never change
   --allow-placeholders
                      accept what only a test or a rehearsal may hold: documentation
                      addresses (RFC 5737), example domains (RFC 2606), an unset
@@ -48,13 +50,14 @@ function committedFile(ref: string, path: string): string | undefined {
 interface Deployed {
   identities: Map<string, StackIdentity>;
   buckets: Map<string, DeployedBucket>;
+  databases: Map<string, DeployedDatabase>;
   problems: Problem[];
   notes: string[];
 }
 
 /** The deployed identity and bucket of each stack: what the base ref commits in rendered/<stack>/plan.json. */
 function readDeployed(base: string, stacks: string[]): Deployed {
-  const deployed: Deployed = { identities: new Map(), buckets: new Map(), problems: [], notes: [] };
+  const deployed: Deployed = { identities: new Map(), buckets: new Map(), databases: new Map(), problems: [], notes: [] };
   for (const stack of stacks) {
     const path = `rendered/${stack}/plan.json`;
     const text = committedFile(base, path);
@@ -67,11 +70,17 @@ function readDeployed(base: string, stacks: string[]): Deployed {
     else deployed.problems.push({ path: stack, message: `the identity cannot be checked: ${path} at ${base} ${read.message}` });
     const bucket = deployedBucket(text);
     if (bucket) deployed.buckets.set(stack, bucket);
+    const database = deployedDatabase(text);
+    if (database) deployed.databases.set(stack, database);
   }
   return deployed;
 }
 
-/** The lock over every plan: a changed identity needs a matching dataMove in its definition; the bucket never changes. */
+/**
+ * The lock over every plan: a changed identity needs a matching dataMove in its definition,
+ * another Postgres major a matching postgresUpgrade (which also moves the database volume); the
+ * bucket never changes.
+ */
 function identityCheck(base: string, plans: Plan[], definitions: readonly unknown[]): { problems: Problem[]; notes: string[] } {
   const deployed = readDeployed(
     base,
@@ -81,10 +90,13 @@ function identityCheck(base: string, plans: Plan[], definitions: readonly unknow
   const notes = [...deployed.notes];
   plans.forEach((plan, index) => {
     // validateCatalog parsed every definition already; this reads the field the Plan leaves out.
-    const { dataMove } = EnvironmentSchema.parse(definitions[index]);
-    const result = checkIdentity(plan.stack, deployed.identities.get(plan.stack), identityOf(plan), dataMove);
-    problems.push(...result.problems, ...bucketLockProblems(plan.stack, deployed.buckets.get(plan.stack), plan.backup.bucket));
-    notes.push(...result.notes);
+    const { dataMove, postgresUpgrade } = EnvironmentSchema.parse(definitions[index]);
+    const upgrade = checkPostgresUpgrade(plan.stack, deployed.databases.get(plan.stack), databaseOf(plan), postgresUpgrade, dataMove !== undefined);
+    const identity = deployed.identities.get(plan.stack);
+    const held = identity && upgrade.majorChanges ? identityUnderUpgrade(identity, databaseOf(plan)) : identity;
+    const result = checkIdentity(plan.stack, held, identityOf(plan), dataMove);
+    problems.push(...upgrade.problems, ...result.problems, ...bucketLockProblems(plan.stack, deployed.buckets.get(plan.stack), plan.backup.bucket));
+    notes.push(...upgrade.notes, ...result.notes);
   });
   return { problems, notes };
 }

@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { ContainerPlan, Plan, RenderedFile, Service, VolumeKey } from "../model/plan.js";
 import { renderDbCredentialsScript } from "../render/db-credentials.js";
 import { DISK_CHECK } from "../render/host-setup.js";
+import { POSTGRES_UPGRADE_TOOL } from "../render/postgres-upgrade.js";
 import { RELEASE_TOOL, releaseSpec, type ReleasedService } from "../render/release.js";
 import { releaseRemovalCommand } from "../render/release-removal.js";
 import { buildInputsHash, type BuildContext } from "../build-context.js";
@@ -128,11 +129,11 @@ export class TimeTrackerApp extends pulumi.ComponentResource {
       );
     };
 
-    const container = (c: ContainerPlan, dependsOn: pulumi.Resource[]) =>
+    const container = (c: ContainerPlan, dependsOn: pulumi.Resource[], containerImage = image(c)) =>
       new docker.Container(
         `${name}-${c.service}`,
         containerArgs(c, {
-          imageId: image(c).imageId,
+          imageId: containerImage.imageId,
           network: network.name,
           secrets: args.secrets,
           files: args.files,
@@ -156,7 +157,27 @@ export class TimeTrackerApp extends pulumi.ComponentResource {
       { parent: this, dependsOn: [args.hostSetup, args.backupsReady] },
     );
 
-    const db = container(plan.containers.db, [preDeployDump]);
+    // A new Postgres major (postgresUpgrade): the host's upgrade tool dumps the running old server
+    // with the new major's pg_dump, restores into the new major's volume and compares the rows of
+    // every table, all before the database container below is replaced (its name is fixed, so the
+    // engine deletes the old one first, and only once this command has succeeded: the container
+    // depends on it). A failure stops the deploy with the old major serving, writes accepted again.
+    const dbImage = image(plan.containers.db);
+    const upgrade = plan.postgresUpgrade
+      ? new command.remote.Command(
+          `${name}-postgres-upgrade`,
+          {
+            connection: args.connection,
+            create: `sudo -n ${POSTGRES_UPGRADE_TOOL} run`,
+            stdin: pulumi.secret(pulumi.interpolate`${args.secrets.dbPassword}\n`),
+            // Run again only for another upgrade; the tool says "nothing to do" for one it finished.
+            triggers: [plan.postgresUpgrade.fromMajor, plan.postgresUpgrade.fromVolume, plan.database.major, plan.volumes.database],
+          },
+          // After the pre-deploy dump (the old major's own, copied off the host), with the new image on the host.
+          { parent: this, dependsOn: [args.hostSetup, network, dbImage, preDeployDump] },
+        )
+      : undefined;
+    const db = container(plan.containers.db, [preDeployDump, ...(upgrade ? [upgrade] : [])], dbImage);
     const redis = container(plan.containers.redis, []);
     const dbCredentials = new command.remote.Command(
       `${name}-db-credentials`,

@@ -1,5 +1,6 @@
-import type { AlertsPlan, BucketPlan, ContainerPlan, FrontendAssetsPlan, HealthCheck, ImagePlan, MaintenancePlan, Plan, PortBinding, ReleasePlan, Route, SecretPlan, Service, VolumeKey } from "./plan.js";
-import { BLUEPRINT_USER, BUNDLE_MEMORY_GB, bundleSize, STANDBY_PORT_OFFSET, type AppImage, type ResolvedEnvironment } from "./schema.js";
+import type { AlertsPlan, BucketPlan, ContainerPlan, FrontendAssetsPlan, HealthCheck, ImagePlan, MaintenancePlan, Plan, PortBinding, PostgresUpgradePlan, ReleasePlan, Route, SecretPlan, Service, VolumeKey } from "./plan.js";
+import { databaseVolumeOf, FIRST_POSTGRES_MAJOR, majorOfTag } from "./postgres-major.js";
+import { BLUEPRINT_USER, BUNDLE_MEMORY_GB, bundleSize, parseImageRef, STANDBY_PORT_OFFSET, type AppImage, type ResolvedEnvironment } from "./schema.js";
 
 /** Container prefix of a stack that names none. */
 export const defaultContainerPrefix = (stack: string) => `timetracker-${stack}`;
@@ -318,21 +319,36 @@ function bucketPlan(env: ResolvedEnvironment, region: string): BucketPlan {
   };
 }
 
+/** Where a volume keeps its data: a folder on the data disk, bound into the volume. */
+const volumePath = (volume: string) => `${DATA_MOUNT}/volumes/${volume}`;
+
+/** The upgrade the definition declares, every name of it computed here. */
+function postgresUpgradePlan(upgrade: NonNullable<ResolvedEnvironment["postgresUpgrade"]>, db: ContainerPlan, dumpDir: string): PostgresUpgradePlan {
+  return {
+    fromMajor: upgrade.from.major,
+    fromVolume: upgrade.from.volume,
+    fromVolumePath: volumePath(upgrade.from.volume),
+    restoreContainer: `${db.name}-upgrade`,
+    dumpFile: `${dumpDir}/upgrade/pg${upgrade.from.major}.dump`,
+    reason: upgrade.reason,
+  };
+}
+
 /** Resolves one environment into its Plan. Pure: same input, same Plan. */
 export function derive(env: ResolvedEnvironment): Plan {
   const prefix = env.containerPrefix ?? defaultContainerPrefix(env.name);
   const name = (service: Service) => `${prefix}-${service}`;
   const domains = unique([env.domain, ...env.extraDomains]);
   const scheme = env.tls.mode === "off" ? "http" : "https";
+  const dumpDir = `${DATA_MOUNT}/dumps`;
+  const postgresMajor = majorOfTag(parseImageRef(env.images.postgres)?.tag) ?? FIRST_POSTGRES_MAJOR;
   const volumes: Record<VolumeKey, string> = {
-    database: env.volumes.database ?? `${prefix}-db-data`,
+    database: databaseVolumeOf(env.volumes.database ?? `${prefix}-db-data`, postgresMajor),
     redis: env.volumes.redis ?? `${prefix}-redis-data`,
     caddyData: env.volumes.caddyData ?? `${prefix}-caddy-data`,
     caddyConfig: env.volumes.caddyConfig ?? `${prefix}-caddy-config`,
   };
-  const volumePaths = Object.fromEntries(
-    Object.entries(volumes).map(([key, volume]) => [key, `${DATA_MOUNT}/volumes/${volume}`]),
-  ) as Record<VolumeKey, string>;
+  const volumePaths = Object.fromEntries(Object.entries(volumes).map(([key, volume]) => [key, volumePath(volume)])) as Record<VolumeKey, string>;
   const names: Names = { name, volumes };
 
   const allowedHosts = unique([...domains, HEALTH_HOST, LOOPBACK, name("backend")]);
@@ -372,15 +388,17 @@ export function derive(env: ResolvedEnvironment): Plan {
       dataDisk: { name: `timetracker-${env.name}-data`, sizeGb: env.host.dataDiskGb, devicePath: DATA_DISK_PATH, label: DATA_DISK_LABEL, mount: DATA_MOUNT },
       stateDir: `${DATA_MOUNT}/state`,
       lockDir: `${DATA_MOUNT}/state/deploy-lock`,
+      postgresUpgradesDir: `${DATA_MOUNT}/state/postgres-upgrades`,
     },
     dns: env.host.dns === "none" ? [] : domains.map((fqdn) => ({ zone: dnsZone, name: fqdn === dnsZone ? "" : fqdn.slice(0, -(dnsZone.length + 1)), fqdn })),
     network: `${prefix}-net`,
     volumes,
     volumePaths,
     containers: { db, redis, backend, frontend, caddy },
-    database: { name: env.database.name, user: env.database.user },
+    database: { name: env.database.name, user: env.database.user, major: postgresMajor },
+    ...(env.postgresUpgrade ? { postgresUpgrade: postgresUpgradePlan(env.postgresUpgrade, db, dumpDir) } : {}),
     backup: {
-      dumpDir: `${DATA_MOUNT}/dumps`,
+      dumpDir,
       dumpTimeUtc: env.backup.databaseDumpTimeUtc,
       keepDays: env.backup.databaseDumpKeepDays,
       preDeployKeep: env.backup.preDeployDumpKeep,

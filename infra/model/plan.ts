@@ -177,6 +177,25 @@ export interface MaintenancePlan {
   operatorPath: string;
 }
 
+/**
+ * A Postgres major upgrade, carried out by the host's upgrade tool (infra/render/postgres-upgrade.ts)
+ * before the database container is replaced: the new major's pg_dump dumps the running old server,
+ * a one-off server of the new major restores it into the new volume (`volumes.database`), the rows
+ * of every table are compared. The old volume is kept.
+ */
+export interface PostgresUpgradePlan {
+  fromMajor: number;
+  /** The old major's volume, and its folder on the data disk: never written, kept until an operator removes it. */
+  fromVolume: string;
+  fromVolumePath: string;
+  /** The new major's one-off server while the dump is restored into the new volume's folder, on the stack's network. */
+  restoreContainer: string;
+  /** The dump the new major's pg_dump takes of the old server: restored, then deleted. */
+  dumpFile: string;
+  /** Why, as the definition says it. */
+  reason: string;
+}
+
 export interface AlertsPlan {
   /** Where the alarm and the all-clear are sent; AWS asks the address to confirm first. */
   email: string;
@@ -240,6 +259,8 @@ export interface Plan {
      * on purpose must outlive a reboot and a new instance.
      */
     lockDir: string;
+    /** The Postgres upgrade tool's records, root only, on the data disk: each upgrade done, and the old data directory it kept. */
+    postgresUpgradesDir: string;
   };
   /** A records to create (empty unless `host.dns` asks for them). */
   dns: { zone: string; name: string; fqdn: string }[];
@@ -248,7 +269,10 @@ export interface Plan {
   /** Where each volume keeps its data: a folder on the data disk, bound into the volume. */
   volumePaths: Record<VolumeKey, string>;
   containers: Record<Service, ContainerPlan>;
-  database: { name: string; user: string };
+  /** `major`: the PostgreSQL major of the db container's image; its volume is named for it (infra/model/postgres-major.ts). */
+  database: { name: string; user: string; major: number };
+  /** The upgrade to `database.major` that the definition declares (postgresUpgrade); absent otherwise. */
+  postgresUpgrade?: PostgresUpgradePlan;
   backup: {
     dumpDir: string;
     dumpTimeUtc: string;

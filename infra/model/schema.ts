@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { isLightsailRegion, LIGHTSAIL_REGIONS, zonesOf } from "./lightsail-regions.js";
 import { nearest } from "./nearest.js";
+import { majorOfTag, POSTGRES_MAJORS } from "./postgres-major.js";
 
 /**
  * The shape of one environment definition (one Pulumi stack). Everything a stack
@@ -147,6 +148,26 @@ const pinnedImage = (major?: { image: string; major: number }) =>
     });
 const pinnedRef = pinnedImage();
 const pinnedMajor = (image: string, major: number) => pinnedImage({ image, major });
+
+const majorList = (majors: readonly number[]) => `${majors.slice(0, -1).map((m) => `${m}.x`).join(", ")} or ${majors.at(-1)}.x`;
+
+/**
+ * The PostgreSQL image: postgres at one of POSTGRES_MAJORS, its major named by its tag (a
+ * digest alone does not say which major it is). A change of major on a deployed stack is
+ * `validate --base`'s business (infra/model/postgres-upgrade.ts).
+ */
+const postgresImage = pinnedRef.superRefine((ref, ctx) => {
+  const parsed = parseImageRef(ref);
+  if (!parsed || (!parsed.tag && !parsed.digest) || (parsed.tag?.toLowerCase() === "latest" && !parsed.digest)) return;
+  const major = majorOfTag(parsed.tag);
+  if (parsed.path.split("/").at(-1) !== "postgres" || major === undefined || !(POSTGRES_MAJORS as readonly number[]).includes(major)) {
+    ctx.addIssue({
+      code: "custom",
+      input: ref,
+      message: `must be postgres ${majorList(POSTGRES_MAJORS)}, its major named by its tag (postgres:17.2-bookworm, or with @sha256:<digest> after the tag): a data directory is tied to its major version, and postgres 18's image keeps its data elsewhere`,
+    });
+  }
+});
 
 /** Keys a JavaScript object treats specially: `__proto__` is dropped by a parse or an object spread, the others shadow its methods. */
 const RESERVED_KEYS = new Set(["__proto__", "constructor", "prototype"]);
@@ -512,9 +533,11 @@ export const EnvironmentSchema = z
       .describe("The Lightsail instance, its data disk and its firewall (80 and 443 from anywhere, 22 from host.adminCidrs)."),
     images: z
       .object({
-        postgres: pinnedMajor("postgres", 15)
+        postgres: postgresImage
           .default("postgres:15.10-bookworm")
-          .describe("The PostgreSQL image: postgres 15.x (a data volume is tied to its major version), pinned by a tag that is not `latest` or by a digest. Example: `postgres:15.12-bookworm`."),
+          .describe(
+            `The PostgreSQL image: postgres ${majorList(POSTGRES_MAJORS)}, pinned by a tag that names the major and is not \`latest\` (a digest may follow it). A data directory is tied to its major: once a stack is deployed, \`validate\` refuses another major unless postgresUpgrade declares it (docs/postgres-upgrade.md). Example: \`postgres:15.12-bookworm\`.`,
+          ),
         redis: pinnedMajor("redis", 7).default("redis:7.4.1-bookworm").describe("The Redis image: redis 7.x, pinned. Example: `redis:7.4.2-bookworm`."),
         caddy: pinnedMajor("caddy", 2).default("caddy:2.8.4-alpine").describe("The Caddy image: caddy 2.x, pinned. Example: `caddy:2.9.1-alpine`."),
         backend: appImage.default({
@@ -667,8 +690,39 @@ export const EnvironmentSchema = z
       .describe(
         "A deliberate move of the stack's data to new names. Once a stack is deployed, `validate` refuses a change of what names its data (database.user, database.name, database.password.adoptFrom, containerPrefix, the resolved volume names), since each one orphans the data or is refused on the host; it accepts one only when `from` repeats the deployed identity exactly, and prints what the operator must do for `how` (docs/move-data.md). Harmless once the move is done; never part of the Plan.",
       ),
+    postgresUpgrade: z
+      .object({
+        from: z
+          .object({
+            major: z.number().int().describe("The deployed PostgreSQL major (plan.json `database.major`, or the major of `containers.db.image.ref`). Example: `15`."),
+            volume: dockerName.describe("The deployed database volume (plan.json `volumes.database`). Example: `timetracker_postgres_data`."),
+          })
+          .strict()
+          .describe("The deployed database the data moves away from, as the base branch's rendered/<name>/plan.json has it."),
+        how: z
+          .enum(["dump-and-restore"])
+          .describe("`dump-and-restore`: the new major's pg_dump dumps the running old server, the dump is restored into a new data directory of the new major and the rows of every table compared, before the old server is replaced."),
+        reason: z.string().trim().min(1, "must say why the major changes").max(2000).describe("Why the major changes, for the pull request's reviewer and the operator (at most 2000 characters)."),
+      })
+      .strict()
+      .optional()
+      .describe(
+        "A deliberate upgrade of PostgreSQL to the major of images.postgres. Once a stack is deployed, `validate` refuses another major unless this says so, with `from` repeating the deployed major and volume exactly. The deploy then dumps the old server (its writes refused from then on), restores into the new major's volume (`<volume>-pg<major>`), compares the rows of every table and only then replaces the database container; on any difference the old major serves on, writable again. The old volume is kept until an operator removes it (docs/postgres-upgrade.md). Remove it in a later change, once deployed.",
+      ),
   })
-  .strict();
+  .strict()
+  .superRefine((env, ctx) => {
+    const upgrade = env.postgresUpgrade;
+    const to = majorOfTag(parseImageRef(env.images.postgres)?.tag);
+    if (upgrade && to !== undefined && upgrade.from.major >= to) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["postgresUpgrade", "from", "major"],
+        input: upgrade.from.major,
+        message: `must be older than the major of images.postgres (${to}): an upgrade goes to a newer major, and a newer major's data cannot go back`,
+      });
+    }
+  });
 
 /** What an author writes in `stacks/` (defaults optional). */
 export type EnvironmentDefinition = z.input<typeof EnvironmentSchema>;

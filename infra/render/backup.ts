@@ -16,7 +16,7 @@ const healthWaitSeconds = (plan: Plan) => {
 };
 
 /** Rows of every base table of schema public in one query (query_to_xml runs a count per table), by name. */
-const COUNTS_SQL =
+export const COUNTS_SQL =
   "select table_name, (xpath('/row/n/text()', query_to_xml(format('select count(*) as n from %I.%I', table_schema, table_name), false, true, '')))[1]::text " +
   "from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by table_name collate \"C\"";
 

@@ -3,6 +3,7 @@ import type { Plan } from "../model/plan.js";
 import { BACKUP_TOOL, renderBackupTool } from "./backup.js";
 import { renderDataDiskFinder } from "./data-disk.js";
 import { LOCK_TOOL, renderLockTool } from "./deploy-lock.js";
+import { POSTGRES_UPGRADE_TOOL, renderPostgresUpgradeTool } from "./postgres-upgrade.js";
 import { PRUNE_ASSETS_COMMAND, PRUNE_ASSETS_CRON } from "./kept-assets.js";
 import { DAEMON_JSON } from "./launch-script.js";
 import { RELEASE_TOOL, releaseStateDir, renderReleaseTool } from "./release.js";
@@ -194,6 +195,8 @@ install -d -m 0755 -o ${user} -g ${user} ${plan.host.stateDir}
 install -d -m 0700 ${releaseStateDir(plan)}
 # The deploy lock's records (root only): the run that holds it, a hold taken on purpose.
 install -d -m 0700 ${plan.host.lockDir}
+# The Postgres upgrade tool's records (root only): each upgrade, and the old volume it kept.
+install -d -m 0700 ${plan.host.postgresUpgradesDir}
 # Every frontend release's hashed files (readable: the frontend serves them) and what each release brought.
 install -d -m 0755 ${plan.frontendAssets.hostDir} ${plan.frontendAssets.filesDir}
 install -d -m 0700 ${plan.frontendAssets.releasesDir}
@@ -232,6 +235,11 @@ ${renderReleaseTool(plan)}SH
 # Who holds the deploy lock and why; a hold taken on purpose (\`npm run ops -- lock\`).
 put ${LOCK_TOOL} 0755 <<'SH' || true
 ${renderLockTool(plan)}SH
+
+# A Postgres major upgrade the definition declares (the deploy runs it before the database
+# container is replaced), and the old volumes upgrades kept (docs/postgres-upgrade.md).
+put ${POSTGRES_UPGRADE_TOOL} 0755 <<'SH' || true
+${renderPostgresUpgradeTool(plan)}SH
 
 # A replaced frontend release's files are served ${plan.frontendAssets.keepHours} h more (app.frontend.keepAssetsHours), then go.
 put ${PRUNE_ASSETS_CRON} 0755 <<'SH' || true

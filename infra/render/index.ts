@@ -5,10 +5,11 @@ import { renderLockTool } from "./deploy-lock.js";
 import { renderHostSetup } from "./host-setup.js";
 import { renderLaunchScript } from "./launch-script.js";
 import { renderNginxConf } from "./nginx-conf.js";
+import { renderPostgresUpgradeTool } from "./postgres-upgrade.js";
 import { renderReleaseTool } from "./release.js";
 import { renderTopology } from "./topology.js";
 
-export type RenderedFiles = Record<"Caddyfile" | "nginx.conf" | "launch.sh" | "host-setup.sh" | "release.sh" | "backup.sh" | "lock.sh" | "topology.md" | "plan.json", string>;
+export type RenderedFiles = Record<"Caddyfile" | "nginx.conf" | "launch.sh" | "host-setup.sh" | "release.sh" | "backup.sh" | "lock.sh" | "postgres-upgrade.sh" | "topology.md" | "plan.json", string>;
 
 /** Every generated file of a stack. The Plan holds secrets by name only, so plan.json is safe to commit. */
 export function renderAll(plan: Plan): RenderedFiles {
@@ -20,6 +21,7 @@ export function renderAll(plan: Plan): RenderedFiles {
     "release.sh": renderReleaseTool(plan),
     "backup.sh": renderBackupTool(plan),
     "lock.sh": renderLockTool(plan),
+    "postgres-upgrade.sh": renderPostgresUpgradeTool(plan),
     "topology.md": renderTopology(plan),
     "plan.json": `${JSON.stringify(plan, null, 2)}\n`,
   };

@@ -189,7 +189,7 @@ describe("4. Image references", () => {
       { images: { backend: { source: "registry", ref: `registry.example.com:5000/team/app:1.4.2@${DIGEST}` } }, service: "backend" },
       { images: { postgres: `postgres:15.10-bookworm@${DIGEST}` }, service: "db" },
       { images: { postgres: "registry.example.com:5000/library/postgres:15.10-bookworm" }, service: "db" },
-      { images: { postgres: `registry.example.com:5000/library/postgres@${DIGEST}` }, service: "db" },
+      { images: { postgres: `registry.example.com:5000/library/postgres:17.6@${DIGEST}` }, service: "db" },
     ] as const;
     for (const { images, service } of cases) {
       const ref = "postgres" in images ? images.postgres : images.backend.ref;
@@ -201,8 +201,9 @@ describe("4. Image references", () => {
 
   it("a digest pins whatever tag stands beside it, but the major version still counts", () => {
     expectAccepted(withImages({ backend: { source: "registry", ref: `ghcr.io/acme/backend:latest@${DIGEST}` } }));
-    expectRefused(withImages({ postgres: `postgres:16.1@${DIGEST}` }), "fixture-acme.images.postgres", "postgres 15.x");
-    expectRefused(withImages({ postgres: "registry.example.com:5000/library/postgres:16" }), "fixture-acme.images.postgres", "postgres 15.x");
+    expectRefused(withImages({ postgres: `postgres:18.1@${DIGEST}` }), "fixture-acme.images.postgres", "postgres 15.x, 16.x or 17.x");
+    expectRefused(withImages({ postgres: "registry.example.com:5000/library/postgres:14" }), "fixture-acme.images.postgres", "postgres 15.x, 16.x or 17.x");
+    expectRefused(withImages({ postgres: `registry.example.com:5000/library/postgres@${DIGEST}` }), "fixture-acme.images.postgres", "its major named by its tag");
     expectRefused(withImages({ postgres: "registry.example.com:5000/library/mysql:15" }), "fixture-acme.images.postgres", "postgres 15.x");
   });
 

@@ -5,6 +5,7 @@ import { nextFreePort } from "../../infra/model/catalog.js";
 import { HEALTH_HOST } from "../../infra/model/derive.js";
 import { checkPlan } from "../../infra/model/invariants.js";
 import type { Plan } from "../../infra/model/plan.js";
+import { checkPostgresUpgrade, databaseOf } from "../../infra/model/postgres-upgrade.js";
 import { DISK_CHECK } from "../../infra/render/host-setup.js";
 import { DAEMON_JSON } from "../../infra/render/launch-script.js";
 import { renderAll } from "../../infra/render/index.js";
@@ -111,10 +112,16 @@ describe("DB credentials did not match the existing volume", () => {
     expect(planOf("staging").secrets.find((s) => s.name === "dbPassword")?.adoptFrom).toBeUndefined();
   });
 
-  it.each(["postgres:16", "postgres:16.4-bookworm", "postgres:14"])("moving prod's data volume to %s is refused", (image) => {
+  it.each(["postgres:14", "postgres:18.1-bookworm"])("prod on %s is refused: a major whose image keeps its data elsewhere, or older", (image) => {
     expect(problemsOf([{ ...prodDefinition, images: { postgres: image } }])).toContainEqual(
-      problemAt("prod.images.postgres", "must be postgres 15.x"),
+      problemAt("prod.images.postgres", "must be postgres 15.x, 16.x or 17.x"),
     );
+  });
+
+  it.each(["postgres:16", "postgres:17.6-bookworm"])("moving deployed prod's data volume to %s is refused without a postgresUpgrade", (image) => {
+    const next = databaseOf(planOf("prod", [{ ...prodDefinition, images: { postgres: image } }, stagingDefinition]));
+    const { problems } = checkPostgresUpgrade("prod", databaseOf(planOf("prod")), next, undefined, false);
+    expect(problems).toEqual([problemAt("prod.images.postgres", "a data directory is tied to the major that wrote it")]);
   });
 });
 

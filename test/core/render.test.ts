@@ -18,6 +18,7 @@ import { rotationStateFile } from "../../infra/render/db-credentials.js";
 import { renderNginxConf } from "../../infra/render/nginx-conf.js";
 import { renderReleaseTool } from "../../infra/render/release.js";
 import { renderBackupTool } from "../../infra/render/backup.js";
+import { renderPostgresUpgradeTool } from "../../infra/render/postgres-upgrade.js";
 import { renderTopology } from "../../infra/render/topology.js";
 import { prod as prodDefinition } from "../../stacks/prod.js";
 import { staging as stagingDefinition } from "../../stacks/staging.js";
@@ -244,10 +245,12 @@ describe("host-setup.sh", () => {
       const setup = renderHostSetup(plan);
       const tool = renderReleaseTool(plan);
       const backup = renderBackupTool(plan);
+      const upgrade = renderPostgresUpgradeTool(plan);
       expect(setup).toContain(tool);
       expect(setup).toContain(backup);
+      expect(setup).toContain(upgrade);
       // Host setup itself handles no secret: only the tools it installs read them, by name, from stdin or a root-only file.
-      expect(setup.replace(tool, "").replace(backup, "")).not.toMatch(/secret|password|SECRET_KEY/i);
+      expect(setup.replace(tool, "").replace(backup, "").replace(upgrade, "")).not.toMatch(/secret|password|SECRET_KEY/i);
       // The backup tool reads the bucket's key from its file only to keep it out of its own messages.
       const backupNaming = backup.split("\n").filter((line) => /secret|password/i.test(line) && !line.trim().startsWith("#"));
       expect(backupNaming.every((line) => /\bsecret\b|\$secret|secret_access_key/.test(line))).toBe(true);
@@ -309,7 +312,7 @@ describe("no secret value reaches a generated file", () => {
       const refs = files["plan.json"].match(/"secret": "[^"]*"/g) ?? [];
       expect(files["plan.json"].match(/"secret"/g)?.length).toBe(refs.length);
       const others = Object.keys(files).filter((name) => name !== "plan.json");
-      expect(others.sort()).toEqual(["Caddyfile", "backup.sh", "host-setup.sh", "launch.sh", "lock.sh", "nginx.conf", "release.sh", "topology.md"]);
+      expect(others.sort()).toEqual(["Caddyfile", "backup.sh", "host-setup.sh", "launch.sh", "lock.sh", "nginx.conf", "postgres-upgrade.sh", "release.sh", "topology.md"]);
       // No `{secret: ...}` reference in any other file (the release tool's "${secret_keys[@]}" is a bash array).
       for (const name of others) expect(files[name as keyof typeof files], name).not.toMatch(/\{\s*"?secret"?\s*:/);
     }

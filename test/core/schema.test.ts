@@ -88,7 +88,7 @@ describe("EnvironmentSchema rejections name the field and the reason", () => {
     { title: "a release command over 500 characters", definition: { ...minimal, app: { releaseCommand: `echo ${"x".repeat(500)}` } }, path: "fixture-acme.app.releaseCommand", reason: "<=500" },
     { title: "no pre-deploy dump kept", definition: { ...minimal, backup: { preDeployDumpKeep: 0 } }, path: "fixture-acme.backup.preDeployDumpKeep", reason: ">=1" },
     { title: "101 pre-deploy dumps kept", definition: { ...minimal, backup: { preDeployDumpKeep: 101 } }, path: "fixture-acme.backup.preDeployDumpKeep", reason: "<=100" },
-    { title: "postgres 16", definition: { ...minimal, images: { postgres: "postgres:16" } }, path: "fixture-acme.images.postgres", reason: "postgres 15.x" },
+    { title: "postgres 18", definition: { ...minimal, images: { postgres: "postgres:18" } }, path: "fixture-acme.images.postgres", reason: "postgres 15.x, 16.x or 17.x" },
     { title: "postgres:latest", definition: { ...minimal, images: { postgres: "postgres:latest" } }, path: "fixture-acme.images.postgres", reason: "'latest'" },
     { title: "an untagged redis", definition: { ...minimal, images: { redis: "redis" } }, path: "fixture-acme.images.redis", reason: "tag or digest" },
     { title: "caddy 3", definition: { ...minimal, images: { caddy: "caddy:3.0" } }, path: "fixture-acme.images.caddy", reason: "caddy 2.x" },
@@ -112,8 +112,8 @@ describe("EnvironmentSchema rejections name the field and the reason", () => {
     expect(problemsOf([minimal, { domain: "x.example.com" }])).toContainEqual(problemAt("catalog[1].name", "is required"));
   });
 
-  it("accepts postgres 15 by another tag or by digest", () => {
-    for (const postgres of ["postgres:15", "postgres:15.8-alpine", `postgres@sha256:${"a".repeat(64)}`]) {
+  it("accepts postgres 15 by another tag, or by a tag and a digest", () => {
+    for (const postgres of ["postgres:15", "postgres:15.8-alpine", `postgres:15@sha256:${"a".repeat(64)}`]) {
       expect(EnvironmentSchema.safeParse({ ...minimal, images: { postgres } }).success, postgres).toBe(true);
     }
   });

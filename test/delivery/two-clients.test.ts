@@ -52,6 +52,7 @@ const NOT_CATALOG_WIDE: Record<string, string> = {
   "test/core/cli.test.ts": "validate and render on staging and on definition files",
   "test/core/data-disk.test.ts": "the data-disk script on staging's plan",
   "test/core/db-credentials.test.ts": "the credentials check on one plan",
+  "test/core/postgres-upgrade.test.ts": "prod moved to postgres 17 against its committed plan, and staging's upgrade tool",
   "test/core/definition-doc.test.ts": "docs/definition.md from the schema",
   "test/core/identity.test.ts": "prod's identity against edited copies of it",
   "test/core/invariants.property.test.ts": "random catalogs of its own",

@@ -88,6 +88,7 @@ const NOT_ORDINARY: Record<string, string> = {
   "caddy.bind": "local runs only",
   protect: "a safety switch, not a change to the stack",
   dataMove: "a declared move of data, checked by validate's identity lock (docs/move-data.md)",
+  postgresUpgrade: "a declared upgrade of the Postgres major, checked by validate --base and carried out by the host's upgrade tool (docs/postgres-upgrade.md)",
 };
 
 /** A field is not ordinary when it, or an object it sits in, is listed above. */
