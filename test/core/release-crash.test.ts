@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, st
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { planFor } from "../../infra/model/catalog.js";
+import type { Plan } from "../../infra/model/plan.js";
 import { HOLD_WAIT_SECONDS, LOCK_REFUSED_EXIT, LOCK_TOOL, LOCK_WAIT_SECONDS, RELEASE_LOCK, renderLockTool } from "../../infra/render/deploy-lock.js";
 import { renderHostSetup } from "../../infra/render/host-setup.js";
 import { renderAll } from "../../infra/render/index.js";
@@ -153,6 +154,23 @@ interface Host {
   tool: string;
 }
 
+/**
+ * The plan with every folder the tool writes on the data disk moved under `root`: the tests run
+ * as any user (a CI runner's is not root) and never touch this machine's /mnt.
+ */
+function onDataDiskAt(plan: Plan, root: string): Plan {
+  const disk = plan.host.dataDisk.mount;
+  const moved = (path: string) => {
+    if (!path.startsWith(`${disk}/`)) throw new Error(`${path} is not on the data disk ${disk}`);
+    return join(root, "data", path.slice(disk.length + 1));
+  };
+  plan.host.stateDir = moved(plan.host.stateDir);
+  plan.host.lockDir = moved(plan.host.lockDir);
+  const assets = plan.frontendAssets;
+  Object.assign(assets, { hostDir: moved(assets.hostDir), filesDir: moved(assets.filesDir), releasesDir: moved(assets.releasesDir) });
+  return plan;
+}
+
 let hosts = 0;
 /** A fresh stand-in host with the staging tool rendered for it (its paths moved into the host's folder). */
 function newHost(): Host {
@@ -166,9 +184,7 @@ function newHost(): Host {
     chmodSync(join(bin, name), 0o755);
   }
   writeFileSync(join(root, "rules"), "");
-  const plan = copyOf(planFor(catalog, "staging"));
-  plan.host.stateDir = join(root, "state");
-  plan.host.lockDir = join(root, "state", "deploy-lock");
+  const plan = onDataDiskAt(copyOf(planFor(catalog, "staging")), root);
   // The tool as rendered, but for the host paths outside its state folder.
   const text = renderReleaseTool(plan)
     .replaceAll(RELEASE_LOCK, join(root, "release.lock"))
@@ -404,9 +420,7 @@ function lockHost(): LockHost {
     writeFileSync(join(bin, name), text);
     chmodSync(join(bin, name), 0o755);
   }
-  const lockPlan = copyOf(planFor(catalog, "staging"));
-  lockPlan.host.stateDir = join(root, "state");
-  lockPlan.host.lockDir = join(root, "state", "deploy-lock");
+  const lockPlan = onDataDiskAt(copyOf(planFor(catalog, "staging")), root);
   const moved = (text: string) =>
     text
       .replaceAll(RELEASE_LOCK, join(root, "release.lock"))
