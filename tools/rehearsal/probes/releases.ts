@@ -76,8 +76,9 @@ export async function releases(r: Rehearsal): Promise<void> {
     const { result, traffic, seconds } = await underTraffic("/api/health", () => deploy(local));
     check(result.ok, result.error);
     swaps.backend = { ...traffic, seconds };
-    noGap(traffic);
+    // Known before any check of this probe can fail: the rollback probes after it need it.
     migratedImage = (await liveVersion()).image;
+    noGap(traffic);
     check(migratedImage !== previousImage, `still ${previousImage}`);
     check((await schemaRevision()) === "9002" && (await itemColumns()).includes("note"), `schema ${await schemaRevision()}: ${await itemColumns()}`);
     const again = await deploy(local);
@@ -120,11 +121,15 @@ export async function releases(r: Rehearsal): Promise<void> {
     const refused = await deploy({ ...local, app: { ...local.app, extraEnv: { ...local.app?.extraEnv, REHEARSAL_EDIT: "1" } } });
     check(!refused.ok && /was rolled back on this host/.test(refused.error), `the rolled-back image was deployed again: ${refused.error}`);
     check((await liveVersion()).image === previousImage, "the live version changed");
-    const { result } = await rollback();
-    check(result.code === 0, `the second rollback exited ${result.code}: ${result.stderr.trim().slice(-300)}`);
-    check((await liveVersion()).image === migratedImage, `live: ${(await liveVersion()).image}`);
-    const deployed = await deploy(local);
-    check(deployed.ok, deployed.error);
+    try {
+      const { result } = await rollback();
+      check(result.code === 0, `the second rollback exited ${result.code}: ${result.stderr.trim().slice(-300)}`);
+      check((await liveVersion()).image === migratedImage, `live: ${(await liveVersion()).image}, expected ${migratedImage}`);
+    } finally {
+      // The host goes back to the rehearsal's definition whatever failed above: the probes after this one deploy from it.
+      const deployed = await deploy(local);
+      check(deployed.ok, deployed.error);
+    }
     return `refused: ${refused.error.split("\n").find((l) => l.includes("rolled back"))?.slice(0, 120)}; back on ${migratedImage}`;
   });
 }
