@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { loadCatalog } from "../infra/cli/load-catalog.js";
 import { runCli, UsageError } from "../infra/cli/run.js";
-import { catalog } from "../stacks/catalog.js";
 import { generateIam, repository } from "./iam/generate.js";
 import { IamError, isPlaceholderRepository } from "./iam/policies.js";
 
@@ -23,7 +23,7 @@ await runCli(
   async () => {
     let files: Map<string, string>;
     try {
-      files = await generateIam(catalog);
+      files = await generateIam(await loadCatalog());
     } catch (error) {
       if (error instanceof IamError) throw new UsageError(error.message);
       throw error;

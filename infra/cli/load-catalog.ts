@@ -21,7 +21,8 @@ function where(location: string, root: string): string {
 export function loadFailure(error: unknown, root: string): string {
   const message = error instanceof Error ? error.message : String(error);
   const syntax = /^(.+?):(\d+):(\d+): ERROR: (.+)$/m.exec(message);
-  if (syntax) return `${where(syntax[1]!, root)}:${syntax[2]}:${syntax[3]}: ${syntax[4]} (a syntax error: the stack files must compile before any command can read them)`;
+  // esbuild counts columns from 0 (its Location.column); editors, tsc and V8's frames from 1.
+  if (syntax) return `${where(syntax[1]!, root)}:${syntax[2]}:${Number(syntax[3]) + 1}: ${syntax[4]} (a syntax error: the stack files must compile before any command can read them)`;
   const frame = (error instanceof Error ? (error.stack ?? "") : "")
     .split("\n")
     .map((line) => /\((.+:\d+:\d+)\)$/.exec(line.trim())?.[1] ?? /^at (\S+:\d+:\d+)$/.exec(line.trim())?.[1])
@@ -36,10 +37,18 @@ export async function loadCatalog(root: string = REPO_ROOT): Promise<Environment
   const path = join(root, "stacks", "catalog.ts");
   if (!existsSync(path)) throw new InputError(`${root} has no stacks/catalog.ts: it is not this repository`);
   let module: { catalog?: unknown };
+  // Node's own stack formatter reads the source maps tsx keeps in memory; one a host installed
+  // (Pulumi's program runner uses source-map-support, which cannot see them) would place a
+  // stack file's error at a line of the compiled code. Node's is used while the files load.
+  const errors = Error as { prepareStackTrace?: ErrorConstructor["prepareStackTrace"] };
+  const hostFormatter = errors.prepareStackTrace;
+  errors.prepareStackTrace = undefined;
   try {
     module = (await import(pathToFileURL(path).href)) as { catalog?: unknown };
   } catch (error) {
     throw new InputError(loadFailure(error, root));
+  } finally {
+    errors.prepareStackTrace = hostFormatter;
   }
   if (!Array.isArray(module.catalog)) throw new InputError("stacks/catalog.ts does not export a `catalog` array");
   return module.catalog as EnvironmentDefinition[];

@@ -1,10 +1,10 @@
 import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { validateCatalog } from "../model/catalog.js";
 import type { Plan } from "../model/plan.js";
 import { formatProblem } from "../model/problems.js";
 import { readDeployed } from "./deployed.js";
+import { loadCatalog } from "./load-catalog.js";
 import { npmRun } from "./npm-run.js";
 import { runCli, UsageError } from "./run.js";
 
@@ -30,17 +30,11 @@ interface Catalog {
   source: string;
 }
 
-async function loadCatalog(root: string): Promise<Catalog> {
+/** The catalog of `root`, through the loader every command shares: a broken stack file is one line naming its file and line. */
+async function catalogOf(root: string): Promise<Catalog> {
   const path = join(root, "stacks", "catalog.ts");
   if (!existsSync(path)) throw new UsageError(`${root} is not this repository: it has no stacks/catalog.ts (see --root)`);
-  let module: { catalog?: unknown };
-  try {
-    module = (await import(pathToFileURL(path).href)) as { catalog?: unknown };
-  } catch (error) {
-    throw new UsageError(`stacks/catalog.ts cannot be loaded: ${(error as Error).message.split("\n")[0]}`);
-  }
-  if (!Array.isArray(module.catalog)) throw new UsageError("stacks/catalog.ts does not export a `catalog` array");
-  return { definitions: module.catalog as { name?: unknown }[], source: readFileSync(path, "utf8") };
+  return { definitions: await loadCatalog(root), source: readFileSync(path, "utf8") };
 }
 
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -120,7 +114,7 @@ await runCli(
     if (positionals.length > 1) throw new UsageError(`expected one name, got ${positionals.length}: ${positionals.join(" ")}`);
     const name = positionals[0] as string;
     const root = resolve((values.root as string | undefined) ?? process.cwd());
-    const { definitions, source } = await loadCatalog(root);
+    const { definitions, source } = await catalogOf(root);
     const names = definitions.map((d) => String(d.name));
     const definitionPath = join("stacks", "clients", `${name}.ts`);
     const clients = names.filter((n) => existsSync(join(root, "stacks", "clients", `${n}.ts`)));

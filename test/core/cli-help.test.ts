@@ -292,7 +292,7 @@ describe("how a mistake is printed", () => {
     const root = "/repo/";
     const syntax = new Error('Transform failed with 1 error:\n/repo/stacks/staging.ts:15:4: ERROR: Expected "}" but found "blueprint"');
     expect(loadFailure(syntax, root)).toBe(
-      'stacks/staging.ts:15:4: Expected "}" but found "blueprint" (a syntax error: the stack files must compile before any command can read them)',
+      'stacks/staging.ts:15:5: Expected "}" but found "blueprint" (a syntax error: the stack files must compile before any command can read them)',
     );
     const thrown = new ReferenceError("usEast is not defined");
     thrown.stack = "ReferenceError: usEast is not defined\n    at <anonymous> (/repo/stacks/staging.ts:12:13)\n    at ModuleJob.run (node:internal/modules/esm/module_job:325:25)";
