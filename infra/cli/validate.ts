@@ -72,6 +72,7 @@ function readDeployed(base: string, stacks: string[]): Deployed {
     if (bucket) deployed.buckets.set(stack, bucket);
     const database = deployedDatabase(text);
     if (database) deployed.databases.set(stack, database);
+    else if (read.ok) deployed.problems.push({ path: stack, message: `the Postgres major cannot be checked: ${path} at ${base} has neither database.major nor a postgres image tag naming one` });
   }
   return deployed;
 }
