@@ -138,7 +138,7 @@ export function timetracker(definitions: readonly unknown[] = catalog) {
   // An e-mail when the site is down, only for a stack whose definition asks for it.
   if (plan.alerts) {
     const awsProfile = awsConfig.get("profile");
-    new SiteAlerts("alerts", { stack: plan.stack, alerts: plan.alerts, ...(awsProfile ? { awsProfile } : {}) });
+    new SiteAlerts("alerts", { stack: plan.stack, alerts: plan.alerts, hostStatusToken: secrets.values.hostStatusToken, ...(awsProfile ? { awsProfile } : {}) });
   }
 
   return {

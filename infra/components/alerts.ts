@@ -5,8 +5,10 @@ import type { AlertsPlan } from "../model/plan.js";
 export interface SiteAlertsArgs {
   /** The stack's name, for the tags. */
   stack: string;
-  /** `plan.alerts`: the check, the alarm, the topic and the address, every name and value resolved. */
+  /** `plan.alerts`: the checks, the alarms, the topic and the address, every name and value resolved. */
   alerts: AlertsPlan;
+  /** The secret end of the host status's path (secret hostStatusToken, which Caddy has too). */
+  hostStatusToken: pulumi.Input<string>;
   /**
    * The stack's `aws:profile`, if it sets one. The alarm and the topic go through an explicit
    * provider (they must be in `alerts.region`), and an explicit provider reads no `aws:*`
@@ -24,10 +26,14 @@ const HEALTH_METRIC = { namespace: "AWS/Route53", metricName: "HealthCheckStatus
  * Caddy, TLS, the backend, the database and Redis), a CloudWatch alarm on its status, and an
  * SNS topic with an e-mail subscription that gets the alarm and the all-clear. The alarm and
  * the topic are in us-east-1, where Route 53's metrics are, whatever region the host is in.
+ * A second check and alarm read the host's own report (infra/render/host-status.ts) on its
+ * secret path, and e-mail the same topic when a disk fills up or the backups stop.
  */
 export class SiteAlerts extends pulumi.ComponentResource {
   /** The Route 53 health check's id (the alarm's HealthCheckId dimension). */
   public readonly healthCheckId: pulumi.Output<string>;
+  /** The host status check's id. */
+  public readonly hostStatusCheckId: pulumi.Output<string>;
   /** The SNS topic's ARN (a topic's id is its ARN). */
   public readonly topicArn: pulumi.Output<string>;
 
@@ -37,6 +43,7 @@ export class SiteAlerts extends pulumi.ComponentResource {
     const { check } = alerts;
     const tags = { project: "timetracker", stack: args.stack };
     const url = `${check.type.toLowerCase()}://${check.fqdn}${check.path}`;
+    const status = alerts.hostStatus.check;
 
     // Route 53 is global: the check needs no region, so it goes through the stack's provider.
     const healthCheck = new aws.route53.HealthCheck(
@@ -51,6 +58,23 @@ export class SiteAlerts extends pulumi.ComponentResource {
         // Caddy picks the certificate by SNI: a TLS hello without it fails the handshake.
         ...(check.type === "HTTPS" ? { enableSni: true } : {}),
         tags: { ...tags, Name: check.name },
+      },
+      { parent: this },
+    );
+    // The host's report: healthy only with a 2xx or 3xx answer whose start says all is well (the
+    // writer answers 503 otherwise, and an unknown path gets the app's page, without that line).
+    const statusCheck = new aws.route53.HealthCheck(
+      `${name}-host-status-check`,
+      {
+        type: status.type,
+        fqdn: status.fqdn,
+        port: status.port,
+        resourcePath: pulumi.secret(pulumi.interpolate`${status.pathPrefix}${args.hostStatusToken}`),
+        searchString: status.searchString,
+        failureThreshold: status.failureThreshold,
+        requestInterval: status.requestIntervalSeconds,
+        ...(status.type === "HTTPS_STR_MATCH" ? { enableSni: true } : {}),
+        tags: { ...tags, Name: status.name },
       },
       { parent: this },
     );
@@ -72,30 +96,40 @@ export class SiteAlerts extends pulumi.ComponentResource {
     // AWS's confirmation e-mail; until then nothing is delivered to it. The provider does not wait.
     new aws.sns.TopicSubscription(`${name}-email`, { topic: topic.id, protocol: "email", endpoint: alerts.email }, inRegion);
 
-    new aws.cloudwatch.MetricAlarm(
-      `${name}-alarm`,
-      {
-        name: alerts.alarm.name,
-        // Kept short: the e-mail quotes it, and resources/<stack>.md shows it in full under 120 characters.
-        alarmDescription: `${url} fails Route 53's health checks`,
-        ...HEALTH_METRIC,
-        dimensions: { HealthCheckId: healthCheck.id },
-        statistic: "Minimum",
-        period: alerts.alarm.periodSeconds,
-        evaluationPeriods: alerts.alarm.evaluationPeriods,
-        threshold: 1,
-        comparisonOperator: "LessThanThreshold",
-        // No data at all (the check deleted or disabled, Route 53 not reporting) is no proof the site is up.
-        treatMissingData: "breaching",
-        alarmActions: [topic.id],
-        okActions: [topic.id],
-        tags,
-      },
-      inRegion,
+    // The alarm's name is the e-mail's subject (ALARM: "<name>" in US East (N. Virginia)), and the all-clear's.
+    const alarm = (resource: string, plan: AlertsPlan["alarm"], checkId: pulumi.Output<string>, description: string) =>
+      new aws.cloudwatch.MetricAlarm(
+        resource,
+        {
+          name: plan.name,
+          // Kept short: the e-mail quotes it, and resources/<stack>.md shows it in full under 120 characters.
+          alarmDescription: description,
+          ...HEALTH_METRIC,
+          dimensions: { HealthCheckId: checkId },
+          statistic: "Minimum",
+          period: plan.periodSeconds,
+          evaluationPeriods: plan.evaluationPeriods,
+          threshold: 1,
+          comparisonOperator: "LessThanThreshold",
+          // No data at all (the check deleted or disabled, Route 53 not reporting) is no proof all is well.
+          treatMissingData: "breaching",
+          alarmActions: [topic.id],
+          okActions: [topic.id],
+          tags,
+        },
+        inRegion,
+      );
+    alarm(`${name}-alarm`, alerts.alarm, healthCheck.id, `${url} fails Route 53's health checks`);
+    alarm(
+      `${name}-host-status-alarm`,
+      alerts.hostStatus.alarm,
+      statusCheck.id,
+      `Host disk full, stale bucket copy or failed nightly dump: npm run ops -- --stack ${args.stack} health`,
     );
 
     this.healthCheckId = healthCheck.id;
+    this.hostStatusCheckId = statusCheck.id;
     this.topicArn = topic.id;
-    this.registerOutputs({ healthCheckId: this.healthCheckId, topicArn: this.topicArn });
+    this.registerOutputs({ healthCheckId: this.healthCheckId, hostStatusCheckId: this.hostStatusCheckId, topicArn: this.topicArn });
   }
 }

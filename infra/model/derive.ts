@@ -1,4 +1,4 @@
-import type { AlertsPlan, BucketPlan, ContainerPlan, FrontendAssetsPlan, HealthCheck, ImagePlan, MaintenancePlan, Plan, PortBinding, PostgresUpgradePlan, ReleasePlan, Route, SecretPlan, Service, VolumeKey } from "./plan.js";
+import type { AlertsPlan, BucketPlan, ContainerPlan, FrontendAssetsPlan, HealthCheck, HostStatusPlan, ImagePlan, MaintenancePlan, Plan, PortBinding, PostgresUpgradePlan, ReleasePlan, Route, SecretPlan, Service, VolumeKey } from "./plan.js";
 import { databaseVolumeOf, FIRST_POSTGRES_MAJOR, majorOfTag } from "./postgres-major.js";
 import { BLUEPRINT_USER, BUNDLE_MEMORY_GB, bundleSize, parseImageRef, STANDBY_PORT_OFFSET, type AppImage, type ResolvedEnvironment } from "./schema.js";
 
@@ -195,6 +195,8 @@ function frontendContainer(env: ResolvedEnvironment, { name }: Names, assets: Fr
 }
 
 const CADDY_ADMIN_ADDRESS = "localhost:2019";
+/** Caddy's environment variable holding the secret end of the host status's path (secret hostStatusToken). */
+const HOST_STATUS_TOKEN_ENV = "TIMETRACKER_STATUS_TOKEN";
 
 function caddyContainer(env: ResolvedEnvironment, { name, volumes }: Names): ContainerPlan {
   return {
@@ -206,7 +208,8 @@ function caddyContainer(env: ResolvedEnvironment, { name, volumes }: Names): Con
     network: "host",
     aliases: [],
     listenPort: env.caddy.httpsPort,
-    env: {},
+    // Read at each request (a runtime placeholder): the path is never in the Caddyfile or Caddy's saved config.
+    env: { [HOST_STATUS_TOKEN_ENV]: { secret: "hostStatusToken" } },
     ports: [],
     volumes: [
       { volume: volumes.caddyData, path: "/data" },
@@ -237,6 +240,34 @@ function maintenancePlan(caddy: ContainerPlan, configVolume: string, configHostP
   };
 }
 
+/** The nightly job runs once a day: its copy may be a day old, plus the time the next one takes (it waits for a deploy's lock). */
+const COPY_MAX_AGE_HOURS = 26;
+
+/**
+ * The host's report: its document in Caddy's config volume beside the maintenance page (on the
+ * data disk, so a new instance serves the last one until its writer runs), the backup tool's
+ * records with the deploy state.
+ */
+function hostStatusPlan(caddy: ContainerPlan, configVolume: string, configHostPath: string): HostStatusPlan {
+  const mount = caddy.volumes.find((v) => v.volume === configVolume);
+  if (!mount) throw new Error(`the Caddy container has no volume ${configVolume}`);
+  return {
+    dir: `${mount.path}/host-status`,
+    hostDir: `${configHostPath}/host-status`,
+    okFile: "ok.txt",
+    alarmFile: "alarm.txt",
+    okLine: "status: ok",
+    pathPrefix: "/host-status/",
+    tokenEnv: HOST_STATUS_TOKEN_ENV,
+    intervalMinutes: 5,
+    copyMaxAgeHours: COPY_MAX_AGE_HOURS,
+    recordsDir: `${DATA_MOUNT}/state/host-status`,
+    lastCopy: "last-copy",
+    lastNightly: "last-nightly",
+    since: "since",
+  };
+}
+
 /** Caddy's routes: each to both slots of its service, so a swap needs no change to Caddy. */
 function routes(backend: ContainerPlan, frontend: ContainerPlan): Route[] {
   const upstreams = (c: ContainerPlan) => c.ports.map((p) => `${p.ip}:${p.external}`);
@@ -257,6 +288,8 @@ function secretPlans(env: ResolvedEnvironment): SecretPlan[] {
     },
     { name: "redisPassword", length: 32, rotation: env.secrets.redisPasswordRotation },
     { name: "appSecretKey", length: 64, rotation: env.secrets.appSecretKeyRotation },
+    // Only makes the host status's path unguessable: `pulumi up --replace` on its generator makes a new one.
+    { name: "hostStatusToken", length: 32, rotation: 0 },
   ];
 }
 
@@ -271,9 +304,10 @@ const ROUTE53_METRICS_REGION = "us-east-1";
  * 2 unhealthy minutes in a row: one bad minute (a checker's hiccup) alerts nobody, and an
  * outage is reported within about 3 to 5 minutes.
  */
-function alertsPlan(env: ResolvedEnvironment, backend: ContainerPlan): AlertsPlan | undefined {
+function alertsPlan(env: ResolvedEnvironment, backend: ContainerPlan, hostStatus: HostStatusPlan): AlertsPlan | undefined {
   if (!env.alerts) return undefined;
   const https = env.tls.mode !== "off";
+  const port = https ? 443 : 80;
   return {
     email: env.alerts.email,
     region: ROUTE53_METRICS_REGION,
@@ -281,13 +315,27 @@ function alertsPlan(env: ResolvedEnvironment, backend: ContainerPlan): AlertsPla
       name: `timetracker-${env.name}-site`,
       type: https ? "HTTPS" : "HTTP",
       fqdn: env.domain,
-      port: https ? 443 : 80,
+      port,
       path: backend.release?.readyPath ?? "/api/health",
       failureThreshold: 3,
       requestIntervalSeconds: 30,
     },
     alarm: { name: `timetracker-${env.name}-site-down`, periodSeconds: 60, evaluationPeriods: 2 },
     topicName: `timetracker-${env.name}-alerts`,
+    // The same checkers and timing on the host's report; the alarm's name is the e-mail's subject.
+    hostStatus: {
+      check: {
+        name: `timetracker-${env.name}-host-status`,
+        type: https ? "HTTPS_STR_MATCH" : "HTTP_STR_MATCH",
+        fqdn: env.domain,
+        port,
+        pathPrefix: hostStatus.pathPrefix,
+        searchString: hostStatus.okLine,
+        failureThreshold: 3,
+        requestIntervalSeconds: 30,
+      },
+      alarm: { name: `timetracker-${env.name}-disk-or-backup`, periodSeconds: 60, evaluationPeriods: 2 },
+    },
   };
 }
 
@@ -359,7 +407,8 @@ export function derive(env: ResolvedEnvironment): Plan {
   const frontendAssets = frontendAssetsPlan(env);
   const frontend = frontendContainer(env, names, frontendAssets);
   const caddy = caddyContainer(env, names);
-  const alerts = alertsPlan(env, backend);
+  const hostStatus = hostStatusPlan(caddy, volumes.caddyConfig, volumePaths.caddyConfig);
+  const alerts = alertsPlan(env, backend, hostStatus);
 
   const region = env.host.region;
   // One zone holds every domain: by default the primary domain's parent (or itself when it is an apex).
@@ -414,6 +463,7 @@ export function derive(env: ResolvedEnvironment): Plan {
       healthIntervalSeconds: CADDY_HEALTH_INTERVAL_SECONDS,
       maintenance: maintenancePlan(caddy, volumes.caddyConfig, volumePaths.caddyConfig, backend),
     },
+    hostStatus,
     frontendAssets,
     frontendUpstream: { container: backend.name, port: backend.listenPort, host: backend.name, dnsCacheSeconds: NGINX_DNS_CACHE_SECONDS },
     allowedHosts,

@@ -6,7 +6,7 @@ import type { AppImage, Environment, TlsMode } from "./schema.js";
  */
 
 export type Service = "db" | "redis" | "backend" | "frontend" | "caddy";
-export type SecretName = "dbPassword" | "redisPassword" | "appSecretKey";
+export type SecretName = "dbPassword" | "redisPassword" | "appSecretKey" | "hostStatusToken";
 export type RenderedFile = "Caddyfile" | "nginx.conf";
 
 /** An environment variable's value: plain text, or a secret that the program fills in. */
@@ -196,6 +196,39 @@ export interface PostgresUpgradePlan {
   reason: string;
 }
 
+/**
+ * The host's own report (docs/alerts.md, What the host reports): a writer run by cron, and after
+ * each nightly job, checks the disks, the newest bucket copy's age and the last nightly job, and
+ * writes one small document that Caddy serves on a secret path, 200 while all is well and 503
+ * naming what is not. A Route 53 check reads it: the host needs no AWS credentials.
+ */
+export interface HostStatusPlan {
+  /** The document's folder in Caddy's container, inside its config volume (on the data disk). */
+  dir: string;
+  /** The same folder on the host, where the writer puts it. */
+  hostDir: string;
+  /** The document while all is well (Caddy answers 200 with it) and while something is not (503); the writer keeps one of the two. */
+  okFile: string;
+  alarmFile: string;
+  /** The first line of a document while all is well: what Route 53 looks for. Otherwise `status: alarm <condition>...`. */
+  okLine: string;
+  /** The document's URL path is this prefix and the secret `hostStatusToken`, which Caddy reads from `tokenEnv` at each request. */
+  pathPrefix: string;
+  tokenEnv: string;
+  /** Minutes between the writer's runs (it runs after each nightly job too). */
+  intervalMinutes: number;
+  /** A newest bucket copy older than this is an alarm: a day and some slack for the nightly job's own time. */
+  copyMaxAgeHours: number;
+  /** The backup tool's records, on the data disk: the newest copy's object name, the last nightly job's result. */
+  recordsDir: string;
+  /** In recordsDir: the object name of the newest copy made (`<UTC time>-<kind>.dump`). */
+  lastCopy: string;
+  /** In recordsDir: `<UTC time> ok|failed <message>` of the last nightly job. */
+  lastNightly: string;
+  /** In recordsDir: when the writer first ran here (UTC time): the age of "no copy yet" counts from it. */
+  since: string;
+}
+
 export interface AlertsPlan {
   /** Where the alarm and the all-clear are sent; AWS asks the address to confirm first. */
   email: string;
@@ -225,6 +258,22 @@ export interface AlertsPlan {
     evaluationPeriods: number;
   };
   topicName: string;
+  /** The second check and its alarm: the host's report (plan.hostStatus) at its secret path, which says `okLine` while all is well. */
+  hostStatus: {
+    check: {
+      name: string;
+      /** The site check's type with string matching: a 2xx or 3xx answer whose first 5,120 bytes hold `searchString`. */
+      type: "HTTPS_STR_MATCH" | "HTTP_STR_MATCH";
+      fqdn: string;
+      port: 443 | 80;
+      /** The path without its secret end (the program appends the token). */
+      pathPrefix: string;
+      searchString: string;
+      failureThreshold: number;
+      requestIntervalSeconds: 10 | 30;
+    };
+    alarm: { name: string; periodSeconds: number; evaluationPeriods: number };
+  };
 }
 
 export interface Plan {
@@ -293,6 +342,8 @@ export interface Plan {
     healthIntervalSeconds: number;
     maintenance: MaintenancePlan;
   };
+  /** The host's own report of its disks and backups, served by Caddy for the second alert check. */
+  hostStatus: HostStatusPlan;
   /** The frontend's hashed files, kept across releases for an old page. */
   frontendAssets: FrontendAssetsPlan;
   /** What nginx in the frontend proxies `/api/` to, by container name. */

@@ -104,6 +104,9 @@ credentials="$root"${q(bucket.credentialsFile)}
 lock_file="$root"${q(RELEASE_LOCK)}
 lock_dir="$root"${q(plan.host.lockDir)}
 maintenance_dir="$root"${q(plan.caddy.maintenance.hostDir)}
+# What the host status (infra/render/host-status.ts) reads: the newest copy made, the last nightly job.
+last_copy="$root"${q(`${plan.hostStatus.recordsDir}/${plan.hostStatus.lastCopy}`)}
+last_nightly="$root"${q(`${plan.hostStatus.recordsDir}/${plan.hostStatus.lastNightly}`)}
 remote=${q(bucket.remote)}
 db_container=${q(plan.containers.db.name)}
 db_user=${q(database.user)}
@@ -149,8 +152,11 @@ USAGE
 
 say() { printf '%s\\n' "$*"; }
 warn() { printf 'warning: %s\\n' "$*" >&2; }
+# The last message die printed: the nightly job's record says why it failed.
+last_error=''
 die() {
   printf '%s\\n' "$1" >&2
+  last_error=$1
   exit "\${2:-1}"
 }
 running() { [ "$(docker inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
@@ -190,6 +196,26 @@ parse_name() {
 }
 # The bucket object a dump is copied to: its time first, so that the names sort by time.
 object_name() { parse_name "$1" && printf '%s-%s.dump' "$name_stamp" "$name_kind"; }
+
+# record <file> <line>: one line for the host status, whole (temp file and mv); never fails the tool.
+record() {
+  local tmp
+  install -d -m 0755 "$(dirname "$1")" 2>/dev/null || return 0
+  tmp=$(mktemp "$1.XXXXXX" 2>/dev/null) || return 0
+  if ! { printf '%s\\n' "$2" > "$tmp" && chmod 0644 "$tmp" && mv -f "$tmp" "$1"; }; then rm -f "$tmp"; fi
+}
+# A copy's object name, unless the record names a newer one (a dump shipped again by hand is older).
+record_copy() {
+  local current
+  current=$(head -n 1 "$last_copy" 2>/dev/null || true)
+  if [[ ! $1 < $current ]]; then record "$last_copy" "$1"; fi
+}
+# The nightly job's result at its exit: <UTC time> ok|failed <message>.
+record_nightly() {
+  local result=ok message='dumped and copied off the host'
+  if [ "$1" -ne 0 ]; then result=failed message=\${last_error:-"exit $1 (see journalctl -t timetracker-backup)"}; fi
+  record "$last_nightly" "$(date -u +%Y%m%dT%H%M%SZ) $result \${message//$'\\n'/ }"
+}
 
 have_credentials() { [ -s "$credentials" ]; }
 # rclone reads the key from the root-only file: nothing secret is on its command line or in its environment.
@@ -252,6 +278,7 @@ ship_file() {
     return 1
   fi
   say "copied $name to $remote:$object ($(stat -c %s "$file") bytes)"
+  record_copy "$object"
   prune_bucket || true
 }
 
@@ -300,9 +327,9 @@ dump_db() {
 # The nightly job. Under the release lock, so it never dumps in the middle of a deploy or a restore
 # (a hold taken on purpose does not stop it). Exit 1 when the copy failed: the local dump alone
 # does not outlive the disk, and the nightly copy is the one the bucket's retention counts on
-# (cron sends this output to syslog).
+# (cron sends this output to syslog). Its result is recorded for the host status either way.
 nightly() {
-  trap lock_forget EXIT
+  trap 'record_nightly $?; lock_forget' EXIT
   lock_take "nightly dump" ignore
   dump_db nightly
   if [ "$shipped" != yes ]; then die "nightly: $dumped is on this host only: the copy to the bucket failed"; fi

@@ -1,4 +1,5 @@
 import type { Plan, Route } from "../model/plan.js";
+import { hostStatusRoute } from "./host-status.js";
 
 const GENERATED = "# Generated from the stack's Plan by `npm run render`. Do not edit.";
 
@@ -92,6 +93,7 @@ export function renderCaddyfile(plan: Plan): string {
     "",
     "(timetracker_routes) {",
     ...indent(maintenance(plan).matcher, 1),
+    ...indent(hostStatusRoute(plan), 1),
     ...indent(routes, 1),
     ...indent(maintenance(plan).errors, 1),
     "}",

@@ -3,6 +3,7 @@ import type { Plan } from "../model/plan.js";
 import { BACKUP_TOOL, renderBackupTool } from "./backup.js";
 import { renderDataDiskFinder } from "./data-disk.js";
 import { LOCK_TOOL, renderLockTool } from "./deploy-lock.js";
+import { renderStatusCron, renderStatusTool, STATUS_CRON, STATUS_TOOL } from "./host-status.js";
 import { POSTGRES_UPGRADE_TOOL, renderPostgresUpgradeTool } from "./postgres-upgrade.js";
 import { PRUNE_ASSETS_COMMAND, PRUNE_ASSETS_CRON } from "./kept-assets.js";
 import { DAEMON_JSON } from "./launch-script.js";
@@ -30,6 +31,9 @@ export const DISK_WARNING_CRON = "/etc/cron.daily/timetracker-disk-warning";
  *   of it) and syslog (tag timetracker-disk) when / or the data disk is at least <percent>
  *   full, or / has less free than the deploy's guard needs; removes the file when all is well.
  *   Exits 1 when it warned, 0 when all is well, 2 when it could not write the warning.
+ * - `timetracker-disk-check --check [<percent>]`, the host status's disk rule (infra/render/host-status.ts,
+ *   every few minutes): the same problems, one per line on stdout and nowhere else; exit 1 when
+ *   there is one, 0 when all is well, 2 for a bad percentage.
  * The warning file can be moved with TIMETRACKER_DISK_WARNING_FILE (the tests do).
  */
 export function renderDiskCheck(plan: Plan): string {
@@ -43,7 +47,10 @@ export function renderDiskCheck(plan: Plan): string {
 # and to syslog (tag timetracker-disk); removes the file when all is well.
 # Exits 1 when it warned (an unreadable disk is a warning too), 0 when all is well, 2 when it
 # could not write the warning.
-if [ "\${1:-}" != "--warn" ]; then
+# timetracker-disk-check --check [<percent>]: the same problems on stdout only (the host status
+# reads them); exit 1 when there is one, 0 when all is well.
+mode=\${1:-}
+if [ "$mode" != --warn ] && [ "$mode" != --check ]; then
   need_gb="\${1:-${minFreeDiskGb}}"
   free_kb=$(df --output=avail -k / | tail -n 1)
   if [ "$free_kb" -lt $((need_gb * 1024 * 1024)) ]; then
@@ -58,7 +65,7 @@ need_gb=${minFreeDiskGb}
 warning_file="\${TIMETRACKER_DISK_WARNING_FILE:-${DISK_WARNING_FILE}}"
 case $percent in
   '' | *[!0-9]*)
-    echo "usage: timetracker-disk-check --warn [<percent>]: '$percent' is not a whole percentage" >&2
+    echo "usage: timetracker-disk-check $mode [<percent>]: '$percent' is not a whole percentage" >&2
     exit 2
     ;;
 esac
@@ -75,27 +82,32 @@ EOF
   used=\${used%"%"}
   case $used:$free_kb in
     *[!0-9:]* | :* | *:)
-      problems="$problems$now: could not read the usage of $mount: $(printf '%s' "$usage" | tr '\\n' ' ')$nl"
+      problems="\${problems}could not read the usage of $mount: $(printf '%s' "$usage" | tr '\\n' ' ')$nl"
       continue
       ;;
   esac
   if [ "$target" != "$mount" ]; then
     # / is always its own: this is the data disk's folder on another filesystem, the disk not mounted.
-    problems="$problems$now: $mount is not mounted (df finds it on $target): Docker does not start without it; see 'findmnt $mount' and /etc/fstab$nl"
+    problems="$problems$mount is not mounted (df finds it on $target): Docker does not start without it; see 'findmnt $mount' and /etc/fstab$nl"
     continue
   fi
   free_gb=$((free_kb / 1024 / 1024))
   if [ "$mount" = / ]; then
     if [ "$free_kb" -lt $((need_gb * 1024 * 1024)) ]; then
-      problems="$problems$now: / is $used% full ($free_gb GB free, under the $need_gb GB a deploy needs: the next deploy will be refused): run 'docker system df' and prune$nl"
+      problems="$problems/ is $used% full ($free_gb GB free, under the $need_gb GB a deploy needs: the next deploy will be refused): run 'docker system df' and prune$nl"
     elif [ "$used" -ge "$percent" ]; then
-      problems="$problems$now: / is $used% full ($free_gb GB free; the deploy needs $need_gb GB): run 'docker system df' and prune$nl"
+      problems="$problems/ is $used% full ($free_gb GB free; the deploy needs $need_gb GB): run 'docker system df' and prune$nl"
     fi
   elif [ "$used" -ge "$percent" ]; then
-    problems="$problems$now: $mount is $used% full ($free_gb GB free): it holds the database, Redis, Caddy's certificates and the dumps (${plan.backup.dumpDir}); run 'sudo du -xsh $mount/*'$nl"
+    problems="$problems$mount is $used% full ($free_gb GB free): it holds the database, Redis, Caddy's certificates and the dumps (${plan.backup.dumpDir}); run 'sudo du -xsh $mount/*'$nl"
   fi
 done
 
+if [ "$mode" = --check ]; then
+  printf '%s' "$problems"
+  [ -z "$problems" ] || exit 1
+  exit 0
+fi
 if [ -z "$problems" ]; then
   if [ -e "$warning_file" ]; then
     rm -f "$warning_file"
@@ -103,6 +115,8 @@ if [ -z "$problems" ]; then
   fi
   exit 0
 fi
+# The warning's lines say when they were written.
+problems=$(printf '%s' "$problems" | sed "s/^/$now: /")$nl
 mkdir -p "$(dirname "$warning_file")"
 tmp=$(mktemp "$warning_file.XXXXXX") || exit 2
 if ! { printf '%s' "$problems" > "$tmp" && chmod 0644 "$tmp" && mv -f "$tmp" "$warning_file"; }; then
@@ -197,6 +211,9 @@ install -d -m 0700 ${releaseStateDir(plan)}
 install -d -m 0700 ${plan.host.lockDir}
 # The Postgres upgrade tool's records (root only): each upgrade, and the old volume it kept.
 install -d -m 0700 ${plan.host.postgresUpgradesDir}
+# The backup tool's records the host status reads (the newest copy, the last nightly job), and the
+# status's folder in Caddy's config volume (Caddy serves it on the status's unguessable path).
+install -d -m 0755 ${plan.hostStatus.recordsDir} ${plan.hostStatus.hostDir}
 # Every frontend release's hashed files (readable: the frontend serves them) and what each release brought.
 install -d -m 0755 ${plan.frontendAssets.hostDir} ${plan.frontendAssets.filesDir}
 install -d -m 0700 ${plan.frontendAssets.releasesDir}
@@ -260,11 +277,19 @@ ${renderBackupTool(plan)}SH
 # ${plan.backup.keepDays} days on the host and the newest ${plan.backup.preDeployKeep} pre-deploy and rollback dumps; it waits
 # for a deploy or a restore to finish (their lock), and its output goes to syslog.
 put /etc/cron.d/timetracker-db-dump 0644 <<'CRON' || true
-0 ${cronHour(plan.backup.dumpTimeUtc)} * * * root ${BACKUP_TOOL} nightly 2>&1 | logger -t timetracker-backup
+0 ${cronHour(plan.backup.dumpTimeUtc)} * * * root ${BACKUP_TOOL} nightly 2>&1 | logger -t timetracker-backup; ${STATUS_TOOL} >/dev/null 2>&1
 CRON
 
-# The disk warning reflects this host now, not tomorrow: a warning never fails the setup.
+# The host's own status (disks, the newest bucket copy, the last nightly job) for the second alert
+# check, every ${plan.hostStatus.intervalMinutes} min and after each nightly job (the line above).
+put ${STATUS_TOOL} 0755 <<'SH' || true
+${renderStatusTool(plan)}SH
+put ${STATUS_CRON} 0644 <<'CRON' || true
+${renderStatusCron(plan)}CRON
+
+# The disk warning and the status reflect this host now, not tomorrow: neither fails the setup.
 ${DISK_WARNING_CRON} || true
+${STATUS_TOOL} >/dev/null || true
 
 echo "host set up: data disk $device (UUID $uuid) on ${disk.mount}"
 `;

@@ -111,6 +111,9 @@ install -d -m 0700 /mnt/timetracker-data/state/releases
 install -d -m 0700 /mnt/timetracker-data/state/deploy-lock
 # The Postgres upgrade tool's records (root only): each upgrade, and the old volume it kept.
 install -d -m 0700 /mnt/timetracker-data/state/postgres-upgrades
+# The backup tool's records the host status reads (the newest copy, the last nightly job), and the
+# status's folder in Caddy's config volume (Caddy serves it on the status's unguessable path).
+install -d -m 0755 /mnt/timetracker-data/state/host-status /mnt/timetracker-data/volumes/timetracker-staging-caddy-config/host-status
 # Every frontend release's hashed files (readable: the frontend serves them) and what each release brought.
 install -d -m 0755 /mnt/timetracker-data/frontend-assets /mnt/timetracker-data/frontend-assets/assets
 install -d -m 0700 /mnt/timetracker-data/frontend-assets/releases
@@ -148,7 +151,10 @@ put /usr/local/bin/timetracker-disk-check 0755 <<'SH' || true
 # and to syslog (tag timetracker-disk); removes the file when all is well.
 # Exits 1 when it warned (an unreadable disk is a warning too), 0 when all is well, 2 when it
 # could not write the warning.
-if [ "${1:-}" != "--warn" ]; then
+# timetracker-disk-check --check [<percent>]: the same problems on stdout only (the host status
+# reads them); exit 1 when there is one, 0 when all is well.
+mode=${1:-}
+if [ "$mode" != --warn ] && [ "$mode" != --check ]; then
   need_gb="${1:-5}"
   free_kb=$(df --output=avail -k / | tail -n 1)
   if [ "$free_kb" -lt $((need_gb * 1024 * 1024)) ]; then
@@ -163,7 +169,7 @@ need_gb=5
 warning_file="${TIMETRACKER_DISK_WARNING_FILE:-/var/lib/timetracker/disk-warning}"
 case $percent in
   '' | *[!0-9]*)
-    echo "usage: timetracker-disk-check --warn [<percent>]: '$percent' is not a whole percentage" >&2
+    echo "usage: timetracker-disk-check $mode [<percent>]: '$percent' is not a whole percentage" >&2
     exit 2
     ;;
 esac
@@ -180,27 +186,32 @@ EOF
   used=${used%"%"}
   case $used:$free_kb in
     *[!0-9:]* | :* | *:)
-      problems="$problems$now: could not read the usage of $mount: $(printf '%s' "$usage" | tr '\n' ' ')$nl"
+      problems="${problems}could not read the usage of $mount: $(printf '%s' "$usage" | tr '\n' ' ')$nl"
       continue
       ;;
   esac
   if [ "$target" != "$mount" ]; then
     # / is always its own: this is the data disk's folder on another filesystem, the disk not mounted.
-    problems="$problems$now: $mount is not mounted (df finds it on $target): Docker does not start without it; see 'findmnt $mount' and /etc/fstab$nl"
+    problems="$problems$mount is not mounted (df finds it on $target): Docker does not start without it; see 'findmnt $mount' and /etc/fstab$nl"
     continue
   fi
   free_gb=$((free_kb / 1024 / 1024))
   if [ "$mount" = / ]; then
     if [ "$free_kb" -lt $((need_gb * 1024 * 1024)) ]; then
-      problems="$problems$now: / is $used% full ($free_gb GB free, under the $need_gb GB a deploy needs: the next deploy will be refused): run 'docker system df' and prune$nl"
+      problems="$problems/ is $used% full ($free_gb GB free, under the $need_gb GB a deploy needs: the next deploy will be refused): run 'docker system df' and prune$nl"
     elif [ "$used" -ge "$percent" ]; then
-      problems="$problems$now: / is $used% full ($free_gb GB free; the deploy needs $need_gb GB): run 'docker system df' and prune$nl"
+      problems="$problems/ is $used% full ($free_gb GB free; the deploy needs $need_gb GB): run 'docker system df' and prune$nl"
     fi
   elif [ "$used" -ge "$percent" ]; then
-    problems="$problems$now: $mount is $used% full ($free_gb GB free): it holds the database, Redis, Caddy's certificates and the dumps (/mnt/timetracker-data/dumps); run 'sudo du -xsh $mount/*'$nl"
+    problems="$problems$mount is $used% full ($free_gb GB free): it holds the database, Redis, Caddy's certificates and the dumps (/mnt/timetracker-data/dumps); run 'sudo du -xsh $mount/*'$nl"
   fi
 done
 
+if [ "$mode" = --check ]; then
+  printf '%s' "$problems"
+  [ -z "$problems" ] || exit 1
+  exit 0
+fi
 if [ -z "$problems" ]; then
   if [ -e "$warning_file" ]; then
     rm -f "$warning_file"
@@ -208,6 +219,8 @@ if [ -z "$problems" ]; then
   fi
   exit 0
 fi
+# The warning's lines say when they were written.
+problems=$(printf '%s' "$problems" | sed "s/^/$now: /")$nl
 mkdir -p "$(dirname "$warning_file")"
 tmp=$(mktemp "$warning_file.XXXXXX") || exit 2
 if ! { printf '%s' "$problems" > "$tmp" && chmod 0644 "$tmp" && mv -f "$tmp" "$warning_file"; }; then
@@ -1470,6 +1483,9 @@ credentials="$root"'/etc/timetracker/backup-bucket.conf'
 lock_file="$root"'/run/lock/timetracker-release.lock'
 lock_dir="$root"'/mnt/timetracker-data/state/deploy-lock'
 maintenance_dir="$root"'/mnt/timetracker-data/volumes/timetracker-staging-caddy-config/maintenance'
+# What the host status (infra/render/host-status.ts) reads: the newest copy made, the last nightly job.
+last_copy="$root"'/mnt/timetracker-data/state/host-status/last-copy'
+last_nightly="$root"'/mnt/timetracker-data/state/host-status/last-nightly'
 remote='backups'
 db_container='timetracker-staging-db'
 db_user='timetracker'
@@ -1515,8 +1531,11 @@ USAGE
 
 say() { printf '%s\n' "$*"; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
+# The last message die printed: the nightly job's record says why it failed.
+last_error=''
 die() {
   printf '%s\n' "$1" >&2
+  last_error=$1
   exit "${2:-1}"
 }
 running() { [ "$(docker inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
@@ -1709,6 +1728,26 @@ parse_name() {
 # The bucket object a dump is copied to: its time first, so that the names sort by time.
 object_name() { parse_name "$1" && printf '%s-%s.dump' "$name_stamp" "$name_kind"; }
 
+# record <file> <line>: one line for the host status, whole (temp file and mv); never fails the tool.
+record() {
+  local tmp
+  install -d -m 0755 "$(dirname "$1")" 2>/dev/null || return 0
+  tmp=$(mktemp "$1.XXXXXX" 2>/dev/null) || return 0
+  if ! { printf '%s\n' "$2" > "$tmp" && chmod 0644 "$tmp" && mv -f "$tmp" "$1"; }; then rm -f "$tmp"; fi
+}
+# A copy's object name, unless the record names a newer one (a dump shipped again by hand is older).
+record_copy() {
+  local current
+  current=$(head -n 1 "$last_copy" 2>/dev/null || true)
+  if [[ ! $1 < $current ]]; then record "$last_copy" "$1"; fi
+}
+# The nightly job's result at its exit: <UTC time> ok|failed <message>.
+record_nightly() {
+  local result=ok message='dumped and copied off the host'
+  if [ "$1" -ne 0 ]; then result=failed message=${last_error:-"exit $1 (see journalctl -t timetracker-backup)"}; fi
+  record "$last_nightly" "$(date -u +%Y%m%dT%H%M%SZ) $result ${message//$'\n'/ }"
+}
+
 have_credentials() { [ -s "$credentials" ]; }
 # rclone reads the key from the root-only file: nothing secret is on its command line or in its environment.
 bucket() { TZ=UTC rclone --config "$credentials" -q --retries 3 --low-level-retries 3 "$@"; }
@@ -1774,6 +1813,7 @@ ship_file() {
     return 1
   fi
   say "copied $name to $remote:$object ($(stat -c %s "$file") bytes)"
+  record_copy "$object"
   prune_bucket || true
 }
 
@@ -1822,9 +1862,9 @@ dump_db() {
 # The nightly job. Under the release lock, so it never dumps in the middle of a deploy or a restore
 # (a hold taken on purpose does not stop it). Exit 1 when the copy failed: the local dump alone
 # does not outlive the disk, and the nightly copy is the one the bucket's retention counts on
-# (cron sends this output to syslog).
+# (cron sends this output to syslog). Its result is recorded for the host status either way.
 nightly() {
-  trap lock_forget EXIT
+  trap 'record_nightly $?; lock_forget' EXIT
   lock_take "nightly dump" ignore
   dump_db nightly
   if [ "$shipped" != yes ]; then die "nightly: $dumped is on this host only: the copy to the bucket failed"; fi
@@ -2168,10 +2208,153 @@ SH
 # 7 days on the host and the newest 10 pre-deploy and rollback dumps; it waits
 # for a deploy or a restore to finish (their lock), and its output goes to syslog.
 put /etc/cron.d/timetracker-db-dump 0644 <<'CRON' || true
-0 3 * * * root /usr/local/bin/timetracker-backup nightly 2>&1 | logger -t timetracker-backup
+0 3 * * * root /usr/local/bin/timetracker-backup nightly 2>&1 | logger -t timetracker-backup; /usr/local/bin/timetracker-status >/dev/null 2>&1
 CRON
 
-# The disk warning reflects this host now, not tomorrow: a warning never fails the setup.
+# The host's own status (disks, the newest bucket copy, the last nightly job) for the second alert
+# check, every 5 min and after each nightly job (the line above).
+put /usr/local/bin/timetracker-status 0755 <<'SH' || true
+#!/bin/bash
+# Generated from the stack's Plan by `npm run render`. Do not edit.
+# Host status for stack "staging", installed by host setup as /usr/local/bin/timetracker-status: cron runs it every
+# 5 min and after each nightly job. Caddy serves what it writes on an unguessable path, which a
+# Route 53 check reads (docs/alerts.md): 200 while all is well, 503 naming what is not.
+set -uo pipefail
+export LC_ALL=C
+
+root=${TIMETRACKER_STATUS_ROOT:-}
+status_dir="$root"'/mnt/timetracker-data/volumes/timetracker-staging-caddy-config/host-status'
+ok_file="$status_dir"/'ok.txt'
+alarm_file="$status_dir"/'alarm.txt'
+records="$root"'/mnt/timetracker-data/state/host-status'
+last_copy="$records"/'last-copy'
+last_nightly="$records"/'last-nightly'
+since_file="$records"/'since'
+disk_check="$root"'/usr/local/bin/timetracker-disk-check'
+percent=80
+max_age_hours=26
+now=$(date -u +%s)
+
+iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
+# Seconds since the epoch of a yyyymmddThhmmssZ time (the backup tool's names); fails on anything else.
+seconds_of() {
+  [[ $1 =~ ^([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-9]{2})Z$ ]] || return 1
+  date -u -d "${BASH_REMATCH[1]}-${BASH_REMATCH[2]}-${BASH_REMATCH[3]}T${BASH_REMATCH[4]}:${BASH_REMATCH[5]}:${BASH_REMATCH[6]}Z" +%s
+}
+age() {
+  local s=$((now - $1))
+  if [ "$s" -lt 0 ]; then s=0; fi
+  if [ "$s" -ge 86400 ]; then
+    printf '%d d %d h' $((s / 86400)) $((s % 86400 / 3600))
+  elif [ "$s" -ge 3600 ]; then
+    printf '%d h %d min' $((s / 3600)) $((s % 3600 / 60))
+  else
+    printf '%d min' $((s / 60))
+  fi
+}
+# One line of at most 300 characters: a record or a tool's message never breaks the document's shape.
+one_line() { printf '%s' "$1" | tr '\r\n\t' '   ' | tr -s ' ' | cut -c 1-300; }
+
+lines=()
+alarms=()
+# report <condition> ok|alarm <detail>: one line of the document.
+report() {
+  lines+=("$1: $2 ($(one_line "$3"))")
+  if [ "$2" = alarm ] && [[ " ${alarms[*]} " != *" $1 "* ]]; then alarms+=("$1"); fi
+}
+
+check_disk() {
+  local out code problem
+  out=$("$disk_check" --check "$percent" 2>&1)
+  code=$?
+  case $code in
+    0) report disk ok "/ and /mnt/timetracker-data under $percent% full, / has 5 GB free or more" ;;
+    1)
+      while IFS= read -r problem; do
+        if [ -n "$problem" ]; then report disk alarm "$problem"; fi
+      done <<< "$out"
+      ;;
+    *) report disk alarm "the disk check did not run (exit $code): $out" ;;
+  esac
+}
+
+check_backup() {
+  local name stamp taken
+  if [ -s "$last_copy" ]; then
+    name=$(head -n 1 "$last_copy")
+    if ! taken=$(seconds_of "${name:0:16}"); then
+      report backup alarm "$last_copy holds no copy's name: $name"
+    elif [ $((now - taken)) -gt $((max_age_hours * 3600)) ]; then
+      report backup alarm "the newest copy in the bucket, $name, is $(age "$taken") old (over $max_age_hours h): the nightly job or its copy did not happen; see journalctl -t timetracker-backup"
+    else
+      report backup ok "the newest copy in the bucket, $name, is $(age "$taken") old"
+    fi
+    return
+  fi
+  # No copy yet: counted from this writer's first run here, so a new stack has a day to make one.
+  stamp=$(head -n 1 "$since_file" 2>/dev/null || true)
+  if ! taken=$(seconds_of "$stamp"); then
+    taken=$now
+    mkdir -p "$records" && date -u -d "@$now" +%Y%m%dT%H%M%SZ > "$since_file"
+  fi
+  if [ $((now - taken)) -gt $((max_age_hours * 3600)) ]; then
+    report backup alarm "no copy in the bucket since $(iso "$taken") ($(age "$taken")): the nightly job or its copy did not happen; see journalctl -t timetracker-backup"
+  else
+    report backup ok "no copy in the bucket yet: the nightly job at 03:00 UTC makes one"
+  fi
+}
+
+check_nightly() {
+  local stamp result message ran
+  if [ ! -e "$last_nightly" ]; then
+    report nightly ok "none has run yet: the first is at 03:00 UTC"
+    return
+  fi
+  read -r stamp result message < "$last_nightly" || true
+  if ! ran=$(seconds_of "$stamp"); then
+    report nightly alarm "$last_nightly cannot be read: $(head -c 200 "$last_nightly")"
+  elif [ "$result" = ok ]; then
+    report nightly ok "the last one, $(iso "$ran"), $message"
+  else
+    report nightly alarm "the last one, $(iso "$ran"), failed: $message; it clears when one succeeds (sudo /usr/local/bin/timetracker-backup nightly)"
+  fi
+}
+
+check_disk
+check_backup
+check_nightly
+
+if [ "${#alarms[@]}" -eq 0 ]; then
+  first='status: ok' target=$ok_file other=$alarm_file
+else
+  first="status: alarm ${alarms[*]}" target=$alarm_file other=$ok_file
+fi
+document=$(printf '%s\n' "$first" "${lines[@]}" "checked: $(iso "$now") (stack staging, every 5 min and after each nightly job)")
+
+# The first line before this run: a change is logged.
+before=$(head -n 1 "$alarm_file" 2>/dev/null || head -n 1 "$ok_file" 2>/dev/null || true)
+tmp=
+if ! { mkdir -p "$status_dir" && tmp=$(mktemp "$status_dir/.status.XXXXXX") && printf '%s\n' "$document" > "$tmp" && chmod 0644 "$tmp" && mv -f "$tmp" "$target"; }; then
+  if [ -n "$tmp" ]; then rm -f "$tmp"; fi
+  echo "could not write $target" >&2
+  logger -t timetracker-status -p user.err "could not write $target" 2>/dev/null || true
+  exit 2
+fi
+rm -f "$other"
+if [ "$before" != "$first" ]; then
+  printf '%s\n' "$document" | logger -t timetracker-status -p "user.$([ "$target" = "$ok_file" ] && echo notice || echo warning)" 2>/dev/null || true
+fi
+printf '%s\n' "$document"
+if [ "$target" = "$ok_file" ]; then exit 0; fi
+exit 1
+SH
+put /etc/cron.d/timetracker-status 0644 <<'CRON' || true
+# The host's status for the second alert check (docs/alerts.md), every 5 min.
+*/5 * * * * root /usr/local/bin/timetracker-status >/dev/null 2>&1
+CRON
+
+# The disk warning and the status reflect this host now, not tomorrow: neither fails the setup.
 /etc/cron.daily/timetracker-disk-warning || true
+/usr/local/bin/timetracker-status >/dev/null || true
 
 echo "host set up: data disk $device (UUID $uuid) on /mnt/timetracker-data"

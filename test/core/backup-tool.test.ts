@@ -11,7 +11,8 @@ import { BACKUP_TOOL, renderBackupTool } from "../../infra/render/backup.js";
 import { HOLD_WAIT_SECONDS, LOCK_REFUSED_EXIT } from "../../infra/render/deploy-lock.js";
 import { renderMaintenancePage, RESTORE_MAINTENANCE_MESSAGE } from "../../infra/render/maintenance.js";
 import { renderBucketCredentials } from "../../infra/render/bucket-credentials.js";
-import { renderHostSetup } from "../../infra/render/host-setup.js";
+import { DISK_CHECK, renderHostSetup } from "../../infra/render/host-setup.js";
+import { renderStatusTool, STATUS_TOOL } from "../../infra/render/host-status.js";
 import { renderAll } from "../../infra/render/index.js";
 import { catalog } from "../../stacks/catalog.js";
 import { staging as stagingDefinition } from "../../stacks/staging.js";
@@ -196,8 +197,8 @@ describe("the backup tool, rendered for every stack", () => {
     const header = `put ${BACKUP_TOOL} 0755 <<'SH' || true\n`;
     const start = setup.indexOf(header) + header.length;
     expect(setup.slice(start, setup.indexOf("\nSH\n", start) + 1)).toBe(tool);
-    // cron.d: no % in the line (cron would cut it there), the output to syslog.
-    expect(setup).toContain(`\n0 ${Number(plan.backup.dumpTimeUtc.slice(0, 2))} * * * root ${BACKUP_TOOL} nightly 2>&1 | logger -t timetracker-backup\n`);
+    // cron.d: no % in the line (cron would cut it there), the output to syslog, then the host status.
+    expect(setup).toContain(`\n0 ${Number(plan.backup.dumpTimeUtc.slice(0, 2))} * * * root ${BACKUP_TOOL} nightly 2>&1 | logger -t timetracker-backup; ${STATUS_TOOL} >/dev/null 2>&1\n`);
   });
 });
 
@@ -574,5 +575,73 @@ describe("the backup tool's guards", () => {
     expect(shipped.code).toBe(1);
     expect(shipped.stderr).toContain("SignatureDoesNotMatch for key <redacted>");
     expect(shipped.stderr).not.toContain(secret);
+  });
+});
+
+describe("the records the host status reads (infra/render/host-status.ts)", () => {
+  const [, thisRclone] = RCLONES[0]!;
+  const plan = planFor(catalog, "staging");
+  const { recordsDir, lastCopy, lastNightly } = plan.hostStatus;
+
+  /** The real status writer on the tool's root, its disk check a stand-in that finds nothing (the disk rule is host-status.test's). */
+  const statusOf = async ({ root, bin, state }: { root: string; bin: string; state: string }) => {
+    const writer = join(root, STATUS_TOOL);
+    mkdirSync(join(writer, ".."), { recursive: true });
+    writeFileSync(writer, renderStatusTool(plan));
+    writeFileSync(join(root, DISK_CHECK), "#!/bin/sh\nexit 0\n");
+    chmodSync(join(root, DISK_CHECK), 0o755);
+    const result = await new Promise<string>((resolve) => {
+      const child = spawn("bash", [writer], { env: { ...process.env, TIMETRACKER_STATUS_ROOT: root, PATH: `${bin}:${process.env.PATH}`, FAKE_STATE: state } });
+      let out = "";
+      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      child.on("close", () => resolve(out));
+    });
+    return lines(result);
+  };
+
+  it("each copy names itself the newest (never an older one shipped again), each nightly job its result; the writer reads both", async () => {
+    const h = await hostWith("records", plan, thisRclone);
+    const records = join(h.root, recordsDir);
+    const read = (name: string) => readFileSync(join(records, name), "utf8");
+    expect((await h.tool(["set-credentials"], h.config())).code).toBe(0);
+
+    const nightly = await h.tool(["nightly"]);
+    expect(nightly.code, nightly.stderr).toBe(0);
+    const copied = h.objects().find((o) => o.endsWith("-nightly.dump"))!;
+    expect(read(lastCopy)).toBe(`${copied}\n`);
+    expect(read(lastNightly)).toMatch(/^\d{8}T\d{6}Z ok dumped and copied off the host\n$/);
+    expect(statSync(join(records, lastCopy)).mode & 0o777).toBe(0o644);
+    const ok = await statusOf(h);
+    expect(ok[0]).toBe(plan.hostStatus.okLine);
+    expect(ok.find((l) => l.startsWith("backup: "))).toMatch(new RegExp(`^backup: ok \\(the newest copy in the bucket, ${copied}, is \\d+ min old\\)$`));
+
+    expect((await h.tool(["ship", h.file("predeploy", stampAgo(3))])).code).toBe(0);
+    expect(read(lastCopy), "an older dump shipped again").toBe(`${copied}\n`);
+
+    // The bucket gone from the host's view (its credentials moved away): the nightly job fails and says why.
+    renameSync(h.credentials, `${h.credentials}.away`);
+    const failed = await h.tool(["nightly"]);
+    expect(failed.code).toBe(1);
+    const [, reason] = /^\d{8}T\d{6}Z failed (.*)\n$/.exec(read(lastNightly)) ?? [];
+    expect(reason).toMatch(/^nightly: \S+-nightly-\S+\.dump is on this host only: the copy to the bucket failed$/);
+    expect(read(lastCopy)).toBe(`${copied}\n`);
+    const alarm = await statusOf(h);
+    expect(alarm[0]).toBe("status: alarm nightly");
+    expect(alarm.find((l) => l.startsWith("nightly: "))).toContain(`failed: ${reason}; it clears when one succeeds`);
+
+    renameSync(`${h.credentials}.away`, h.credentials);
+    expect((await h.tool(["nightly"])).code).toBe(0);
+    expect((await statusOf(h))[0]).toBe(plan.hostStatus.okLine);
+  });
+
+  it("a nightly job that dies before its copy records the reason it printed", async () => {
+    const h = await hostWith("records-no-db", plan, thisRclone);
+    writeFileSync(join(h.state, `containers/${plan.containers.db.name}`), "exited");
+    const failed = await h.tool(["nightly"]);
+    expect(failed.code).toBe(1);
+    expect(readFileSync(join(h.root, recordsDir, lastNightly), "utf8")).toMatch(
+      new RegExp(`^\\d{8}T\\d{6}Z failed the database container ${plan.containers.db.name} is not running: nothing was dumped\\n$`),
+    );
+    expect(existsSync(join(h.root, recordsDir, lastCopy))).toBe(false);
   });
 });

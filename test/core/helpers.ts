@@ -14,7 +14,7 @@ import { removeTree } from "../scratch.js";
 /** The repository root (where package.json lives). */
 export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-export const SECRET_NAMES: readonly SecretName[] = ["dbPassword", "redisPassword", "appSecretKey"];
+export const SECRET_NAMES: readonly SecretName[] = ["dbPassword", "redisPassword", "appSecretKey", "hostStatusToken"];
 
 /** The plans of a catalog that must be valid; throws with the problems otherwise. */
 export function plansOf(definitions: readonly unknown[] = catalog): Plan[] {

@@ -312,7 +312,7 @@ describe("no secret value reaches a generated file", () => {
       const refs = files["plan.json"].match(/"secret": "[^"]*"/g) ?? [];
       expect(files["plan.json"].match(/"secret"/g)?.length).toBe(refs.length);
       const others = Object.keys(files).filter((name) => name !== "plan.json");
-      expect(others.sort()).toEqual(["Caddyfile", "backup.sh", "host-setup.sh", "launch.sh", "lock.sh", "nginx.conf", "postgres-upgrade.sh", "release.sh", "topology.md"]);
+      expect(others.sort()).toEqual(["Caddyfile", "backup.sh", "host-setup.sh", "host-status.sh", "launch.sh", "lock.sh", "nginx.conf", "postgres-upgrade.sh", "release.sh", "topology.md"]);
       // No `{secret: ...}` reference in any other file (the release tool's "${secret_keys[@]}" is a bash array).
       for (const name of others) expect(files[name as keyof typeof files], name).not.toMatch(/\{\s*"?secret"?\s*:/);
     }

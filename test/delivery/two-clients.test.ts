@@ -35,6 +35,7 @@ const CATALOG_WIDE: Record<string, string> = {
   "test/core/render.test.ts": "every plan's rendered files, their determinism and the committed ones",
   "test/core/release.test.ts": "every stack's release tool",
   "test/core/disk-warning.test.ts": "every plan's disk check",
+  "test/core/host-status.test.ts": "every stack's status writer in its host setup and through shellcheck",
   "test/core/tools.test.ts": "caddy validate, nginx -t and shellcheck on every stack's files and sent scripts",
   "test/program/program.test.ts": "the program for every stack under Pulumi mocks",
   "test/program/backups.test.ts": "every stack's off-host copies under Pulumi mocks",

@@ -34,7 +34,7 @@ const { catalog } = await import("../../stacks/catalog.js");
 const { runProgram } = await import("../../tools/mock-engine.js");
 const { mockConfig } = await import("../../tools/mock-config.js");
 const { localize } = await import("../../tools/rehearsal/localize.js");
-const { expectWellFormedStack } = await import("./expectations.js");
+const { expectWellFormedStack, secretValueOf } = await import("./expectations.js");
 
 const CHECK = "aws:route53/healthCheck:HealthCheck";
 const ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm";
@@ -42,6 +42,7 @@ const TOPIC = "aws:sns/topic:Topic";
 const SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription";
 const AWS_PROVIDER = "pulumi:providers:aws";
 const COMPONENT = "timetracker:index:SiteAlerts";
+const CONTAINER = "docker:index/container:Container";
 const ALERT_TYPES = [CHECK, ALARM, TOPIC, SUBSCRIPTION, AWS_PROVIDER, COMPONENT];
 
 const runs = new Map<string, ReturnType<typeof runProgram>>();
@@ -72,7 +73,23 @@ describe("the site-down alert of a client-shaped stack under Pulumi mocks (no Pu
       },
       alarm: { name: "timetracker-zz-test-alerts-site-down", periodSeconds: 60, evaluationPeriods: 2 },
       topicName: "timetracker-zz-test-alerts-alerts",
+      hostStatus: {
+        check: {
+          name: "timetracker-zz-test-alerts-host-status",
+          type: "HTTPS_STR_MATCH",
+          fqdn: "timetracker.zz-alerts.test.example",
+          port: 443,
+          pathPrefix: "/host-status/",
+          searchString: "status: ok",
+          failureThreshold: 3,
+          requestIntervalSeconds: 30,
+        },
+        alarm: { name: "timetracker-zz-test-alerts-disk-or-backup", periodSeconds: 60, evaluationPeriods: 2 },
+      },
     });
+    // The second check reads the host's report where Caddy serves it, and looks for the line it starts with while all is well.
+    expect(plan.alerts?.hostStatus.check.pathPrefix).toBe(plan.hostStatus.pathPrefix);
+    expect(plan.alerts?.hostStatus.check.searchString).toBe(plan.hostStatus.okLine);
     // The checked path is the backend's ready path (database and Redis answer), reached through Caddy's /api/* route,
     // and the checkers' Host header, the domain, is one the backend allows.
     expect(plan.alerts?.check.path).toBe(plan.containers.backend.release?.readyPath);
@@ -128,6 +145,53 @@ describe("the site-down alert of a client-shaped stack under Pulumi mocks (no Pu
     expect(providers[0]?.options.parent).toBe("set");
   });
 
+  it("checks the host's report at /host-status/<token> for `status: ok` (the token a secret, the one Caddy has), with SNI", async () => {
+    const result = await run(alerted.name);
+    const check = result.one(CHECK, "alerts-host-status-check");
+    const token = secretValueOf(plan, result, "hostStatusToken");
+    // 32 letters and digits from a generator kept in the state: no one guesses the path.
+    expect(result.one("random:index/randomPassword:RandomPassword", "secrets-hostStatusToken").inputs).toMatchObject({ length: 32, special: false });
+    expect(check.inputs).toEqual({
+      type: "HTTPS_STR_MATCH",
+      fqdn: "timetracker.zz-alerts.test.example",
+      port: 443,
+      resourcePath: `/host-status/${token}`,
+      searchString: "status: ok",
+      failureThreshold: 3,
+      requestInterval: 30,
+      enableSni: true,
+      tags: { project: "timetracker", stack: "zz-test-alerts", Name: "timetracker-zz-test-alerts-host-status" },
+    });
+    expect(check.secretPaths).toEqual(["resourcePath"]);
+    expect(check.options.provider).toBeUndefined();
+    // Caddy answers that path from the same value in its environment.
+    expect(result.one(CONTAINER, "app-caddy").inputs.envs).toEqual([`TIMETRACKER_STATUS_TOKEN=${token}`]);
+  });
+
+  it("alarms on the host status check as on the site's, to the same topic, named for what it watches (the e-mail's subject)", async () => {
+    const result = await run(alerted.name);
+    const alarm = result.one(ALARM, "alerts-host-status-alarm");
+    expect(alarm.inputs).toMatchObject({
+      name: "timetracker-zz-test-alerts-disk-or-backup",
+      namespace: "AWS/Route53",
+      metricName: "HealthCheckStatus",
+      dimensions: { HealthCheckId: "alerts-host-status-check-id" },
+      statistic: "Minimum",
+      period: 60,
+      evaluationPeriods: 2,
+      threshold: 1,
+      comparisonOperator: "LessThanThreshold",
+      treatMissingData: "breaching",
+      alarmActions: ["alerts-topic-id"],
+      okActions: ["alerts-topic-id"],
+      tags: { project: "timetracker", stack: "zz-test-alerts" },
+    });
+    expect(alarm.inputs.alarmDescription).toBe("Host disk full, stale bucket copy or failed nightly dump: npm run ops -- --stack zz-test-alerts health");
+    expect(String(alarm.inputs.alarmDescription).length).toBeLessThanOrEqual(120);
+    expect(alarm.inputDeps).toMatchObject({ dimensions: ["alerts-host-status-check"], alarmActions: ["alerts-topic"], okActions: ["alerts-topic"] });
+    expect(alarm.options.provider).toBe("alerts-us-east-1");
+  });
+
   it("subscribes the address by e-mail to the topic, in us-east-1", async () => {
     const result = await run(alerted.name);
     const topic = result.one(TOPIC, "alerts-topic");
@@ -147,7 +211,9 @@ describe("the site-down alert of a client-shaped stack under Pulumi mocks (no Pu
       [
         `${AWS_PROVIDER} alerts-us-east-1`,
         `${ALARM} alerts-alarm`,
+        `${ALARM} alerts-host-status-alarm`,
         `${CHECK} alerts-check`,
+        `${CHECK} alerts-host-status-check`,
         `${SUBSCRIPTION} alerts-email`,
         `${TOPIC} alerts-topic`,
         `${COMPONENT} alerts`,
@@ -164,6 +230,8 @@ describe("the site-down alert of a client-shaped stack under Pulumi mocks (no Pu
     const result = await run(plainHttp.name);
     expect(result.one(CHECK, "alerts-check").inputs).toMatchObject({ type: "HTTP", port: 80, fqdn: plainHttp.domain, resourcePath: "/api/health" });
     expect(result.one(CHECK, "alerts-check").inputs.enableSni).toBeUndefined();
+    expect(result.one(CHECK, "alerts-host-status-check").inputs).toMatchObject({ type: "HTTP_STR_MATCH", port: 80, fqdn: plainHttp.domain, searchString: "status: ok" });
+    expect(result.one(CHECK, "alerts-host-status-check").inputs.enableSni).toBeUndefined();
     expect(result.one(SUBSCRIPTION, "alerts-email").inputs.endpoint).toBe("ops@zz-alerts-http.test.example");
   });
 });

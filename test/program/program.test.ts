@@ -149,6 +149,7 @@ describe("production specifics under Pulumi mocks", () => {
     expect(db.secretPaths).toContain("envs");
     expect(result.byType("random:index/randomPassword:RandomPassword").map((r) => r.name).sort()).toEqual([
       "secrets-appSecretKey",
+      "secrets-hostStatusToken",
       "secrets-redisPassword",
     ]);
     expect(result.one("aws:lightsail/instance:Instance", "host-instance").options.protect).toBeFalsy();
