@@ -402,7 +402,8 @@ await runCli(
     const generated = [
       `rendered/${name}/`,
       ...(packageScripts.resources || packageScripts.generate ? [`resources/${name}.md`] : []),
-      ...(existsSync(join(root, "iam", `deploy-${name}`)) ? [`iam/deploy-${name}/`] : []),
+      // npm run iam also lists the new role in iam/README.md.
+      ...(existsSync(join(root, "iam", `deploy-${name}`)) ? [`iam/deploy-${name}/`, "iam/README.md"] : []),
     ];
     const rows: [string, string][] = [
       [rel(definitionPath), "the definition"],

@@ -185,7 +185,7 @@ The catalog validates without it, and no other stack's plan changed.
 ${deployed.kind === "none" ? `Pulumi: ${deployed.source}.` : `Not deployed, as --taken-down says (${deployed.reason}).`}
 
 Next (docs/remove-a-client.md):
-${indent(nextSteps(plan, removed.map(([path]) => path.replace(/\/$/, "")), deployed.kind === "none" ? deployed.stackExists : true))}`);
+${indent(nextSteps(plan, [...removed.map(([path]) => path.replace(/\/$/, "")), ...(iam.ok ? ["iam/README.md"] : [])], deployed.kind === "none" ? deployed.stackExists : true))}`);
     return 0;
   },
 );

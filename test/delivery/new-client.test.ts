@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { validateCatalog } from "../../infra/model/catalog.js";
 import type { Plan } from "../../infra/model/plan.js";
+import { removeTree } from "../scratch.js";
 import { commitAll, copyRepo, lowestFreePair, removeCopies, REPO, secretKeyOf, treeHash, TSX } from "./repo-copy.js";
+import { standInCurl } from "./stand-in-curl.js";
 
 /**
  * `npm run new-client` on throw-away copies of this repository: what it writes when it
@@ -258,6 +260,7 @@ describe("new-client prints docs/add-a-client.md's next steps", () => {
   const shBlocks = (text: string) => [...text.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((m) => m[1] as string);
 
   let root: string;
+  let curlBin: string;
   let run: { status: number | null; stdout: string; stderr: string };
 
   beforeAll(() => {
@@ -266,9 +269,17 @@ describe("new-client prints docs/add-a-client.md's next steps", () => {
     const scaffoldSection = DOC.slice(DOC.indexOf("## 1. Scaffold"), DOC.indexOf(BEGIN));
     const [command] = shBlocks(scaffoldSection);
     expect(command, "docs/add-a-client.md step 1 has a ```sh block").toMatch(/^npm run new-client -- acme /);
-    const result = spawnSync("bash", ["-c", forName(command as string)], { cwd: root, encoding: "utf8", timeout: 120_000 });
+    // Its --admin-cidr asks checkip.amazonaws.com, out of reach here: a stand-in curl answers.
+    curlBin = standInCurl();
+    const result = spawnSync("bash", ["-c", forName(command as string)], {
+      cwd: root,
+      encoding: "utf8",
+      timeout: 120_000,
+      env: { ...process.env, PATH: `${curlBin}:${process.env.PATH}` },
+    });
     run = { status: result.status, stdout: result.stdout, stderr: result.stderr };
   });
+  afterAll(() => removeTree(curlBin));
 
   it("step 1 of the runbook scaffolds the client", () => {
     expect(run.stderr).not.toMatch(STACK_TRACE);

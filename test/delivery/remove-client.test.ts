@@ -126,7 +126,7 @@ describe("remove-client", () => {
     expect(result.stdout).toContain(`Removed client "${NAME}" (${DOMAIN}) from this repository:`);
     expect(result.stdout).toContain(`Pulumi: Pulumi has no stack ${NAME}`);
     for (const line of [
-      `git add --all stacks/clients/${NAME}.ts stacks/catalog.ts Pulumi.${NAME}.yaml rendered/${NAME} resources/${NAME}.md`,
+      `git add --all stacks/clients/${NAME}.ts stacks/catalog.ts Pulumi.${NAME}.yaml rendered/${NAME} resources/${NAME}.md iam/deploy-${NAME} iam/README.md\n`,
       `gh api -X DELETE "repos/{owner}/{repo}/environments/client-${NAME}"`,
       `gh secret delete SSH_PUBLIC_KEY_${SECRET_SUFFIX}`,
       `aws lightsail delete-disk --region us-east-1 --disk-name timetracker-${NAME}-data`,
