@@ -93,6 +93,10 @@ const env = {
 beforeAll(() => {
   const cloned = spawnSync("git", ["clone", "--quiet", REPO, clone], { encoding: "utf8" });
   if (cloned.status !== 0) throw new Error(`git clone failed: ${cloned.stderr}`);
+  // A user's clone is on main (validate and preview compare with it); a CI checkout of a pull
+  // request is a detached merge commit with no main, so the clone gets main at the commit under test.
+  const onMain = spawnSync("git", ["checkout", "--quiet", "-B", "main"], { cwd: clone, encoding: "utf8" });
+  if (onMain.status !== 0) throw new Error(`git checkout -B main failed: ${onMain.stderr}`);
   symlinkSync(join(REPO, "node_modules"), join(clone, "node_modules"), "dir");
   // .gitignore's `node_modules/` matches a folder, not the link.
   appendFileSync(join(clone, ".git", "info", "exclude"), "/node_modules\n");
