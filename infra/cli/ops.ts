@@ -35,6 +35,10 @@
  *             `newest bucket copy: <name> (<age>)` | `newest bucket copy: none` |
  *             `bucket: unreachable (<reason>)` | `bucket: no credentials yet`
  *           or `backups: unknown (...)` / `backups: no status within 45 s (...)` when it gave none
+ *           `host status (sudo -n /usr/local/bin/timetracker-status, …):` and the document it writes,
+ *             each line indented two spaces (`  status: ok` or `  status: alarm <conditions>`, then
+ *             `  disk: …`, `  backup: …`, `  nightly: …`, `  checked: …`), printed before the backup
+ *             tool's lines; or `host status: unknown (…)` on a host set up before the writer
  *           `health: ok` or `health: FAILED (<what>)`
  *         When /var/lib/timetracker/disk-warning exists, its lines come first, each
  *         prefixed `!!! `, under `!!! DISK WARNING (/var/lib/timetracker/disk-warning):`.
@@ -44,7 +48,7 @@
  *         `Host: <domain>` when TLS is off, `https://<domain>:<https port>` with
  *         `--resolve <domain>:<https port>:127.0.0.1` otherwise (`-k` for tls internal).
  *         Exit 1 when a container is neither healthy nor running without a health check, the
- *         api did not answer 200, or the backups are in doubt: the newest bucket copy older than
+ *         api did not answer 200, the host status is an alarm, or the backups are in doubt: the newest bucket copy older than
  *         26 h, none while the host has a dump, the bucket unreachable or without credentials,
  *         no status from the tool; 255 when the host was not reached.
  *
@@ -65,6 +69,7 @@ import { nearest } from "../model/nearest.js";
 import { DISK_WARNING_FILE } from "../render/host-setup.js";
 import type { Plan, Service } from "../model/plan.js";
 import { BACKUP_TOOL } from "../render/backup.js";
+import { STATUS_TOOL } from "../render/host-status.js";
 import { RELEASE_TOOL } from "../render/release.js";
 import { shellWord } from "../render/shell.js";
 import { DEFAULT_MAINTENANCE_MESSAGE } from "../render/maintenance.js";
@@ -113,10 +118,12 @@ commands:
                                   with stdin not a terminal, SQL is read from it:
                                   echo 'select 1' | npm run ops -- --stack <name> psql
   health                          each container's health, /api/health through Caddy on the host, disk
-                                  free on / and the data disk, the backup tool's status (newest dump,
+                                  free on / and the data disk, the host's status (what the
+                                  disk-or-backup alert reads), the backup tool's status (newest dump,
                                   newest bucket copy), the host's disk warning if any; exit 1 if a
-                                  container or /api/health is unhealthy, or the newest bucket copy is
-                                  older than ${BUCKET_COPY_MAX_AGE_HOURS} h, missing, or the bucket unreachable
+                                  container or /api/health is unhealthy, the host's status is an
+                                  alarm, or the newest bucket copy is older than
+                                  ${BUCKET_COPY_MAX_AGE_HOURS} h, missing, or the bucket unreachable
   lock status | acquire -m <message> | release
                                   the host's deploy lock: who holds it (user, SSH client, sender), since
                                   when and why, or free, or stale (a killed run's record). acquire holds
@@ -321,6 +328,10 @@ timeout ${BACKUP_STATUS_TIMEOUT} sudo -n ${BACKUP_TOOL} status 2>&1
 s=$?
 if [ "$s" -eq 124 ]; then echo "@@ backups-timeout"; elif [ "$s" -ne 0 ]; then echo "@@ backups-exit $s"; fi
 
+# The host's own status, written now as cron writes it: what the disk-or-backup alarm reads.
+echo "@@ host-status"
+timeout 20 sudo -n ${STATUS_TOOL} 2>&1
+
 if [ -e ${DISK_WARNING_FILE} ]; then
   echo "@@ disk-warning"
   cat ${DISK_WARNING_FILE} 2>/dev/null || sudo -n cat ${DISK_WARNING_FILE} 2>&1
@@ -384,6 +395,17 @@ function backupReport(parts: { name: string; args: string; lines: string[] }[]):
   return { lines, problems };
 }
 
+/**
+ * The host status writer's document (infra/render/host-status.ts), under a line naming it; its
+ * `status: alarm <conditions>` is a problem. A host set up before the writer existed has none.
+ */
+function hostStatusReport(parts: { name: string; args: string; lines: string[] }[]): { lines: string[]; problems: string[] } {
+  const lines = (parts.find((p) => p.name === "host-status")?.lines ?? []).filter((l) => l.trim() !== "");
+  if (!lines[0]?.startsWith("status: ")) return { lines: [`host status: unknown (${oneLine(lines).slice(0, 200) || "no answer"}; pulumi up installs ${STATUS_TOOL})`], problems: [] };
+  const alarm = /^status: alarm (.+)$/.exec(lines[0]);
+  return { lines: [`host status (sudo -n ${STATUS_TOOL}, what the disk-or-backup alert reads):`, ...lines.map((l) => `  ${l}`)], problems: alarm ? [`host status: ${alarm[1]}`] : [] };
+}
+
 /** Prints the health report from the remote output; resolves to the exit code (0 or 1). */
 function printHealth(plan: Plan, stdout: string): number {
   const parts = sections(stdout);
@@ -437,6 +459,10 @@ function printHealth(plan: Plan, stdout: string): number {
       console.log(`disk ${path}: ${avail} free of ${total} (${used} used)`);
     }
   }
+
+  const report = hostStatusReport(parts);
+  for (const text of report.lines) console.log(text);
+  failures.push(...report.problems);
 
   const backups = backupReport(parts);
   for (const text of backups.lines) console.log(text);

@@ -10,6 +10,7 @@ import { DATA_MOUNT } from "../../infra/model/derive.js";
 import { BACKUP_TOOL } from "../../infra/render/backup.js";
 import { renderCaddyfile } from "../../infra/render/caddyfile.js";
 import { LOCK_TOOL, RELEASE_LOCK, renderLockTool } from "../../infra/render/deploy-lock.js";
+import { STATUS_TOOL } from "../../infra/render/host-status.js";
 import { DEFAULT_MAINTENANCE_MESSAGE, renderMaintenancePage } from "../../infra/render/maintenance.js";
 import { RELEASE_TOOL } from "../../infra/render/release.js";
 import { planOf, REPO_ROOT, run as runCommand } from "./helpers.js";
@@ -117,6 +118,14 @@ echo "/dev/fake        39G  7.6G   31G  20% $on"
 const DUMP_LINE = `newest dump: ${plan.database.name}-nightly-20261120T030000Z.dump (2 h 5 min)`;
 const BUCKET_LINE = "newest bucket copy: 20261120T030000Z-nightly.dump (2 h 4 min)";
 const BACKUP_STATUS = [DUMP_LINE, BUCKET_LINE].join("\n");
+/** What the host's status writer prints unless a case says otherwise: all is well. */
+const HOST_STATUS = [
+  "status: ok",
+  `disk: ok (/ and ${plan.host.dataDisk.mount} under 80% full, / has 5 GB free or more)`,
+  "backup: ok (the newest copy in the bucket, 20261120T030000Z-nightly.dump, is 2 h 4 min old)",
+  "nightly: ok (the last one, 2026-11-20T03:00:00Z, dumped and copied off the host)",
+  "checked: 2026-11-20T05:04:00Z (stack staging, every 5 min and after each nightly job)",
+].join("\n");
 
 script(
   "sudo",
@@ -126,6 +135,9 @@ case "$1 $2" in
   "${BACKUP_TOOL} status")
     printf '%s\\n' "\${FAKE_BACKUP_STATUS-$BACKUP_STATUS}"
     exit "\${FAKE_BACKUP_EXIT:-0}" ;;
+  "${STATUS_TOOL} ")
+    printf '%s\\n' "\${FAKE_HOST_STATUS-$HOST_STATUS}"
+    exit "\${FAKE_HOST_STATUS_EXIT:-0}" ;;
   *) echo "sudo: $1: command not found" >&2; exit 1 ;;
 esac
 `,
@@ -166,7 +178,7 @@ function ops(args: string[], env: Record<string, string> = {}, input?: string, w
   return new Promise((resolve, reject) => {
     const child = spawn(file, fileArgs, {
       cwd: REPO_ROOT,
-      env: { ...process.env, PATH: `${bin}:${dirname(process.execPath)}:/usr/bin:/bin`, FAKE_OUT: out, NO_COLOR: "1", BACKUP_STATUS, ...env },
+      env: { ...process.env, PATH: `${bin}:${dirname(process.execPath)}:/usr/bin:/bin`, FAKE_OUT: out, NO_COLOR: "1", BACKUP_STATUS, HOST_STATUS, ...env },
       stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
       timeout: 30_000,
     });
@@ -404,6 +416,24 @@ describe.concurrent("ops CLI", () => {
     expect(failed.code).toBe(1);
     expect(failed.stdout).toContain(`rclone: config: permission denied\nbackups: sudo -n ${BACKUP_TOOL} status exited 2\nhealth: FAILED (backup status unknown)\n`);
     expect(session(young).remote).toContain(`timeout 45 sudo -n ${BACKUP_TOOL} status 2>&1\n`);
+  });
+
+  it("health: the host's status as its writer prints it, before the backups; an alarm is a problem, a host without the writer is not", async () => {
+    const alarm = ["status: alarm disk nightly", `disk: alarm (${plan.host.dataDisk.mount} is 91% full (1 GB free): …)`, "backup: ok (…)", "nightly: alarm (the last one, …, failed: …)", "checked: …"].join("\n");
+    const [ok, alarmed, old] = await Promise.all([
+      ops([...staging, "health"], { FAKE_SSH_RUN: "1" }),
+      ops([...staging, "health"], { FAKE_SSH_RUN: "1", FAKE_HOST_STATUS: alarm, FAKE_HOST_STATUS_EXIT: "1" }),
+      ops([...staging, "health"], { FAKE_SSH_RUN: "1", FAKE_HOST_STATUS: `sudo: ${STATUS_TOOL}: command not found`, FAKE_HOST_STATUS_EXIT: "1" }),
+    ]);
+    const header = `host status (sudo -n ${STATUS_TOOL}, what the disk-or-backup alert reads):`;
+    expect(ok.code, ok.stdout).toBe(0);
+    expect(ok.stdout).toContain(`${header}\n${HOST_STATUS.split("\n").map((l) => `  ${l}`).join("\n")}\n${DUMP_LINE}\n`);
+    expect(session(ok).remote).toContain(`timeout 20 sudo -n ${STATUS_TOOL} 2>&1\n`);
+    expect(alarmed.code).toBe(1);
+    expect(alarmed.stdout).toContain(`${header}\n  status: alarm disk nightly\n  disk: alarm (`);
+    expect(alarmed.stdout).toContain("health: FAILED (host status: disk nightly)\n");
+    expect(old.code, old.stdout).toBe(0);
+    expect(old.stdout).toContain(`host status: unknown (sudo: ${STATUS_TOOL}: command not found; pulumi up installs ${STATUS_TOOL})\n`);
   });
 
   it("health: prints the host's disk warning first and prominently", async () => {
