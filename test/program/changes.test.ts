@@ -298,7 +298,9 @@ describe("the ordinary edits cover the schema under Pulumi mocks", () => {
 describe("the site-down alert's address under Pulumi mocks (provider rules)", () => {
   const ALERT_RESOURCES = [
     "aws:cloudwatch/metricAlarm:MetricAlarm alerts-alarm",
+    "aws:cloudwatch/metricAlarm:MetricAlarm alerts-host-status-alarm",
     "aws:route53/healthCheck:HealthCheck alerts-check",
+    "aws:route53/healthCheck:HealthCheck alerts-host-status-check",
     "aws:sns/topic:Topic alerts-topic",
     "aws:sns/topicSubscription:TopicSubscription alerts-email",
     "pulumi:providers:aws alerts-us-east-1",
@@ -316,7 +318,7 @@ describe("the site-down alert's address under Pulumi mocks (provider rules)", ()
       return alerts ? { ...rest, alerts } : rest;
     }) as EnvironmentDefinition[];
 
-  it("adding one creates the check, the alarm, the topic, the subscription and their provider, and touches nothing else", async () => {
+  it("adding one creates the two checks, their alarms, the topic, the subscription and their provider, and touches nothing else", async () => {
     const changes = await changesOf(withAlerts(undefined), catalog, alerted.name);
     expect(notSame(changes)).toEqual(ALERT_RESOURCES.map((r) => `${r} create`).sort());
     expect(harmful(changes)).toEqual([]);
