@@ -6,15 +6,16 @@ import { loadFailure } from "../../infra/cli/load-catalog.js";
 import { knownStack, meantFlag, unexpectedArguments, UsageError, withHelpHint } from "../../infra/cli/run.js";
 import { editDistance, nearest } from "../../infra/model/nearest.js";
 import { catalog } from "../../stacks/catalog.js";
-import { planOf, REPO_ROOT, run, tempDir } from "./helpers.js";
+import { tsxCommand } from "../tsx-command.js";
+import { planOf, REPO_ROOT, run, tempDir, type RunResult } from "./helpers.js";
 
 /**
  * The command line of every entry point: `--help` everywhere, the same flags for the same
- * things, and nothing on the line silently ignored. Each case spawns tsx (about a second),
- * so the cases of a block run concurrently.
+ * things, and nothing on the line silently ignored. Each case runs a command through tsx's
+ * loader (about half a second of CPU), so the cases of a block run concurrently, and each
+ * command's --help runs once for every block that reads it.
  */
 
-const TSX = join(REPO_ROOT, "node_modules", ".bin", "tsx");
 const STACKS = catalog.map((env) => env.name);
 /** The stack the cases use, and another one of the catalog. */
 const STACK = STACKS.includes("staging") ? "staging" : STACKS[0]!;
@@ -25,7 +26,7 @@ afterAll(cleanup);
 
 /** Runs `tsx <script> <args>` from the repository root. */
 async function tsx(script: string, ...args: string[]) {
-  const result = await run(TSX, [script, ...args], { timeoutMs: 45_000 });
+  const result = await run(...tsxCommand(script, ...args), { timeoutMs: 45_000 });
   expect(result.spawnError).toBeUndefined();
   return result;
 }
@@ -73,6 +74,13 @@ const OURS: { name: string; script: string; args: string[]; options: string[] }[
   { name: "resources", script: "tools/resources.ts", args: [], options: ["--stack <name>", "-h, --help"] },
   { name: "preview", script: "tools/changes/preview.ts", args: [], options: ["--stack <name>", "--base <git-ref>", "--fail-on-flags", "-h, --help"] },
 ];
+/** Each command's `--help`, run once: the same line gives the same answer, whichever block reads it. */
+const helps = new Map<string, Promise<RunResult>>();
+function help(command: Command): Promise<RunResult> {
+  const key = [command.script, ...command.args].join(" ");
+  if (!helps.has(key)) helps.set(key, tsx(command.script, ...command.args, "--help"));
+  return helps.get(key)!;
+}
 const ownOptions = (command: Command) => OURS.find((o) => o.script === command.script && o.args.join(" ") === command.args.join(" "))?.options ?? [];
 
 describe("every npm script's entry point answers --help", () => {
@@ -82,7 +90,7 @@ describe("every npm script's entry point answers --help", () => {
   });
 
   it.concurrent.each(COMMANDS.map((c) => [c.label, c] as const))("npm run %s -- --help: exit 0, the usage with every option on stdout", async (_, command) => {
-    const result = await tsx(command.script, ...command.args, "--help");
+    const result = await help(command);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/^usage: /);
     expect(result.stderr).not.toMatch(/unknown option/i);
@@ -97,7 +105,7 @@ describe("every npm script's entry point answers --help", () => {
 });
 
 /** The npm script a command's usage names (`usage: npm run validate -- …`): where its --help hint points. */
-const scriptNamed = async (command: Command) => /^usage: npm run ([\w:-]+)/.exec((await tsx(command.script, ...command.args, "--help")).stdout)?.[1];
+const scriptNamed = async (command: Command) => /^usage: npm run ([\w:-]+)/.exec((await help(command)).stdout)?.[1];
 
 describe("a positional argument no command takes is refused in one line, naming it", () => {
   const cases = OURS.filter((c) => c.name !== "render:all").map((c) => [c.name, c] as const);
@@ -112,7 +120,7 @@ describe("a positional argument no command takes is refused in one line, naming 
 
 describe("a misspelled or unknown flag is refused the same way by every npm script", () => {
   it.concurrent.each(COMMANDS.map((c) => [c.label, c] as const))("npm run %s -- --stak x: one line with the likeliest flag (or the list) and where the usage is", async (_, command) => {
-    const [script, usage] = await Promise.all([scriptNamed(command), tsx(command.script, ...command.args, "--help")]);
+    const [script, usage] = await Promise.all([scriptNamed(command), help(command)]);
     const result = await tsx(command.script, ...command.args, "--stak", "x");
     expect(result.code).toBe(1);
     const takesStack = usage.stdout.includes("--stack <name>");
