@@ -15,6 +15,7 @@ import { markdownCode, markdownText, mermaidText, renderTopology } from "../../i
 import { catalog } from "../../stacks/catalog.js";
 import { localize, withDefinition } from "../../tools/rehearsal/localize.js";
 import { copyOf, planOf, plansOf, problemAt, REPO_ROOT, run, tempDir } from "./helpers.js";
+import { tsxCommand } from "../tsx-command.js";
 
 /**
  * Bad input a user can hand to `npm run validate` (or to the program, through planFor):
@@ -57,7 +58,7 @@ async function validateFile(name: string, text: string) {
   writeFileSync(path, text);
   // HEAD: every clone has it (main may be absent from a pull request's checkout); the fixtures' names
   // and example values are what --allow-placeholders lets through.
-  const result = await run("npx", ["tsx", "infra/cli/validate.ts", "--file", path, "--base", "HEAD", "--allow-placeholders"], { timeoutMs: 45_000 });
+  const result = await run(...tsxCommand("infra/cli/validate.ts", "--file", path, "--base", "HEAD", "--allow-placeholders"), { timeoutMs: 45_000 });
   expect(result.spawnError).toBeUndefined();
   const stderr = result.stderr
     .split("\n")

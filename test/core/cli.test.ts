@@ -7,15 +7,14 @@ import { EnvironmentSchema } from "../../infra/model/schema.js";
 import { renderAll } from "../../infra/render/index.js";
 import { catalog } from "../../stacks/catalog.js";
 import { planOf, REPO_ROOT, run, tempDir } from "./helpers.js";
+import { tsxCommand } from "../tsx-command.js";
 
 const { dir, cleanup } = tempDir("cli");
 afterAll(cleanup);
 
-const TSX = join(REPO_ROOT, "node_modules", ".bin", "tsx");
-
 /** Runs a CLI entry point as a user would, from `cwd` (the repository root by default). */
 async function cli(script: string, args: string[], cwd = REPO_ROOT) {
-  const result = await run(TSX, [script, ...args], { cwd, timeoutMs: 45_000 });
+  const result = await run(...tsxCommand(script, ...args), { cwd, timeoutMs: 45_000 });
   expect(result.spawnError).toBeUndefined();
   return { code: result.code, stdout: result.stdout, stderr: result.stderr };
 }

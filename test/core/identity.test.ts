@@ -8,6 +8,7 @@ import { catalog } from "../../stacks/catalog.js";
 import { prod } from "../../stacks/prod.js";
 import { staging } from "../../stacks/staging.js";
 import { planOf, problemAt, run, tempDir } from "./helpers.js";
+import { tsxCommand } from "../tsx-command.js";
 
 /**
  * The identity lock: once a stack is deployed, what names its data cannot change unless
@@ -186,7 +187,7 @@ describe("npm run validate applies the lock against the committed plan at --base
   afterAll(cleanup);
 
   async function validate(...args: string[]) {
-    const result = await run("npx", ["tsx", "infra/cli/validate.ts", ...args], { timeoutMs: 45_000 });
+    const result = await run(...tsxCommand("infra/cli/validate.ts", ...args), { timeoutMs: 45_000 });
     expect(result.spawnError).toBeUndefined();
     return result;
   }

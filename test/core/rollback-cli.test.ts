@@ -8,6 +8,7 @@ import { RELEASE_TOOL } from "../../infra/render/release.js";
 import { shellWord } from "../../infra/render/shell.js";
 import { sentBy } from "../../infra/cli/deploy-lock.js";
 import { REPO_ROOT } from "./helpers.js";
+import { tsxCommand } from "../tsx-command.js";
 import { removeTree } from "../scratch.js";
 
 /**
@@ -73,13 +74,13 @@ interface Run {
 }
 
 let runs = 0;
-/** Runs the CLI through `npx tsx` from the repository root with the fakes first on PATH. */
+/** Runs the CLI as `npx tsx` does (node with tsx's loader, one process), from the repository root with the fakes first on PATH. */
 function rollback(args: string[], env: Record<string, string> = {}, bin = sshOnly): Promise<Run> {
   const out = join(scratch, `run-${++runs}`);
   mkdirSync(out);
   const read = (name: string) => (existsSync(join(out, name)) ? readFileSync(join(out, name), "utf8") : undefined);
   return new Promise((resolve, reject) => {
-    const child = spawn("npx", ["tsx", "infra/cli/rollback.ts", ...args], {
+    const child = spawn(...tsxCommand("infra/cli/rollback.ts", ...args), {
       cwd: REPO_ROOT,
       env: { ...process.env, PATH: `${bin}:${dirname(process.execPath)}:/usr/bin:/bin`, FAKE_OUT: out, NO_COLOR: "1", ...env },
       stdio: ["ignore", "pipe", "pipe"],
