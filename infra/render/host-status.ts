@@ -11,10 +11,9 @@ export const STATUS_CRON = "/etc/cron.d/timetracker-status";
 
 /**
  * What the host reports on, in the order of the document's lines and of the alarm's first line
- * (`status: alarm disk nightly`): each name is a rule of the writer below.
+ * (`status: alarm disk nightly`): each name is a rule of the writer below, `check_<name>`.
  */
 export const HOST_STATUS_CONDITIONS = ["disk", "backup", "nightly"] as const;
-export type HostStatusCondition = (typeof HOST_STATUS_CONDITIONS)[number];
 
 /** The first line Caddy answers (503) while the writer has written nothing yet: an alarm too. */
 export const NO_REPORT_LINE = "status: alarm report";
@@ -154,9 +153,7 @@ check_nightly() {
   fi
 }
 
-check_disk
-check_backup
-check_nightly
+${HOST_STATUS_CONDITIONS.map((condition) => `check_${condition}`).join("\n")}
 
 if [ "\${#alarms[@]}" -eq 0 ]; then
   first=${q(s.okLine)} target=$ok_file other=$alarm_file
