@@ -1,9 +1,18 @@
 import { availableParallelism } from "node:os";
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 import { BaseSequencer, type TestSpecification } from "vitest/node";
+import { CATALOG_WIDE } from "./test/delivery/catalog-wide.js";
 
 /** Where a runner wants vitest's JSON report as well (tools/runner/jobs.ts sets it; the workflows' `npm test` stays as written). */
 const report = process.env.TT_TEST_REPORT;
+
+/**
+ * No file named on vitest's command line (`vitest [run|list] [<filter>...]`): the whole suite, where
+ * the catalog-wide files run once, inside two-clients.test.ts's copy over the catalog with two
+ * clients added (test/delivery/catalog-wide.ts), and not a second time here. A flag's value
+ * written after a space reads as a filter: that only keeps them in.
+ */
+const wholeSuite = process.argv.slice(2).every((arg) => ["run", "watch", "dev", "list"].includes(arg) || arg.startsWith("-"));
 
 /**
  * The files that take longest from start to end (a run of their own in a copy of the
@@ -32,6 +41,7 @@ class LongestFirst extends BaseSequencer {
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    exclude: [...configDefaults.exclude, ...(wholeSuite ? Object.keys(CATALOG_WIDE) : [])],
     // The tools the tests run are checked once, first: a missing one stops the run in seconds.
     globalSetup: ["test/tools-check.ts"],
     ...(report ? { reporters: ["default", "json"], outputFile: { json: report } } : {}),
