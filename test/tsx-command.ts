@@ -21,3 +21,8 @@ export const TSX_NODE_ARGS: readonly string[] = ["--require", PREFLIGHT, "--impo
 export function tsxCommand(script: string, ...args: string[]): [string, string[]] {
   return [process.execPath, [...TSX_NODE_ARGS, script, ...args]];
 }
+
+/** The command and arguments that run `tsx --eval <module source>` in one process (the source may import TypeScript files). */
+export function tsxEval(source: string): [string, string[]] {
+  return [process.execPath, [...TSX_NODE_ARGS, "--input-type=module", "--eval", source]];
+}

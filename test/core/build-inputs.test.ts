@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { buildInputsHash, prepareBuildContext } from "../../infra/build-context.js";
 import { REPO_ROOT } from "./helpers.js";
 import { removeTree } from "../scratch.js";
+import { tsxEval } from "../tsx-command.js";
 
 describe("a built image's tag comes from every build input", () => {
   const dir = mkdtempSync(join(tmpdir(), "build-inputs-"));
@@ -42,7 +43,7 @@ describe("a build context is assembled whole", () => {
 for (let i = 0; i < 15; i++) prepareBuildContext(${JSON.stringify(join(dir, "src"))}, ${JSON.stringify(join(dir, "Dockerfile"))}, ${JSON.stringify(join(dir, "out"))});
 });`;
     const runs = Array.from({ length: 4 }, () => new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = spawn(join(REPO_ROOT, "node_modules/.bin/tsx"), ["--eval", script], { cwd: REPO_ROOT });
+      const child = spawn(...tsxEval(script), { cwd: REPO_ROOT });
       let stderr = "";
       child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
       child.on("close", (code) => resolve({ code, stderr }));

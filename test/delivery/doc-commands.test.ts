@@ -5,7 +5,8 @@ import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
 import { catalog } from "../../stacks/catalog.js";
 import { candidates, type DocCommand, inlinePaths, npmRuns, repoPaths, shellCommands } from "./doc-commands.js";
-import { REPO, TSX } from "./repo-copy.js";
+import { tsxCommand } from "../tsx-command.js";
+import { REPO } from "./repo-copy.js";
 
 /**
  * Every command the user's manual gives (README.md and docs/*.md, fenced shell blocks and
@@ -45,7 +46,7 @@ describe("the docs' commands", () => {
     await Promise.all(
       [...wanted].filter((s) => entryPoint(s)).map(async (script) => {
         const [file, ...args] = entryPoint(script) as string[];
-        const { stdout } = await promisify(execFile)(TSX, [file as string, ...args, "--help"], { cwd: REPO, timeout: 60_000 });
+        const { stdout } = await promisify(execFile)(...tsxCommand(file as string, ...args, "--help"), { cwd: REPO, timeout: 60_000 });
         usages.set(script, stdout);
       }),
     );

@@ -6,7 +6,8 @@ import { parse as parseYaml } from "yaml";
 import { validateCatalog } from "../../infra/model/catalog.js";
 import type { Plan } from "../../infra/model/plan.js";
 import { removeTree } from "../scratch.js";
-import { commitAll, copyRepo, lowestFreePair, removeCopies, REPO, secretKeyOf, treeHash, TSX } from "./repo-copy.js";
+import { tsxCommand, tsxEval } from "../tsx-command.js";
+import { commitAll, copyRepo, lowestFreePair, removeCopies, REPO, secretKeyOf, treeHash } from "./repo-copy.js";
 import { standInCurl } from "./stand-in-curl.js";
 
 /**
@@ -22,7 +23,7 @@ const STACK_TRACE = /^\s+at .+:\d+:\d+\)?$/m;
 /** The stacks of the copy's catalog, loaded in a child process (this one has the repository's loaded already). */
 function catalogOf(root: string): { names: string[]; plans: Plan[] } {
   const script = `import { catalog } from "./stacks/catalog.ts"; console.log(JSON.stringify(catalog));`;
-  const result = spawnSync(TSX, ["--eval", script], { cwd: root, encoding: "utf8", timeout: 60_000 });
+  const result = spawnSync(...tsxEval(script), { cwd: root, encoding: "utf8", timeout: 60_000 });
   if (result.status !== 0) throw new Error(`cannot load the catalog of ${root}:\n${result.stderr}`);
   const validated = validateCatalog(JSON.parse(result.stdout) as unknown[]);
   if (!validated.ok) throw new Error(`the catalog of ${root} is invalid: ${JSON.stringify(validated.problems)}`);
@@ -31,7 +32,7 @@ function catalogOf(root: string): { names: string[]; plans: Plan[] } {
 
 /** Runs the repository's scaffolder against `root` (through --root, as a user's checkout would). */
 function scaffold(root: string, args: string[]) {
-  const result = spawnSync(TSX, [join(REPO, "infra/cli/new-client.ts"), ...args, "--root", root], {
+  const result = spawnSync(...tsxCommand(join(REPO, "infra/cli/new-client.ts"), ...args, "--root", root), {
     cwd: root,
     encoding: "utf8",
     timeout: 120_000,
@@ -145,7 +146,7 @@ describe("new-client: success", () => {
   it("leaves a catalog that the validate command accepts (its example domain and documentation address aside)", () => {
     // validate reads the deployed identity from git: the copy becomes a repository of its own.
     commitAll(root, "catalog with a client");
-    const result = spawnSync(TSX, ["infra/cli/validate.ts", "--base", "HEAD", "--allow-placeholders"], { cwd: root, encoding: "utf8", timeout: 60_000 });
+    const result = spawnSync(...tsxCommand("infra/cli/validate.ts", "--base", "HEAD", "--allow-placeholders"), { cwd: root, encoding: "utf8", timeout: 60_000 });
     expect(result.status, result.stderr).toBe(0);
     expect(result.stdout).toContain(`valid: ${[...before.names, NAME].join(", ")}`);
   });

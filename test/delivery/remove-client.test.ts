@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { catalog } from "../../stacks/catalog.js";
 import { removeTree } from "../scratch.js";
-import { commitAll, copyRepo, REPO, removeCopies, treeHash, TSX } from "./repo-copy.js";
+import { tsxCommand } from "../tsx-command.js";
+import { commitAll, copyRepo, REPO, removeCopies, treeHash } from "./repo-copy.js";
 
 /**
  * `npm run remove-client` on a throw-away copy of this repository: a client that new-client
@@ -47,7 +48,7 @@ function pathWith(label: string, pulumi?: { stdout?: string; stderr?: string; co
 const NO_STACK = { stderr: `error: no stack named '${NAME}' found`, code: 255 };
 
 function removeClient(root: string, path: string, ...args: string[]) {
-  const result = spawnSync(TSX, [join(REPO, "infra/cli/remove-client.ts"), ...args, "--root", root], {
+  const result = spawnSync(...tsxCommand(join(REPO, "infra/cli/remove-client.ts"), ...args, "--root", root), {
     cwd: root,
     encoding: "utf8",
     timeout: 120_000,
@@ -71,7 +72,7 @@ describe("remove-client", () => {
     // A clone, as a user's is (validate reads what main commits).
     commitAll(root, "the repository as it is");
     pristine = committed(root);
-    const added = spawnSync(TSX, [join(REPO, "infra/cli/new-client.ts"), NAME, "--domain", DOMAIN, "--admin-cidr", "100.64.0.7/32", "--root", root], {
+    const added = spawnSync(...tsxCommand(join(REPO, "infra/cli/new-client.ts"), NAME, "--domain", DOMAIN, "--admin-cidr", "100.64.0.7/32", "--root", root), {
       cwd: root,
       encoding: "utf8",
       timeout: 120_000,
@@ -138,7 +139,7 @@ describe("remove-client", () => {
     // No stack in Pulumi: nothing to `pulumi stack rm`.
     expect(result.stdout).not.toContain("pulumi stack rm");
     // The shipped prod and staging keep their placeholder adminCidrs: every other check runs.
-    const validate = spawnSync(TSX, ["infra/cli/validate.ts", "--allow-placeholders"], { cwd: root, encoding: "utf8", timeout: 60_000 });
+    const validate = spawnSync(...tsxCommand("infra/cli/validate.ts", "--allow-placeholders"), { cwd: root, encoding: "utf8", timeout: 60_000 });
     expect(validate.status, validate.stderr).toBe(0);
     expect(readFileSync(join(root, "stacks/catalog.ts"), "utf8")).not.toContain(NAME);
   });

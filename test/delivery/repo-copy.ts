@@ -6,6 +6,7 @@ import { join, relative, resolve } from "node:path";
 import type { Plan } from "../../infra/model/plan.js";
 import { STANDBY_PORT_OFFSET } from "../../infra/model/schema.js";
 import { removeTree } from "../scratch.js";
+import { tsxEval } from "../tsx-command.js";
 
 /**
  * Throw-away copies of this repository for the tests that change it (the scaffolder, a
@@ -14,7 +15,6 @@ import { removeTree } from "../scratch.js";
  */
 
 export const REPO = resolve(import.meta.dirname, "../..");
-export const TSX = join(REPO, "node_modules", ".bin", "tsx");
 
 /** Linked, not copied: installed packages and fetched tools. */
 const LINKED = ["node_modules", ".cache"];
@@ -38,7 +38,7 @@ export function copyRepo(prefix = "repo-copy"): string {
 /** The definitions of a copy's stacks/catalog.ts, loaded in a child process (this one has the repository's own loaded). */
 export function definitionsOf(root: string): unknown[] {
   const script = `import { catalog } from "./stacks/catalog.ts"; console.log(JSON.stringify(catalog));`;
-  const result = spawnSync(TSX, ["--eval", script], { cwd: root, encoding: "utf8", timeout: 60_000 });
+  const result = spawnSync(...tsxEval(script), { cwd: root, encoding: "utf8", timeout: 60_000 });
   if (result.status !== 0) throw new Error(`cannot load the catalog of ${root}:\n${result.stderr}`);
   return JSON.parse(result.stdout) as unknown[];
 }

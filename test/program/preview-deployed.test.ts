@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { deployedFrom, readDeployed } from "../../infra/cli/deployed.js";
 import { REPO_ROOT, tempDir } from "../core/helpers.js";
+import { tsxCommand } from "../tsx-command.js";
 
 /**
  * The offline preview compares with what is deployed: the commit of the stack's last
@@ -44,10 +45,10 @@ function pathWith(name: string, pulumi?: { stdout?: string; stderr?: string; cod
   return bin;
 }
 
-/** Runs `npm run preview -- <args>` (tsx directly) with that PATH. */
+/** Runs `npm run preview -- <args>` (node with tsx's loader, as tsx runs it) with that PATH. */
 function preview(path: string, ...args: string[]) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(join(REPO_ROOT, "node_modules/.bin/tsx"), ["tools/changes/preview.ts", ...args], { cwd: REPO_ROOT, env: { ...process.env, PATH: path } });
+    const child = spawn(...tsxCommand("tools/changes/preview.ts", ...args), { cwd: REPO_ROOT, env: { ...process.env, PATH: path } });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
