@@ -476,6 +476,22 @@ async function holdingRun(host: LockHost): Promise<{ pid: number; exited: Promis
   return { pid: child.pid!, exited };
 }
 
+/**
+ * Resolves once no process of the group `pgid` is left (5 s at most). SIGKILL is delivered, not
+ * waited for: a stand-in's `sleep` killed with its group can still hold the lock's file for a
+ * moment after its parent's exit was seen.
+ */
+async function groupGone(pgid: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      process.kill(-pgid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 const firstLine = (text: string) => text.split("\n")[0] ?? "";
 const STAMP = /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/.source;
 
@@ -617,6 +633,7 @@ describe("deploys, rollbacks and dumps of the release tool meet the lock", { tim
     // The whole run goes: nothing holds the lock, the record stays behind.
     process.kill(-running.pid, "SIGKILL");
     await running.exited;
+    await groupGone(running.pid);
     const stale = await lock(host, ["status"]);
     expect(stale.stdout.split("\n")).toEqual([
       expect.stringMatching(new RegExp(`^lock: stale since ${STAMP} \\(\\d+ s ago\\) by ubuntu \\(ssh from 203\\.0\\.113\\.7\\): dump test$`)),
@@ -630,6 +647,7 @@ describe("deploys, rollbacks and dumps of the release tool meet the lock", { tim
     const again = await holdingRun(host);
     process.kill(-again.pid, "SIGKILL");
     await again.exited;
+    await groupGone(again.pid);
     rmSync(join(host.root, "block"));
     const next = await dumpOn(host);
     expect({ code: next.code, stderr: next.stderr }).toEqual({ code: 0, stderr: "" });
