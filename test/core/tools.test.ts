@@ -201,9 +201,18 @@ const renderedOrFailed: Found[] = scriptPlans.flatMap((plan) =>
 // renderAll repeats what its renderers return: each text is checked once.
 const rendered = [...unique(renderedOrFailed.filter((s): s is Script => !("error" in s))), ...renderedOrFailed.filter((s) => "error" in s)];
 
-async function shellcheck(script: Script): Promise<RunResult> {
-  const file = write(`script.${slug(script.origin)}.sh`, script.text);
-  return tool("shellcheck", ["--norc", "--format=gcc", ...(script.shell ? [`--shell=${script.shell}`] : []), file]);
+/**
+ * shellcheck's answer for each text, asked once: a script the program sends is often a rendered
+ * one, byte for byte, and the same text gets the same answer (a finding names the first origin's file).
+ */
+const checked = new Map<string, Promise<RunResult>>();
+function shellcheck(script: Script): Promise<RunResult> {
+  const key = `${script.shell}\n${script.text}`;
+  if (!checked.has(key)) {
+    const file = write(`script.${slug(script.origin)}.sh`, script.text);
+    checked.set(key, tool("shellcheck", ["--norc", "--format=gcc", ...(script.shell ? [`--shell=${script.shell}`] : []), file]));
+  }
+  return checked.get(key)!;
 }
 
 const expectClean = async (script: Script) => {
