@@ -94,8 +94,19 @@ printf 'fs=ext4\\nlabel=%s\\n' "$3" >> "$FAKE/dev/$(basename "$4").env"
 install("findmnt", `#!/bin/bash\n[ "$*" = "-no MAJ:MIN /" ] || exit 64\necho "$FAKE_ROOT"\n`);
 install("sleep", `#!/bin/bash\necho "$1" >> "$FAKE/sleeps"\n`);
 
+const finder = (text: string) => `#!/bin/bash\nset -euo pipefail\n${text}\ndata_disk\n`;
 const script = join(dir, "find-data-disk.sh");
-writeFileSync(script, `#!/bin/bash\nset -euo pipefail\n${renderDataDiskFinder(plan)}\ndata_disk\n`);
+writeFileSync(script, finder(renderDataDiskFinder(plan)));
+
+/**
+ * The wait as rendered, DATA_DISK_WAIT.attempts rounds, and the same script cut to a few rounds
+ * for the case that waits to its end: each round runs the stand-ins some forty times, ninety
+ * rounds took 20 s of a test run. Everything else is as rendered.
+ */
+const WAIT_ROUNDS = `for _ in $(seq 1 ${DATA_DISK_WAIT.attempts}); do`;
+const SHORT_ROUNDS = 3;
+const shortWait = join(dir, "find-data-disk-short-wait.sh");
+writeFileSync(shortWait, finder(renderDataDiskFinder(plan).replace(WAIT_ROUNDS, `for _ in $(seq 1 ${SHORT_ROUNDS}); do`)));
 
 type Device = { type?: string; majmin: string; size?: number; parts?: string[]; mount?: string; fs?: string; label?: string; pttype?: string; unreadable?: number; appears?: number };
 
@@ -125,8 +136,8 @@ function devices(all: Record<string, Device>) {
   }
 }
 
-function findDisk(root = "259:1") {
-  const r = spawnSync("bash", [script], {
+function findDisk(root = "259:1", finderScript = script) {
+  const r = spawnSync("bash", [finderScript], {
     encoding: "utf8",
     env: { PATH: `${bin}:/usr/bin:/bin`, FAKE: fake, FAKE_ROOT: root },
     timeout: 60_000,
@@ -180,8 +191,9 @@ describe("host setup finds the data disk by its label, and formats only one blan
       nvme5n1: { majmin: "259:12", unreadable: 8 },
       loop0: { type: "loop", majmin: "7:0" },
     });
-    const r = findDisk("259:0");
-    expect(r).toMatchObject({ code: 1, stdout: "", mkfs: [], sleeps: DATA_DISK_WAIT.attempts });
+    expect(renderDataDiskFinder(plan).split(WAIT_ROUNDS), "the rendered wait's rounds").toHaveLength(2);
+    const r = findDisk("259:0", shortWait);
+    expect(r).toMatchObject({ code: 1, stdout: "", mkfs: [], sleeps: SHORT_ROUNDS });
     expect(r.stderr).toContain(
       `the data disk ${disk.name} is not attached: after ${DATA_DISK_WAIT.attempts * DATA_DISK_WAIT.intervalSeconds} s no disk is labelled ${disk.label} and none is a blank ${disk.sizeGb} GB disk; seen:`,
     );
