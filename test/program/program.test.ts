@@ -14,16 +14,24 @@ const run = (stack: string, override: Record<string, string> = {}) => {
   return runProgram(stack, { ...config, ...override }, secretKeys);
 };
 
+/**
+ * One run per stack with its committed config, shared by the tests that only read what it
+ * declared (none changes it); a test that compares two runs, or needs another day or config,
+ * starts its own as well.
+ */
+const committedRuns = new Map<string, ReturnType<typeof run>>();
+const committedRun = (stack: string) => committedRuns.get(stack) ?? committedRuns.set(stack, run(stack)).get(stack)!;
+
 // Every stack in the catalog, clients included: a new client is covered without a hand edit.
 describe.each(catalog.map((d) => d.name))("the program for %s under Pulumi mocks (no Pulumi CLI here)", (stack) => {
   const plan = planFor(catalog, stack);
 
   it("declares a well-formed stack: firewall, loopback ports, names, volumes, files, order, secrets", async () => {
-    await expectWellFormedStack(plan, await run(stack));
+    await expectWellFormedStack(plan, await committedRun(stack));
   });
 
   it("places the committed rendered Caddyfile into Caddy, and installs the committed release tool that places nginx.conf", async () => {
-    const result = await run(stack);
+    const result = await committedRun(stack);
     const committed = (name: string) => readFileSync(`rendered/${stack}/${name}`, "utf8");
     const uploads = result.one(CONTAINER, "app-caddy").inputs.uploads as { file: string; content: string }[];
     expect(uploads).toEqual([{ file: "/etc/caddy/Caddyfile", content: committed("Caddyfile") }]);
@@ -41,7 +49,7 @@ describe.each(catalog.map((d) => d.name))("the program for %s under Pulumi mocks
   });
 
   it("releases the backend and the frontend through the release tool, each with its image, spec and secrets", async () => {
-    const result = await run(stack);
+    const result = await committedRun(stack);
     expect(result.byType(CONTAINER).map((c) => c.name).sort()).toEqual(["app-caddy", "app-db", "app-redis"]);
     for (const service of RELEASED_SERVICES) {
       const release = releaseFor(result, service);
@@ -72,7 +80,7 @@ describe.each(catalog.map((d) => d.name))("the program for %s under Pulumi mocks
   });
 
   it("stops the database, Redis and Caddy with a grace period when their containers go (the provider's default kills them); a release command's delete removes the tool's containers", async () => {
-    const result = await run(stack);
+    const result = await committedRun(stack);
     const grace = Object.fromEntries(result.byType(CONTAINER).map((c) => [c.name, c.inputs.destroyGraceSeconds]));
     expect(grace).toEqual({ "app-db": 60, "app-redis": 30, "app-caddy": 30 });
     for (const service of RELEASED_SERVICES) {
@@ -84,7 +92,7 @@ describe.each(catalog.map((d) => d.name))("the program for %s under Pulumi mocks
   });
 
   it("names built images <repository>:<12 hex of the hash of every build input>, the ref the release command deploys", async () => {
-    const result = await run(stack);
+    const result = await committedRun(stack);
     for (const service of RELEASED_SERVICES) {
       const image = plan.containers[service].image;
       const declared = result.one(IMAGE, `app-image-${service}`);
@@ -99,7 +107,7 @@ describe.each(catalog.map((d) => d.name))("the program for %s under Pulumi mocks
   });
 
   it("dumps the database before the database image, the backend image or its release command changes", async () => {
-    const result = await run(stack);
+    const result = await committedRun(stack);
     const dump = result.one(COMMAND, "app-predeploy-dump");
     expect(dump.inputs.create).toBe("sudo -n /usr/local/bin/timetracker-release dump predeploy");
     expect(dump.inputs.triggers).toEqual([plan.containers.db.image.source === "registry" ? plan.containers.db.image.ref : "", imageRefFor(plan, result, "backend"), "alembic upgrade head"]);
@@ -111,7 +119,7 @@ describe.each(catalog.map((d) => d.name))("the program for %s under Pulumi mocks
   });
 
   it("outputs the SSH user, the pinned host key and the released images", async () => {
-    const result = await run(stack);
+    const result = await committedRun(stack);
     expect(result.outputs.sshUser).toBe(plan.host.sshUser);
     expect(result.outputs.hostKey).toBe(MOCK_HOST_KEY);
     expect(result.outputs.releasedImages).toEqual({ backend: imageRefFor(plan, result, "backend"), frontend: imageRefFor(plan, result, "frontend") });
@@ -124,7 +132,7 @@ describe.each(catalog.map((d) => d.name))("the program for %s under Pulumi mocks
   });
 
   it("gives identical inputs for every resource on two runs, the second on another day", async () => {
-    const first = await run(stack);
+    const first = await committedRun(stack);
     // Only Date is faked: the Pulumi runtime's own timers keep running.
     vi.useFakeTimers({ toFake: ["Date"], now: new Date("2031-07-04T23:59:59Z") });
     const second = await run(stack).finally(() => vi.useRealTimers());
@@ -134,7 +142,7 @@ describe.each(catalog.map((d) => d.name))("the program for %s under Pulumi mocks
   });
 
   it("matches the committed resource list (run `npm run resources` after a change)", async () => {
-    const result = await run(stack);
+    const result = await committedRun(stack);
     const committed = readFileSync(`resources/${stack}.md`, "utf8");
     expect(renderResourceList(stack, result.resources, result.secretValues)).toBe(committed);
     for (const secret of result.secretValues) expect(committed).not.toContain(secret);
@@ -143,7 +151,7 @@ describe.each(catalog.map((d) => d.name))("the program for %s under Pulumi mocks
 
 describe("production specifics under Pulumi mocks", () => {
   it("adopts the database password from the stack secret; the instance is disposable, the disk and static IP protected", async () => {
-    const result = await run("prod");
+    const result = await committedRun("prod");
     const db = result.one(CONTAINER, "app-db");
     expect(db.inputs.envs).toContain(`POSTGRES_PASSWORD=${MOCK_ADOPTED_PASSWORD}`);
     expect(db.secretPaths).toContain("envs");
@@ -185,7 +193,7 @@ describe("stack selection and config checks under Pulumi mocks", () => {
   });
 
   it("rotates a secret only through its counter", async () => {
-    const before = await run("staging");
+    const before = await committedRun("staging");
     const again = await run("staging");
     const keepers = (r: typeof before) => r.byType("random:index/randomPassword:RandomPassword").map((x) => [x.name, x.inputs.keepers]);
     expect(keepers(again)).toEqual(keepers(before));
