@@ -31,9 +31,11 @@ const { runProgram } = await import("../../tools/mock-engine.js");
 const { mockConfig } = await import("../../tools/mock-config.js");
 const { expectWellFormedStack, CONTAINER } = await import("./expectations.js");
 
+/** The program's run for each stack, once: the tests only read what it declared. */
+const runs = new Map<string, ReturnType<typeof runProgram>>();
 const run = (stack: string) => {
   const { config, secretKeys } = mockConfig(planFor(catalog, stack));
-  return runProgram(stack, config, secretKeys);
+  return runs.get(stack) ?? runs.set(stack, runProgram(stack, config, secretKeys)).get(stack)!;
 };
 
 describe("a client-shaped stack under Pulumi mocks (no Pulumi CLI here)", () => {
