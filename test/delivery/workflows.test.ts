@@ -400,7 +400,7 @@ describe("workflow security", () => {
     expect(testRuns.slice(0, 3)).toEqual(["sudo bash tools/prerequisites.sh", "npm ci", "npm test"]);
     // The identity lock checks the change against what the base branch deployed.
     expect(testRuns[3]).toContain('git fetch --no-tags --depth=1 origin "$BASE_REF"');
-    expect(testRuns[3]).toContain("npm run --silent validate -- --base FETCH_HEAD");
+    expect(testRuns[3]).toContain("npm run --silent validate -- --base FETCH_HEAD --allow-placeholders");
     const preview = wf.jobs.preview as Job & { strategy?: { matrix?: unknown } };
     const cloud = wf.jobs["cloud-preview"] as Job & { strategy?: { matrix?: unknown } };
     expect(needsOf(preview)).toEqual(expect.arrayContaining(["test", "stacks"]));
