@@ -22,9 +22,9 @@ const wholeSuite = process.argv.slice(2).every((arg) => ["run", "watch", "dev", 
 const LONGEST_FIRST = [
   "test/delivery/two-clients.test.ts",
   "test/core/release-crash.test.ts",
-  "test/core/backup-tool.test.ts",
-  "test/delivery/new-client.test.ts",
   "test/program/changes.test.ts",
+  "test/core/backup-tool.test.ts",
+  "test/core/ops-cli.test.ts",
 ];
 
 class LongestFirst extends BaseSequencer {
