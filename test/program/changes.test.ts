@@ -7,6 +7,7 @@ import { z } from "zod";
 import type { EnvironmentDefinition } from "../../infra/model/schema.js";
 import type { Declared } from "../../tools/changes/decide.js";
 import { removeTree } from "../scratch.js";
+import { tsxCommand } from "../tsx-command.js";
 
 /**
  * What the providers' replace rules (tools/changes/provider-rules.ts) say each ordinary edit
@@ -307,7 +308,9 @@ describe("the site-down alert's address under Pulumi mocks (provider rules)", ()
   ].sort();
   const changesOf = async (from: readonly EnvironmentDefinition[], to: readonly EnvironmentDefinition[], stack: string) => {
     expect(refusal(to)).toBeUndefined();
-    return planChanges((await declare(from, stack)).resources, (await declare(to, stack)).resources);
+    // The committed catalog's run is the baseline the edits above share.
+    const declared = (definitions: readonly EnvironmentDefinition[]) => (definitions === catalog ? before(stack) : declare(definitions, stack));
+    return planChanges((await declared(from)).resources, (await declared(to)).resources);
   };
   const harmful = (changes: ReturnType<typeof planChanges>) => changes.flatMap((c) => c.flags.filter((f) => REFUSED.includes(f.kind)).map((f) => `${c.name}: ${f.kind}`));
   const notSame = (changes: ReturnType<typeof planChanges>) => changes.filter((c) => c.action !== "same").map((c) => `${c.type} ${c.name} ${c.action}`).sort();
@@ -457,7 +460,7 @@ describe("npm run preview under Pulumi mocks", () => {
   it("compares the working tree with a git ref through a temporary worktree, and removes it", () => {
     const worktrees = () => spawnSync("git", ["worktree", "list"], { encoding: "utf8" }).stdout;
     const before = worktrees();
-    const result = spawnSync("node_modules/.bin/tsx", ["tools/changes/preview.ts", "--stack", "staging", "--base", "HEAD"], { encoding: "utf8", timeout: 60_000 });
+    const result = spawnSync(...tsxCommand("tools/changes/preview.ts", "--stack", "staging", "--base", "HEAD"), { encoding: "utf8", timeout: 60_000 });
     expect(result.status, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/^\*\*staging\*\*: \d+ to create, \d+ to update, \d+ to replace, \d+ to delete, \d+ unchanged\. Flags: /m);
     expect(result.stdout).not.toContain(MOCK_ADOPTED_PASSWORD);
