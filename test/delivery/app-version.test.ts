@@ -24,9 +24,11 @@ afterAll(() => removeTree(scratch));
 
 const pinned = () => JSON.parse(readFileSync(join(REPO, "app-version.json"), "utf8")) as Record<string, unknown>;
 
+/** The program's run for each stack, once: both tests of a stack only read it. */
+const runs = new Map<string, ReturnType<typeof runProgram>>();
 const run = (stack: string) => {
   const { config, secretKeys } = mockConfig(planFor(catalog, stack));
-  return runProgram(stack, config, secretKeys);
+  return runs.get(stack) ?? runs.set(stack, runProgram(stack, config, secretKeys)).get(stack)!;
 };
 
 describe("app-version.json", () => {
