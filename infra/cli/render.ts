@@ -1,14 +1,14 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { planFor, validateCatalog, CatalogError } from "../model/catalog.js";
-import { renderAll } from "../render/index.js";
+import { renderAll, RENDERED_FILES } from "../render/index.js";
 import { loadCatalog } from "./load-catalog.js";
 import { loadDefinitionFile } from "./load-definition.js";
 import { InputError, knownStack, runCli, UsageError } from "./run.js";
 
 const USAGE = `usage: npm run render -- --stack <name> --out <dir>
-           write one stack's generated files (Caddyfile, nginx.conf, launch.sh, host-setup.sh,
-           release.sh, backup.sh, topology.md, plan.json) to <dir>
+           write one stack's generated files to <dir>:
+           ${RENDERED_FILES.join(", ")}
        npm run render -- --file <path> --out <dir>
            the same for a definition file (JSON or YAML), validated with the catalog as
            npm run validate -- --file does: it replaces the catalog's stack of its name or joins it

@@ -10,7 +10,12 @@ import { renderPostgresUpgradeTool } from "./postgres-upgrade.js";
 import { renderReleaseTool } from "./release.js";
 import { renderTopology } from "./topology.js";
 
-export type RenderedFiles = Record<"Caddyfile" | "nginx.conf" | "launch.sh" | "host-setup.sh" | "release.sh" | "backup.sh" | "lock.sh" | "host-status.sh" | "postgres-upgrade.sh" | "topology.md" | "plan.json", string>;
+/** The files `render` writes for a stack, in this order (its --help lists them from here). */
+export const RENDERED_FILES = [
+  "Caddyfile", "nginx.conf", "launch.sh", "host-setup.sh", "release.sh", "backup.sh", "lock.sh", "host-status.sh", "postgres-upgrade.sh", "topology.md", "plan.json",
+] as const;
+
+export type RenderedFiles = Record<(typeof RENDERED_FILES)[number], string>;
 
 /** Every generated file of a stack. The Plan holds secrets by name only, so plan.json is safe to commit. */
 export function renderAll(plan: Plan): RenderedFiles {
