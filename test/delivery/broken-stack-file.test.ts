@@ -34,6 +34,7 @@ const COMMANDS: [string, string[]][] = [
   ["resources", []],
   ["iam", []],
   ["generate", []],
+  ["rehearse", ["--stack", STACK]],
 ];
 
 /** A copy of the repository whose stack file has `edit` applied, and where in it the mistake is (1-based line and column). */
