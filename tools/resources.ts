@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { CatalogError, validateCatalog } from "../infra/model/catalog.js";
 import { loadCatalog } from "../infra/cli/load-catalog.js";
 import { knownStack, runCli } from "../infra/cli/run.js";
+import { runStacks } from "./generate/stack-runs.js";
 
 const USAGE = `usage: npm run resources -- [--stack <name>]...
 Writes resources/<stack>.md: the resources the program declares for the stack under Pulumi
@@ -20,16 +21,11 @@ await runCli(
     const wanted = ((values.stack as string[] | undefined) ?? []).map((name) => knownStack(name, stacks));
     const result = validateCatalog(catalog);
     if (!result.ok) throw new CatalogError(result.problems);
-    // The Pulumi runtime is loaded only for real work: --help and a mistake stay fast.
-    const { runProgram } = await import("./mock-engine.js");
-    const { mockConfig } = await import("./mock-config.js");
     const { renderResourceList } = await import("./resource-list.js");
     mkdirSync("resources", { recursive: true });
-    for (const plan of result.plans.filter((p) => wanted.length === 0 || wanted.includes(p.stack))) {
-      const { config, secretKeys } = mockConfig(plan);
-      const run = await runProgram(plan.stack, config, secretKeys);
-      writeFileSync(`resources/${plan.stack}.md`, renderResourceList(plan.stack, run.resources, run.secretValues));
-      console.log(`wrote resources/${plan.stack}.md (${run.resources.length} resources)`);
+    for (const { stack, run } of await runStacks(catalog, result.plans.filter((p) => wanted.length === 0 || wanted.includes(p.stack)))) {
+      writeFileSync(`resources/${stack}.md`, renderResourceList(stack, run.resources, run.secretValues));
+      console.log(`wrote resources/${stack}.md (${run.resources.length} resources)`);
     }
     return 0;
   },

@@ -47,7 +47,7 @@ interface Command {
 
 /**
  * Every distinct `tsx <file> [args]` command of package.json's scripts, labelled with the
- * scripts that run it (`generate` runs `render:all`'s and `resources`' commands).
+ * scripts that run it.
  */
 function npmScriptCommands(): Command[] {
   const scripts = (JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts;

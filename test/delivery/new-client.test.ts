@@ -79,9 +79,9 @@ describe("new-client: a failure after writing rolls every change back", () => {
   it("restores the tree when regenerating fails half way", () => {
     const NAME = "zz-test-client-f";
     const root = copyRepo("new-client-rollback");
-    // A renderer that breaks after it has already changed generated files.
+    // A regenerate step (npm run generate) that breaks after it has already changed generated files.
     writeFileSync(
-      join(root, "infra/cli/render.ts"),
+      join(root, "tools/generate.ts"),
       `import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
 mkdirSync("rendered/${NAME}/deep", { recursive: true });
 writeFileSync("rendered/${NAME}/deep/partial.txt", "half");
