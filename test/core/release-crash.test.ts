@@ -18,7 +18,8 @@ import { copyOf, run, tempDir } from "./helpers.js";
  * Like Docker, the stand-in refuses to start a container on a port a running one holds, and the
  * stand-in curl is refused on a slot a REJECT rule covers. The stand-in blocks at the chosen
  * step; the test then kills the tool's whole process group with SIGKILL (the trap never runs),
- * and runs the tool again.
+ * and runs the tool again. Each case has a host of its own, so the cases whose time is mostly
+ * the tools' waits (crashes, locks) run concurrently.
  */
 
 const { dir, cleanup } = tempDir("release-crash");
@@ -301,7 +302,7 @@ const CRASH_POINTS = [
 ] as const;
 
 describe("the release tool survives SIGKILL at each step of a swap", { timeout: 60_000 }, () => {
-  it.each(CRASH_POINTS)("killed when %s (%s): the site keeps answering, the next run repairs it and the next deploy succeeds", async (point) => {
+  it.concurrent.each(CRASH_POINTS)("killed when %s (%s): the site keeps answering, the next run repairs it and the next deploy succeeds", async (point) => {
     for (const service of ["backend", "frontend"] as const) {
       const host = newHost();
       await deployed(host, service, v(service, 1));
@@ -327,7 +328,7 @@ describe("the release tool survives SIGKILL at each step of a swap", { timeout: 
     }
   });
 
-  it.each(CRASH_POINTS)("killed when %s: the tool's next start alone repairs it, the same way twice", async (point) => {
+  it.concurrent.each(CRASH_POINTS)("killed when %s: the tool's next start alone repairs it, the same way twice", async (point) => {
     const service = "backend";
     const host = newHost();
     await deployed(host, service, v(service, 1));
@@ -568,7 +569,7 @@ describe("the lock tool: status, a hold taken on purpose, release", () => {
 });
 
 describe("deploys, rollbacks and dumps of the release tool meet the lock", { timeout: 60_000 }, () => {
-  it("a deploy meeting someone else's hold says who holds it and why, waits hold_wait s, then is refused (exit 75); nothing ran", async () => {
+  it.concurrent("a deploy meeting someone else's hold says who holds it and why, waits hold_wait s, then is refused (exit 75); nothing ran", async () => {
     const host = lockHost();
     expect((await lock(host, ["acquire", "moving the data to a bigger disk"], { TIMETRACKER_LOCK_BY: "alice@laptop" })).code).toBe(0);
     const refused = await deployOn(host);
@@ -591,7 +592,7 @@ describe("deploys, rollbacks and dumps of the release tool meet the lock", { tim
     expect(readdirSync(host.records), "the run's record went with it").toEqual([]);
   });
 
-  it("a run sent by the hold's holder (TIMETRACKER_LOCK_BY) runs under the hold, which stays", async () => {
+  it.concurrent("a run sent by the hold's holder (TIMETRACKER_LOCK_BY) runs under the hold, which stays", async () => {
     const host = lockHost();
     expect((await lock(host, ["acquire", "restore drill"], { TIMETRACKER_LOCK_BY: "alice@laptop" })).code).toBe(0);
     const own = await dumpOn(host, { TIMETRACKER_LOCK_BY: "alice@laptop" });
@@ -602,7 +603,7 @@ describe("deploys, rollbacks and dumps of the release tool meet the lock", { tim
     expect((await deployOn(host)).code).toBe(LOCK_REFUSED_EXIT);
   });
 
-  it("a running release: status names it (what, who, pid); another deploy waits lock_wait s, then is refused naming it", async () => {
+  it.concurrent("a running release: status names it (what, who, pid); another deploy waits lock_wait s, then is refused naming it", async () => {
     const host = lockHost();
     const running = await holdingRun(host);
     try {
@@ -622,7 +623,7 @@ describe("deploys, rollbacks and dumps of the release tool meet the lock", { tim
     }
   });
 
-  it("a run killed with SIGKILL: its record is stale (status says so); release clears it, or the next run replaces it", async () => {
+  it.concurrent("a run killed with SIGKILL: its record is stale (status says so); release clears it, or the next run replaces it", async () => {
     const host = lockHost();
     const running = await holdingRun(host);
     // The tool alone is killed: the blocked iptables it started still holds the lock's file.
