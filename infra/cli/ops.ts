@@ -49,7 +49,7 @@
  *         `--resolve <domain>:<https port>:127.0.0.1` otherwise (`-k` for tls internal).
  *         Exit 1 when a container is neither healthy nor running without a health check, the
  *         api did not answer 200, the host status is an alarm, or the backups are in doubt: the newest bucket copy older than
- *         26 h, none while the host has a dump, the bucket unreachable or without credentials,
+ *         the Plan's hostStatus.copyMaxAgeHours (the host's own status uses it too), none while the host has a dump, the bucket unreachable or without credentials,
  *         no status from the tool; 255 when the host was not reached.
  *
  * lock    the host's lock tool as it prints (infra/render/deploy-lock.ts): `lock: free`, or a line per
@@ -96,8 +96,6 @@ type Command = (typeof COMMANDS)[number];
 /** Lines of one service's log by default (`--tail all` for every line), and of each service's without one. */
 const DEFAULT_TAIL_ONE = "200";
 const DEFAULT_TAIL_EACH = "20";
-/** A bucket copy older than this means a nightly dump, or its copy, did not happen (24 h and some slack). */
-const BUCKET_COPY_MAX_AGE_HOURS = 26;
 /** Seconds the backup tool's status may take: it asks the bucket, which may not answer. */
 const BACKUP_STATUS_TIMEOUT = 45;
 /** Written by a daily disk check on the host, when there is one. */
@@ -122,8 +120,8 @@ commands:
                                   disk-or-backup alert reads), the backup tool's status (newest dump,
                                   newest bucket copy), the host's disk warning if any; exit 1 if a
                                   container or /api/health is unhealthy, the host's status is an
-                                  alarm, or the newest bucket copy is older than
-                                  ${BUCKET_COPY_MAX_AGE_HOURS} h, missing, or the bucket unreachable
+                                  alarm, or the newest bucket copy is older than the host's status
+                                  allows (a day and some slack), missing, or the bucket unreachable
   lock status | acquire -m <message> | release
                                   the host's deploy lock: who holds it (user, SSH client, sender), since
                                   when and why, or free, or stale (a killed run's record). acquire holds
@@ -362,7 +360,7 @@ function ageSeconds(text: string): number | undefined {
  * The backup tool's status lines, as the report prints them (as the tool wrote them), and
  * what in them is a problem: no copy off the host for more than a day, or none at all.
  */
-function backupReport(parts: { name: string; args: string; lines: string[] }[]): { lines: string[]; problems: string[] } {
+function backupReport(parts: { name: string; args: string; lines: string[] }[], maxAgeHours: number): { lines: string[]; problems: string[] } {
   const status = parts.find((p) => p.name === "backups");
   if (!status) return { lines: ["backups: unknown (no answer)"], problems: ["backups unknown"] };
   const lines = status.lines.filter((l) => l.trim() !== "");
@@ -382,7 +380,7 @@ function backupReport(parts: { name: string; args: string; lines: string[] }[]):
     const copy = /^newest bucket copy: (.+) \(([^()]*)\)$/.exec(text);
     if (copy) {
       const seconds = ageSeconds(copy[2] as string);
-      if (seconds !== undefined && seconds > BUCKET_COPY_MAX_AGE_HOURS * 3600) problems.push(`bucket copy ${(copy[2] as string).replace(/\s*(ago|old)$/, "")} old`);
+      if (seconds !== undefined && seconds > maxAgeHours * 3600) problems.push(`bucket copy ${(copy[2] as string).replace(/\s*(ago|old)$/, "")} old`);
     } else if (/^newest bucket copy: none\b/.test(text)) {
       // A new stack has nothing to copy before its first nightly dump; a dump never copied is a problem.
       if (hostDump) problems.push("no bucket copy");
@@ -464,7 +462,7 @@ function printHealth(plan: Plan, stdout: string): number {
   for (const text of report.lines) console.log(text);
   failures.push(...report.problems);
 
-  const backups = backupReport(parts);
+  const backups = backupReport(parts, plan.hostStatus.copyMaxAgeHours);
   for (const text of backups.lines) console.log(text);
   failures.push(...backups.problems);
 
