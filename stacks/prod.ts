@@ -31,5 +31,7 @@ export const prod = {
     adminCidrs: ["203.0.113.10/32"],
   },
   tls: { mode: "acme", email: "ops@shaemarcus.com" },
+  // The site down, a disk nearly full, no bucket copy for a day, a failed nightly dump: each an e-mail (docs/alerts.md).
+  alerts: { email: "ops@shaemarcus.com" },
   backup: { snapshotTimeUtc: "06:00", databaseDumpTimeUtc: "03:00", databaseDumpKeepDays: 14 },
 } satisfies EnvironmentDefinition;

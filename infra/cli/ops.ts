@@ -117,7 +117,7 @@ commands:
                                   echo 'select 1' | npm run ops -- --stack <name> psql
   health                          each container's health, /api/health through Caddy on the host, disk
                                   free on / and the data disk, the host's status (what the
-                                  disk-or-backup alert reads), the backup tool's status (newest dump,
+                                  host alerts read), the backup tool's status (newest dump,
                                   newest bucket copy), the host's disk warning if any; exit 1 if a
                                   container or /api/health is unhealthy, the host's status is an
                                   alarm, or the newest bucket copy is older than the host's status
@@ -326,7 +326,7 @@ timeout ${BACKUP_STATUS_TIMEOUT} sudo -n ${BACKUP_TOOL} status 2>&1
 s=$?
 if [ "$s" -eq 124 ]; then echo "@@ backups-timeout"; elif [ "$s" -ne 0 ]; then echo "@@ backups-exit $s"; fi
 
-# The host's own status, written now as cron writes it: what the disk-or-backup alarm reads.
+# The host's own status, written now as cron writes it: what the host alarms read.
 echo "@@ host-status"
 timeout 20 sudo -n ${STATUS_TOOL} 2>&1
 
@@ -401,7 +401,7 @@ function hostStatusReport(parts: { name: string; args: string; lines: string[] }
   const lines = (parts.find((p) => p.name === "host-status")?.lines ?? []).filter((l) => l.trim() !== "");
   if (!lines[0]?.startsWith("status: ")) return { lines: [`host status: unknown (${oneLine(lines).slice(0, 200) || "no answer"}; pulumi up installs ${STATUS_TOOL})`], problems: [] };
   const alarm = /^status: alarm (.+)$/.exec(lines[0]);
-  return { lines: [`host status (sudo -n ${STATUS_TOOL}, what the disk-or-backup alert reads):`, ...lines.map((l) => `  ${l}`)], problems: alarm ? [`host status: ${alarm[1]}`] : [] };
+  return { lines: [`host status (sudo -n ${STATUS_TOOL}, what the host alerts read):`, ...lines.map((l) => `  ${l}`)], problems: alarm ? [`host status: ${alarm[1]}`] : [] };
 }
 
 /** Prints the health report from the remote output; resolves to the exit code (0 or 1). */

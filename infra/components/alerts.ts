@@ -26,14 +26,15 @@ const HEALTH_METRIC = { namespace: "AWS/Route53", metricName: "HealthCheckStatus
  * Caddy, TLS, the backend, the database and Redis), a CloudWatch alarm on its status, and an
  * SNS topic with an e-mail subscription that gets the alarm and the all-clear. The alarm and
  * the topic are in us-east-1, where Route 53's metrics are, whatever region the host is in.
- * A second check and alarm read the host's own report (infra/render/host-status.ts) on its
- * secret path, and e-mail the same topic when a disk fills up or the backups stop.
+ * A check and an alarm per condition of the host's own report (infra/render/host-status.ts),
+ * each on its secret path, e-mail the same topic when a disk fills up, the bucket copies stop
+ * or a nightly dump fails, with the condition in the subject.
  */
 export class SiteAlerts extends pulumi.ComponentResource {
   /** The Route 53 health check's id (the alarm's HealthCheckId dimension). */
   public readonly healthCheckId: pulumi.Output<string>;
-  /** The host status check's id. */
-  public readonly hostStatusCheckId: pulumi.Output<string>;
+  /** The host status checks' ids, one per condition, in the order of `alerts.hostStatus`. */
+  public readonly hostStatusCheckIds: pulumi.Output<string>[];
   /** The SNS topic's ARN (a topic's id is its ARN). */
   public readonly topicArn: pulumi.Output<string>;
 
@@ -43,7 +44,6 @@ export class SiteAlerts extends pulumi.ComponentResource {
     const { check } = alerts;
     const tags = { project: "timetracker", stack: args.stack };
     const url = `${check.type.toLowerCase()}://${check.fqdn}${check.path}`;
-    const status = alerts.hostStatus.check;
 
     // Route 53 is global: the check needs no region, so it goes through the stack's provider.
     const healthCheck = new aws.route53.HealthCheck(
@@ -61,22 +61,26 @@ export class SiteAlerts extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    // The host's report: healthy only with a 2xx or 3xx answer whose start says all is well (the
-    // writer answers 503 otherwise, and an unknown path gets the app's page, without that line).
-    const statusCheck = new aws.route53.HealthCheck(
-      `${name}-host-status-check`,
-      {
-        type: status.type,
-        fqdn: status.fqdn,
-        port: status.port,
-        resourcePath: pulumi.secret(pulumi.interpolate`${status.pathPrefix}${args.hostStatusToken}`),
-        searchString: status.searchString,
-        failureThreshold: status.failureThreshold,
-        requestInterval: status.requestIntervalSeconds,
-        ...(status.type === "HTTPS_STR_MATCH" ? { enableSni: true } : {}),
-        tags: { ...tags, Name: status.name },
-      },
-      { parent: this },
+    // The host's report, one check per condition: healthy only with a 2xx or 3xx answer whose
+    // start says the condition is fine (the writer answers 503 otherwise, and an unknown path
+    // gets the app's page, without that line).
+    const statusChecks = alerts.hostStatus.map(
+      ({ condition, check: status }) =>
+        new aws.route53.HealthCheck(
+          `${name}-host-${condition}-check`,
+          {
+            type: status.type,
+            fqdn: status.fqdn,
+            port: status.port,
+            resourcePath: pulumi.secret(pulumi.interpolate`${status.pathPrefix}${args.hostStatusToken}${status.pathSuffix}`),
+            searchString: status.searchString,
+            failureThreshold: status.failureThreshold,
+            requestInterval: status.requestIntervalSeconds,
+            ...(status.type === "HTTPS_STR_MATCH" ? { enableSni: true } : {}),
+            tags: { ...tags, Name: status.name },
+          },
+          { parent: this },
+        ),
     );
 
     const provider = new aws.Provider(
@@ -97,7 +101,7 @@ export class SiteAlerts extends pulumi.ComponentResource {
     new aws.sns.TopicSubscription(`${name}-email`, { topic: topic.id, protocol: "email", endpoint: alerts.email }, inRegion);
 
     // The alarm's name is the e-mail's subject (ALARM: "<name>" in US East (N. Virginia)), and the all-clear's.
-    const alarm = (resource: string, plan: AlertsPlan["alarm"], checkId: pulumi.Output<string>, description: string) =>
+    const alarm = (resource: string, plan: { name: string; periodSeconds: number; evaluationPeriods: number }, checkId: pulumi.Output<string>, description: string) =>
       new aws.cloudwatch.MetricAlarm(
         resource,
         {
@@ -120,16 +124,11 @@ export class SiteAlerts extends pulumi.ComponentResource {
         inRegion,
       );
     alarm(`${name}-alarm`, alerts.alarm, healthCheck.id, `${url} fails Route 53's health checks`);
-    alarm(
-      `${name}-host-status-alarm`,
-      alerts.hostStatus.alarm,
-      statusCheck.id,
-      `Host disk full, stale bucket copy or failed nightly dump: npm run ops -- --stack ${args.stack} health`,
-    );
+    alerts.hostStatus.forEach(({ condition, alarm: plan }, at) => alarm(`${name}-host-${condition}-alarm`, plan, statusChecks[at]!.id, plan.description));
 
     this.healthCheckId = healthCheck.id;
-    this.hostStatusCheckId = statusCheck.id;
+    this.hostStatusCheckIds = statusChecks.map((check) => check.id);
     this.topicArn = topic.id;
-    this.registerOutputs({ healthCheckId: this.healthCheckId, hostStatusCheckId: this.hostStatusCheckId, topicArn: this.topicArn });
+    this.registerOutputs({ healthCheckId: this.healthCheckId, hostStatusCheckIds: this.hostStatusCheckIds, topicArn: this.topicArn });
   }
 }

@@ -1,4 +1,5 @@
 import type { AlertsPlan, BucketPlan, ContainerPlan, FrontendAssetsPlan, HealthCheck, HostStatusPlan, ImagePlan, MaintenancePlan, Plan, PortBinding, PostgresUpgradePlan, ReleasePlan, Route, SecretPlan, Service, VolumeKey } from "./plan.js";
+import { hostCondition, HOST_CONDITIONS } from "./host-conditions.js";
 import { databaseVolumeOf, FIRST_POSTGRES_MAJOR, majorOfTag } from "./postgres-major.js";
 import { BLUEPRINT_USER, BUNDLE_MEMORY_GB, bundleSize, parseImageRef, STANDBY_PORT_OFFSET, type AppImage, type ResolvedEnvironment } from "./schema.js";
 
@@ -258,6 +259,7 @@ function hostStatusPlan(caddy: ContainerPlan, configVolume: string, configHostPa
     alarmFile: "alarm.txt",
     okLine: "status: ok",
     pathPrefix: "/host-status/",
+    conditions: HOST_CONDITIONS.map(({ name }) => ({ name, pathSuffix: `/${name}`, okText: `${name}: ok`, okFile: `${name}.ok.txt`, alarmFile: `${name}.alarm.txt` })),
     tokenEnv: HOST_STATUS_TOKEN_ENV,
     intervalMinutes: 5,
     copyMaxAgeHours: COPY_MAX_AGE_HOURS,
@@ -322,20 +324,27 @@ function alertsPlan(env: ResolvedEnvironment, backend: ContainerPlan, hostStatus
     },
     alarm: { name: `timetracker-${env.name}-site-down`, periodSeconds: 60, evaluationPeriods: 2 },
     topicName: `timetracker-${env.name}-alerts`,
-    // The same checkers and timing on the host's report; the alarm's name is the e-mail's subject.
-    hostStatus: {
+    // The same checkers and timing on each condition of the host's report; the alarm's name is the e-mail's subject.
+    hostStatus: hostStatus.conditions.map(({ name, pathSuffix, okText }) => ({
+      condition: name,
       check: {
-        name: `timetracker-${env.name}-host-status`,
+        name: `timetracker-${env.name}-host-${name}`,
         type: https ? "HTTPS_STR_MATCH" : "HTTP_STR_MATCH",
         fqdn: env.domain,
         port,
         pathPrefix: hostStatus.pathPrefix,
-        searchString: hostStatus.okLine,
+        pathSuffix,
+        searchString: okText,
         failureThreshold: 3,
         requestIntervalSeconds: 30,
       },
-      alarm: { name: `timetracker-${env.name}-disk-or-backup`, periodSeconds: 60, evaluationPeriods: 2 },
-    },
+      alarm: {
+        name: `timetracker-${env.name}-${hostCondition(name).alarm}`,
+        periodSeconds: 60,
+        evaluationPeriods: 2,
+        description: `${hostCondition(name).description}: npm run ops -- --stack ${env.name} health`,
+      },
+    })),
   };
 }
 

@@ -1,3 +1,4 @@
+import type { HostCondition } from "./host-conditions.js";
 import type { AppImage, Environment, TlsMode } from "./schema.js";
 
 /**
@@ -214,6 +215,12 @@ export interface HostStatusPlan {
   okLine: string;
   /** The document's URL path is this prefix and the secret `hostStatusToken`, which Caddy reads from `tokenEnv` at each request. */
   pathPrefix: string;
+  /**
+   * Each condition's own document (HOST_CONDITIONS, in order) at `<prefix><token>/<name>`: its
+   * lines of the whole document and the time, in `okFile` (200) or `alarmFile` (503) beside the
+   * whole one. What each condition's alert check reads: `okText` starts its line while it is fine.
+   */
+  conditions: { name: HostCondition; pathSuffix: string; okText: string; okFile: string; alarmFile: string }[];
   tokenEnv: string;
   /** Minutes between the writer's runs (it runs after each nightly job too). */
   intervalMinutes: number;
@@ -258,22 +265,28 @@ export interface AlertsPlan {
     evaluationPeriods: number;
   };
   topicName: string;
-  /** The second check and its alarm: the host's report (plan.hostStatus) at its secret path, which says `okLine` while all is well. */
+  /**
+   * A check and an alarm per condition of the host's report (plan.hostStatus.conditions), at its
+   * secret path, which says `<condition>: ok` while that condition is fine: the alarm's name
+   * says which condition failed.
+   */
   hostStatus: {
+    condition: HostCondition;
     check: {
       name: string;
       /** The site check's type with string matching: a 2xx or 3xx answer whose first 5,120 bytes hold `searchString`. */
       type: "HTTPS_STR_MATCH" | "HTTP_STR_MATCH";
       fqdn: string;
       port: 443 | 80;
-      /** The path without its secret end (the program appends the token). */
+      /** The path is this prefix, the secret token (the program adds it) and this suffix. */
       pathPrefix: string;
+      pathSuffix: string;
       searchString: string;
       failureThreshold: number;
       requestIntervalSeconds: 10 | 30;
     };
-    alarm: { name: string; periodSeconds: number; evaluationPeriods: number };
-  };
+    alarm: { name: string; periodSeconds: number; evaluationPeriods: number; description: string };
+  }[];
 }
 
 export interface Plan {

@@ -1,3 +1,4 @@
+import { HOST_CONDITIONS } from "../model/host-conditions.js";
 import type { Plan } from "../model/plan.js";
 import { BACKUP_TOOL } from "./backup.js";
 import { DISK_CHECK } from "./host-setup.js";
@@ -10,10 +11,10 @@ export const STATUS_TOOL = "/usr/local/bin/timetracker-status";
 export const STATUS_CRON = "/etc/cron.d/timetracker-status";
 
 /**
- * What the host reports on, in the order of the document's lines and of the alarm's first line
- * (`status: alarm disk nightly`): each name is a rule of the writer below, `check_<name>`.
+ * What the host reports on (HOST_CONDITIONS), in the order of the document's lines and of the
+ * alarm's first line (`status: alarm disk nightly`): each name is a rule of the writer below, `check_<name>`.
  */
-export const HOST_STATUS_CONDITIONS = ["disk", "backup", "nightly"] as const;
+export const HOST_STATUS_CONDITIONS = HOST_CONDITIONS.map((condition) => condition.name);
 
 /** The first line Caddy answers (503) while the writer has written nothing yet: an alarm too. */
 export const NO_REPORT_LINE = "status: alarm report";
@@ -40,6 +41,8 @@ const nightlyTime = (plan: Plan) => `${plan.backup.dumpTimeUtc.slice(0, 2)}:00 U
  *
  * The document goes to `okFile` or `alarmFile` (a temp file renamed into place, then the other
  * removed), so Caddy never serves half of one and, while both briefly exist, serves the alarm.
+ * Each condition's own lines and the `checked:` line go the same way to its own pair of files
+ * (plan.hostStatus.conditions), which its alert check reads.
  * Prints the document; logs a change of its first line to syslog (tag timetracker-status).
  * Exits 0 when all is well, 1 in alarm, 2 when it could not write the document.
  * TIMETRACKER_STATUS_ROOT puts every host path below a folder (the tests' hook; cron sets nothing).
@@ -160,18 +163,38 @@ if [ "\${#alarms[@]}" -eq 0 ]; then
 else
   first="status: alarm \${alarms[*]}" target=$alarm_file other=$ok_file
 fi
-document=$(printf '%s\\n' "$first" "\${lines[@]}" "checked: $(iso "$now") (stack ${plan.stack}, every ${s.intervalMinutes} min and after each nightly job)")
+checked="checked: $(iso "$now") (stack ${plan.stack}, every ${s.intervalMinutes} min and after each nightly job)"
+document=$(printf '%s\\n' "$first" "\${lines[@]}" "$checked")
+
+# publish <file> <other file> <document>: the document into <file> (a temp file renamed into place), then <other> removed.
+publish() {
+  local tmp=
+  if ! { mkdir -p "$status_dir" && tmp=$(mktemp "$status_dir/.status.XXXXXX") && printf '%s\\n' "$3" > "$tmp" && chmod 0644 "$tmp" && mv -f "$tmp" "$1"; }; then
+    if [ -n "$tmp" ]; then rm -f "$tmp"; fi
+    echo "could not write $1" >&2
+    logger -t timetracker-status -p user.err "could not write $1" 2>/dev/null || true
+    exit 2
+  fi
+  rm -f "$2"
+}
+
+# publish_condition <condition> <ok file> <alarm file>: its own lines and the time, for its alert check.
+publish_condition() {
+  local own=() line
+  for line in "\${lines[@]}"; do
+    if [[ $line == "$1: "* ]]; then own+=("$line"); fi
+  done
+  if [[ " \${alarms[*]} " == *" $1 "* ]]; then
+    publish "$status_dir/$3" "$status_dir/$2" "$(printf '%s\\n' "\${own[@]}" "$checked")"
+  else
+    publish "$status_dir/$2" "$status_dir/$3" "$(printf '%s\\n' "\${own[@]}" "$checked")"
+  fi
+}
 
 # The first line before this run: a change is logged.
 before=$(head -n 1 "$alarm_file" 2>/dev/null || head -n 1 "$ok_file" 2>/dev/null || true)
-tmp=
-if ! { mkdir -p "$status_dir" && tmp=$(mktemp "$status_dir/.status.XXXXXX") && printf '%s\\n' "$document" > "$tmp" && chmod 0644 "$tmp" && mv -f "$tmp" "$target"; }; then
-  if [ -n "$tmp" ]; then rm -f "$tmp"; fi
-  echo "could not write $target" >&2
-  logger -t timetracker-status -p user.err "could not write $target" 2>/dev/null || true
-  exit 2
-fi
-rm -f "$other"
+${s.conditions.map((c) => `publish_condition ${c.name} ${q(c.okFile)} ${q(c.alarmFile)}`).join("\n")}
+publish "$target" "$other" "$document"
 if [ "$before" != "$first" ]; then
   printf '%s\\n' "$document" | logger -t timetracker-status -p "user.$([ "$target" = "$ok_file" ] && echo notice || echo warning)" 2>/dev/null || true
 fi
@@ -189,33 +212,47 @@ export function renderStatusCron(plan: Plan): string {
 }
 
 /**
- * The host status's route in Caddy, before the app's routes: only the exact path of prefix and
- * token answers (any other path under the prefix is the app's, as for any unknown path). The
- * token is a runtime placeholder read from Caddy's environment, so it is in no rendered file and
- * in no config Caddy saves; unset, nothing matches. The alarm file wins while both exist.
+ * One document's handle: `name` is the matcher's, `path` the exact path after the token. The
+ * alarm file wins while both exist; neither (the writer has not run yet) is a 503 that names
+ * the writer.
  */
-export function hostStatusRoute(plan: Plan): string[] {
+function documentHandle(plan: Plan, name: string, path: string, okFile: string, alarmFile: string, noReport: string): string[] {
   const s = plan.hostStatus;
   const token = `{env.${s.tokenEnv}}`;
   return [
-    `@host_status expression \`{path} == "${s.pathPrefix}" + ${token} && ${token} != ""\``,
-    "handle @host_status {",
+    `@${name} expression \`{path} == "${s.pathPrefix}" + ${token}${path ? ` + "${path}"` : ""} && ${token} != ""\``,
+    `handle @${name} {`,
     `\troot * ${s.dir}`,
     "\theader Cache-Control no-store",
-    `\t@host_status_alarm file /${s.alarmFile}`,
-    "\thandle @host_status_alarm {",
-    `\t\trewrite * /${s.alarmFile}`,
+    `\t@${name}_alarm file /${alarmFile}`,
+    `\thandle @${name}_alarm {`,
+    `\t\trewrite * /${alarmFile}`,
     "\t\tfile_server {",
     "\t\t\tstatus 503",
     "\t\t}",
     "\t}",
-    `\t@host_status_ok file /${s.okFile}`,
-    "\thandle @host_status_ok {",
-    `\t\trewrite * /${s.okFile}`,
+    `\t@${name}_ok file /${okFile}`,
+    `\thandle @${name}_ok {`,
+    `\t\trewrite * /${okFile}`,
     "\t\tfile_server",
     "\t}",
     // Reached only when neither file exists: Caddy runs a handle's matching block and stops there.
-    `\trespond "${NO_REPORT_LINE} (nothing written yet by ${STATUS_TOOL}, which ${STATUS_CRON} runs)" 503`,
+    `\trespond "${noReport} (nothing written yet by ${STATUS_TOOL}, which ${STATUS_CRON} runs)" 503`,
     "}",
+  ];
+}
+
+/**
+ * The host status's routes in Caddy, before the app's routes: the whole document at prefix and
+ * token, each condition's at `<prefix><token>/<condition>`; only those exact paths answer (any
+ * other path under the prefix is the app's, as for any unknown path). The token is a runtime
+ * placeholder read from Caddy's environment, so it is in no rendered file and in no config
+ * Caddy saves; unset, nothing matches.
+ */
+export function hostStatusRoute(plan: Plan): string[] {
+  const s = plan.hostStatus;
+  return [
+    ...documentHandle(plan, "host_status", "", s.okFile, s.alarmFile, NO_REPORT_LINE),
+    ...s.conditions.flatMap((c) => documentHandle(plan, `host_status_${c.name}`, c.pathSuffix, c.okFile, c.alarmFile, `${c.name}: alarm`)),
   ];
 }

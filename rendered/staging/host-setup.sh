@@ -2329,18 +2329,40 @@ if [ "${#alarms[@]}" -eq 0 ]; then
 else
   first="status: alarm ${alarms[*]}" target=$alarm_file other=$ok_file
 fi
-document=$(printf '%s\n' "$first" "${lines[@]}" "checked: $(iso "$now") (stack staging, every 5 min and after each nightly job)")
+checked="checked: $(iso "$now") (stack staging, every 5 min and after each nightly job)"
+document=$(printf '%s\n' "$first" "${lines[@]}" "$checked")
+
+# publish <file> <other file> <document>: the document into <file> (a temp file renamed into place), then <other> removed.
+publish() {
+  local tmp=
+  if ! { mkdir -p "$status_dir" && tmp=$(mktemp "$status_dir/.status.XXXXXX") && printf '%s\n' "$3" > "$tmp" && chmod 0644 "$tmp" && mv -f "$tmp" "$1"; }; then
+    if [ -n "$tmp" ]; then rm -f "$tmp"; fi
+    echo "could not write $1" >&2
+    logger -t timetracker-status -p user.err "could not write $1" 2>/dev/null || true
+    exit 2
+  fi
+  rm -f "$2"
+}
+
+# publish_condition <condition> <ok file> <alarm file>: its own lines and the time, for its alert check.
+publish_condition() {
+  local own=() line
+  for line in "${lines[@]}"; do
+    if [[ $line == "$1: "* ]]; then own+=("$line"); fi
+  done
+  if [[ " ${alarms[*]} " == *" $1 "* ]]; then
+    publish "$status_dir/$3" "$status_dir/$2" "$(printf '%s\n' "${own[@]}" "$checked")"
+  else
+    publish "$status_dir/$2" "$status_dir/$3" "$(printf '%s\n' "${own[@]}" "$checked")"
+  fi
+}
 
 # The first line before this run: a change is logged.
 before=$(head -n 1 "$alarm_file" 2>/dev/null || head -n 1 "$ok_file" 2>/dev/null || true)
-tmp=
-if ! { mkdir -p "$status_dir" && tmp=$(mktemp "$status_dir/.status.XXXXXX") && printf '%s\n' "$document" > "$tmp" && chmod 0644 "$tmp" && mv -f "$tmp" "$target"; }; then
-  if [ -n "$tmp" ]; then rm -f "$tmp"; fi
-  echo "could not write $target" >&2
-  logger -t timetracker-status -p user.err "could not write $target" 2>/dev/null || true
-  exit 2
-fi
-rm -f "$other"
+publish_condition disk 'disk.ok.txt' 'disk.alarm.txt'
+publish_condition backup 'backup.ok.txt' 'backup.alarm.txt'
+publish_condition nightly 'nightly.ok.txt' 'nightly.alarm.txt'
+publish "$target" "$other" "$document"
 if [ "$before" != "$first" ]; then
   printf '%s\n' "$document" | logger -t timetracker-status -p "user.$([ "$target" = "$ok_file" ] && echo notice || echo warning)" 2>/dev/null || true
 fi

@@ -115,7 +115,15 @@ const nightlyOk = (h = host) => {
   record(s.lastNightly, `${stamp} ok dumped and copied off the host`, h);
   return stamp;
 };
-const served = (h = host) => (existsSync(h.statusDir) ? readdirSync(h.statusDir).sort() : []);
+const files = (h: { statusDir: string }) => (existsSync(h.statusDir) ? readdirSync(h.statusDir).sort() : []);
+/** The whole document's file there: ok.txt or alarm.txt. */
+const served = (h = host) => files(h).filter((f) => f === s.okFile || f === s.alarmFile);
+/** Each condition's file there, in the table's order: `<condition>.ok.txt` or `<condition>.alarm.txt`, and what it holds. */
+const conditionsServed = (h = host) =>
+  s.conditions.map((c) => {
+    const file = files(h).filter((f) => f === c.okFile || f === c.alarmFile);
+    return { file: file.join(","), text: file.length === 1 ? readFileSync(join(h.statusDir, file[0]!), "utf8") : "" };
+  });
 const logged = (h = host) => (existsSync(h.log) ? readFileSync(h.log, "utf8").split("\n").filter(Boolean) : []);
 
 beforeEach(() => {
@@ -139,6 +147,9 @@ describe("the status writer (timetracker-status), run by bash with stand-in df a
     expect(served()).toEqual([s.okFile]);
     expect(readFileSync(join(host.statusDir, s.okFile), "utf8")).toBe(result.stdout);
     expect(statSync(join(host.statusDir, s.okFile)).mode & 0o777).toBe(0o644);
+    // Each condition's own document: its line, then the time; what its alert check reads.
+    expect(conditionsServed()).toEqual(s.conditions.map((c, at) => ({ file: c.okFile, text: `${result.lines[at + 1]}\n${result.lines[4]}\n` })));
+    for (const c of s.conditions) expect(readFileSync(join(host.statusDir, c.okFile), "utf8").startsWith(c.okText)).toBe(true);
   });
 
   it("disk: at host.diskWarningPercent (the disk check's own rule) the status names the disk, one line per problem; one percent under is well", () => {
@@ -152,6 +163,9 @@ describe("the status writer (timetracker-status), run by bash with stand-in df a
     ]);
     expect(served()).toEqual([s.alarmFile]);
     expect(readFileSync(join(host.statusDir, s.alarmFile), "utf8")).toBe(full.stdout);
+    // Only the disk's own document is an alarm, with its line: the other conditions' checks stay healthy.
+    expect(conditionsServed().map((c) => c.file)).toEqual(s.conditions.map((c) => (c.name === "disk" ? c.alarmFile : c.okFile)));
+    expect(conditionsServed()[0]!.text.split("\n")[0]).toBe(full.line("disk")[0]);
 
     const both = writeStatus({ root: { used: 93, freeKb: 2 * GB }, data: { used: 95, freeKb: 1 * GB } });
     expect(both.first).toBe("status: alarm disk");
@@ -159,6 +173,7 @@ describe("the status writer (timetracker-status), run by bash with stand-in df a
 
     expect(writeStatus({ data: { used: 79, freeKb: 4 * GB } }).first).toBe(s.okLine);
     expect(served()).toEqual([s.okFile]);
+    expect(conditionsServed().map((c) => c.file)).toEqual(s.conditions.map((c) => c.okFile));
   });
 
   it("disk: the threshold is the plan's host.diskWarningPercent", () => {
@@ -274,8 +289,9 @@ describe("the status writer (timetracker-status), run by bash with stand-in df a
     writeFileSync(blocked.statusDir, "a file where the folder should be");
     const result = writeStatus({}, blocked);
     expect(result.code).toBe(2);
-    expect(result.stderr.endsWith(`could not write ${join(blocked.statusDir, s.okFile)}\n`)).toBe(true);
-    expect(logged(blocked)).toEqual([`-t timetracker-status -p user.err could not write ${join(blocked.statusDir, s.okFile)}: `]);
+    const first = join(blocked.statusDir, s.conditions[0]!.okFile);
+    expect(result.stderr.endsWith(`could not write ${first}\n`)).toBe(true);
+    expect(logged(blocked)).toEqual([`-t timetracker-status -p user.err could not write ${first}: `]);
   });
 });
 
@@ -389,10 +405,15 @@ describe("Caddy serves the document on the path of prefix and token only (real c
     upstream?.close();
   });
 
-  it("before the writer's first run: 503 with a first line that is an alarm", async () => {
+  it("before the writer's first run: 503 with a first line that is an alarm, for the whole document and each condition's", async () => {
     const answer = await get(port, path);
     expect(answer.status).toBe(503);
     expect(answer.body.startsWith(`${NO_REPORT_LINE} (`)).toBe(true);
+    for (const c of s.conditions) {
+      const own = await get(port, `${path}${c.pathSuffix}`);
+      expect(own.status, c.name).toBe(503);
+      expect(own.body.startsWith(`${c.name}: alarm (`), own.body).toBe(true);
+    }
   });
 
   it("all well: 200 with the document, as text, never cached; an alarm: 503 with its document; ok again: 200", async () => {
@@ -413,12 +434,38 @@ describe("Caddy serves the document on the path of prefix and token only (real c
     expect(await get(port, path)).toMatchObject({ status: 200, body: expect.stringMatching(new RegExp(`^${s.okLine}\n`)) });
   });
 
+  it("each condition at <path>/<condition> (what its alert check reads): its line and 200 while fine; a full disk makes only the disk's 503", async () => {
+    freshCopy(h);
+    nightlyOk(h);
+    writeStatus({}, h);
+    for (const c of s.conditions) {
+      const answer = await get(port, `${path}${c.pathSuffix}`);
+      expect(answer, c.name).toMatchObject({ status: 200, cache: "no-store" });
+      expect(answer.body.startsWith(`${c.okText} (`), answer.body).toBe(true);
+    }
+    const full = writeStatus({ data: { used: 97, freeKb: GB } }, h);
+    for (const c of s.conditions) {
+      const answer = await get(port, `${path}${c.pathSuffix}`);
+      if (c.name === "disk") {
+        expect(answer.status).toBe(503);
+        expect(answer.body.split("\n")[0]).toBe(full.line("disk")[0]);
+        expect(answer.body).not.toContain(c.okText);
+      } else {
+        expect(answer.status, c.name).toBe(200);
+      }
+    }
+    writeStatus({}, h);
+    expect((await get(port, `${path}/disk`)).status).toBe(200);
+    // A condition that is not in the table is the app's, as any unknown path.
+    expect(await get(port, `${path}/cpu`)).toMatchObject({ status: 200, body: `the app answers ${path}/cpu` });
+  });
+
   it("while both files exist (the writer between its rename and its removal), the alarm is served", async () => {
     writeStatus({ data: { used: 97, freeKb: GB } }, h);
     writeFileSync(join(h.statusDir, s.okFile), `${s.okLine}\n`);
     expect((await get(port, path)).status).toBe(503);
     writeStatus({}, h);
-    expect(readdirSync(h.statusDir).filter((f) => !f.startsWith("."))).toEqual([s.okFile]);
+    expect(readdirSync(h.statusDir).filter((f) => !f.startsWith("."))).toEqual([s.okFile, ...s.conditions.map((c) => c.okFile)].sort());
   });
 
   it("any other path, near ones included, is the app's; the files are not reachable by name", async () => {
@@ -433,6 +480,6 @@ describe("Caddy serves the document on the path of prefix and token only (real c
 
   it("a Caddy without the token in its environment serves the document on no path", async () => {
     const bare = await startCaddy({});
-    for (const other of [s.pathPrefix, path]) expect(await get(bare, other), other).toMatchObject({ status: 200, body: `the app answers ${other}` });
+    for (const other of [s.pathPrefix, path, `${s.pathPrefix}/disk`, `${path}/disk`]) expect(await get(bare, other), other).toMatchObject({ status: 200, body: `the app answers ${other}` });
   });
 });

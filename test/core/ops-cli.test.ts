@@ -425,7 +425,7 @@ describe.concurrent("ops CLI", () => {
       ops([...staging, "health"], { FAKE_SSH_RUN: "1", FAKE_HOST_STATUS: alarm, FAKE_HOST_STATUS_EXIT: "1" }),
       ops([...staging, "health"], { FAKE_SSH_RUN: "1", FAKE_HOST_STATUS: `sudo: ${STATUS_TOOL}: command not found`, FAKE_HOST_STATUS_EXIT: "1" }),
     ]);
-    const header = `host status (sudo -n ${STATUS_TOOL}, what the disk-or-backup alert reads):`;
+    const header = `host status (sudo -n ${STATUS_TOOL}, what the host alerts read):`;
     expect(ok.code, ok.stdout).toBe(0);
     expect(ok.stdout).toContain(`${header}\n${HOST_STATUS.split("\n").map((l) => `  ${l}`).join("\n")}\n${DUMP_LINE}\n`);
     expect(session(ok).remote).toContain(`timeout 20 sudo -n ${STATUS_TOOL} 2>&1\n`);

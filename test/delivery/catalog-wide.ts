@@ -18,6 +18,6 @@ export const CATALOG_WIDE: Record<string, string> = {
   "test/core/tools.test.ts": "caddy validate, nginx -t and shellcheck on every stack's files and sent scripts",
   "test/program/program.test.ts": "the program for every stack under Pulumi mocks",
   "test/program/backups.test.ts": "every stack's off-host copies under Pulumi mocks",
-  "test/program/alerts.test.ts": "every stack without alerts declares none",
+  "test/program/alerts.test.ts": "every stack with alerts declares its checks and alarms, every stack without declares none",
   "test/program/client-stack.test.ts": "client-shaped stacks of its own appended to the catalog",
 };

@@ -73,23 +73,35 @@ describe("the site-down alert of a client-shaped stack under Pulumi mocks (no Pu
       },
       alarm: { name: "timetracker-zz-test-alerts-site-down", periodSeconds: 60, evaluationPeriods: 2 },
       topicName: "timetracker-zz-test-alerts-alerts",
-      hostStatus: {
+      hostStatus: [
+        ["disk", "disk-full", "A disk of the host is nearly full"],
+        ["backup", "backup-stale", "No copy of the database reached the bucket for over a day"],
+        ["nightly", "nightly-dump-failed", "The host's last nightly dump or its copy to the bucket failed"],
+      ].map(([condition, alarm, description]) => ({
+        condition,
         check: {
-          name: "timetracker-zz-test-alerts-host-status",
+          name: `timetracker-zz-test-alerts-host-${condition}`,
           type: "HTTPS_STR_MATCH",
           fqdn: "timetracker.zz-alerts.test.example",
           port: 443,
           pathPrefix: "/host-status/",
-          searchString: "status: ok",
+          pathSuffix: `/${condition}`,
+          searchString: `${condition}: ok`,
           failureThreshold: 3,
           requestIntervalSeconds: 30,
         },
-        alarm: { name: "timetracker-zz-test-alerts-disk-or-backup", periodSeconds: 60, evaluationPeriods: 2 },
-      },
+        alarm: {
+          name: `timetracker-zz-test-alerts-${alarm}`,
+          periodSeconds: 60,
+          evaluationPeriods: 2,
+          description: `${description}: npm run ops -- --stack zz-test-alerts health`,
+        },
+      })),
     });
-    // The second check reads the host's report where Caddy serves it, and looks for the line it starts with while all is well.
-    expect(plan.alerts?.hostStatus.check.pathPrefix).toBe(plan.hostStatus.pathPrefix);
-    expect(plan.alerts?.hostStatus.check.searchString).toBe(plan.hostStatus.okLine);
+    // Each condition's check reads its own document where Caddy serves it, and looks for the line it starts with while that condition is fine.
+    expect(plan.alerts?.hostStatus.map((h) => [h.condition, h.check.pathPrefix, h.check.pathSuffix, h.check.searchString])).toEqual(
+      plan.hostStatus.conditions.map((c) => [c.name, plan.hostStatus.pathPrefix, c.pathSuffix, c.okText]),
+    );
     // The checked path is the backend's ready path (database and Redis answer), reached through Caddy's /api/* route,
     // and the checkers' Host header, the domain, is one the backend allows.
     expect(plan.alerts?.check.path).toBe(plan.containers.backend.release?.readyPath);
@@ -145,51 +157,59 @@ describe("the site-down alert of a client-shaped stack under Pulumi mocks (no Pu
     expect(providers[0]?.options.parent).toBe("set");
   });
 
-  it("checks the host's report at /host-status/<token> for `status: ok` (the token a secret, the one Caddy has), with SNI", async () => {
+  it("checks each condition of the host's report at /host-status/<token>/<condition> for `<condition>: ok` (the token a secret, the one Caddy has), with SNI", async () => {
     const result = await run(alerted.name);
-    const check = result.one(CHECK, "alerts-host-status-check");
     const token = secretValueOf(plan, result, "hostStatusToken");
     // 32 letters and digits from a generator kept in the state: no one guesses the path.
     expect(result.one("random:index/randomPassword:RandomPassword", "secrets-hostStatusToken").inputs).toMatchObject({ length: 32, special: false });
-    expect(check.inputs).toEqual({
-      type: "HTTPS_STR_MATCH",
-      fqdn: "timetracker.zz-alerts.test.example",
-      port: 443,
-      resourcePath: `/host-status/${token}`,
-      searchString: "status: ok",
-      failureThreshold: 3,
-      requestInterval: 30,
-      enableSni: true,
-      tags: { project: "timetracker", stack: "zz-test-alerts", Name: "timetracker-zz-test-alerts-host-status" },
-    });
-    expect(check.secretPaths).toEqual(["resourcePath"]);
-    expect(check.options.provider).toBeUndefined();
-    // Caddy answers that path from the same value in its environment.
+    for (const condition of ["disk", "backup", "nightly"]) {
+      const check = result.one(CHECK, `alerts-host-${condition}-check`);
+      expect(check.inputs).toEqual({
+        type: "HTTPS_STR_MATCH",
+        fqdn: "timetracker.zz-alerts.test.example",
+        port: 443,
+        resourcePath: `/host-status/${token}/${condition}`,
+        searchString: `${condition}: ok`,
+        failureThreshold: 3,
+        requestInterval: 30,
+        enableSni: true,
+        tags: { project: "timetracker", stack: "zz-test-alerts", Name: `timetracker-zz-test-alerts-host-${condition}` },
+      });
+      expect(check.secretPaths).toEqual(["resourcePath"]);
+      expect(check.options.provider).toBeUndefined();
+    }
+    // Caddy answers those paths from the same value in its environment.
     expect(result.one(CONTAINER, "app-caddy").inputs.envs).toEqual([`TIMETRACKER_STATUS_TOKEN=${token}`]);
   });
 
-  it("alarms on the host status check as on the site's, to the same topic, named for what it watches (the e-mail's subject)", async () => {
+  it("alarms on each condition's check as on the site's, to the same topic, named for the condition (the e-mail's subject)", async () => {
     const result = await run(alerted.name);
-    const alarm = result.one(ALARM, "alerts-host-status-alarm");
-    expect(alarm.inputs).toMatchObject({
-      name: "timetracker-zz-test-alerts-disk-or-backup",
-      namespace: "AWS/Route53",
-      metricName: "HealthCheckStatus",
-      dimensions: { HealthCheckId: "alerts-host-status-check-id" },
-      statistic: "Minimum",
-      period: 60,
-      evaluationPeriods: 2,
-      threshold: 1,
-      comparisonOperator: "LessThanThreshold",
-      treatMissingData: "breaching",
-      alarmActions: ["alerts-topic-id"],
-      okActions: ["alerts-topic-id"],
-      tags: { project: "timetracker", stack: "zz-test-alerts" },
-    });
-    expect(alarm.inputs.alarmDescription).toBe("Host disk full, stale bucket copy or failed nightly dump: npm run ops -- --stack zz-test-alerts health");
-    expect(String(alarm.inputs.alarmDescription).length).toBeLessThanOrEqual(120);
-    expect(alarm.inputDeps).toMatchObject({ dimensions: ["alerts-host-status-check"], alarmActions: ["alerts-topic"], okActions: ["alerts-topic"] });
-    expect(alarm.options.provider).toBe("alerts-us-east-1");
+    const subjects: string[] = [];
+    for (const [condition, name] of [["disk", "disk-full"], ["backup", "backup-stale"], ["nightly", "nightly-dump-failed"]] as const) {
+      const alarm = result.one(ALARM, `alerts-host-${condition}-alarm`);
+      expect(alarm.inputs).toMatchObject({
+        name: `timetracker-zz-test-alerts-${name}`,
+        namespace: "AWS/Route53",
+        metricName: "HealthCheckStatus",
+        dimensions: { HealthCheckId: `alerts-host-${condition}-check-id` },
+        statistic: "Minimum",
+        period: 60,
+        evaluationPeriods: 2,
+        threshold: 1,
+        comparisonOperator: "LessThanThreshold",
+        treatMissingData: "breaching",
+        alarmActions: ["alerts-topic-id"],
+        okActions: ["alerts-topic-id"],
+        tags: { project: "timetracker", stack: "zz-test-alerts" },
+      });
+      expect(alarm.inputs.alarmDescription).toMatch(/: npm run ops -- --stack zz-test-alerts health$/);
+      expect(String(alarm.inputs.alarmDescription).length).toBeLessThanOrEqual(120);
+      expect(alarm.inputDeps).toMatchObject({ dimensions: [`alerts-host-${condition}-check`], alarmActions: ["alerts-topic"], okActions: ["alerts-topic"] });
+      expect(alarm.options.provider).toBe("alerts-us-east-1");
+      subjects.push(String(alarm.inputs.name));
+    }
+    // Every e-mail's subject differs, and none is the site's.
+    expect(new Set([...subjects, result.one(ALARM, "alerts-alarm").inputs.name]).size).toBe(4);
   });
 
   it("subscribes the address by e-mail to the topic, in us-east-1", async () => {
@@ -211,9 +231,8 @@ describe("the site-down alert of a client-shaped stack under Pulumi mocks (no Pu
       [
         `${AWS_PROVIDER} alerts-us-east-1`,
         `${ALARM} alerts-alarm`,
-        `${ALARM} alerts-host-status-alarm`,
+        ...["disk", "backup", "nightly"].flatMap((c) => [`${ALARM} alerts-host-${c}-alarm`, `${CHECK} alerts-host-${c}-check`]),
         `${CHECK} alerts-check`,
-        `${CHECK} alerts-host-status-check`,
         `${SUBSCRIPTION} alerts-email`,
         `${TOPIC} alerts-topic`,
         `${COMPONENT} alerts`,
@@ -230,18 +249,37 @@ describe("the site-down alert of a client-shaped stack under Pulumi mocks (no Pu
     const result = await run(plainHttp.name);
     expect(result.one(CHECK, "alerts-check").inputs).toMatchObject({ type: "HTTP", port: 80, fqdn: plainHttp.domain, resourcePath: "/api/health" });
     expect(result.one(CHECK, "alerts-check").inputs.enableSni).toBeUndefined();
-    expect(result.one(CHECK, "alerts-host-status-check").inputs).toMatchObject({ type: "HTTP_STR_MATCH", port: 80, fqdn: plainHttp.domain, searchString: "status: ok" });
-    expect(result.one(CHECK, "alerts-host-status-check").inputs.enableSni).toBeUndefined();
+    expect(result.one(CHECK, "alerts-host-disk-check").inputs).toMatchObject({ type: "HTTP_STR_MATCH", port: 80, fqdn: plainHttp.domain, searchString: "disk: ok" });
+    expect(result.one(CHECK, "alerts-host-disk-check").inputs.enableSni).toBeUndefined();
     expect(result.one(SUBSCRIPTION, "alerts-email").inputs.endpoint).toBe("ops@zz-alerts-http.test.example");
   });
 });
 
+describe("a stack with alerts under Pulumi mocks: prod, and every stack of the catalog that has them", () => {
+  const stacks = catalog.filter((d) => d.alerts && d.name !== alerted.name && d.name !== plainHttp.name).map((d) => d.name);
+
+  it("prod e-mails its operators", () => {
+    expect(stacks).toContain("prod");
+    expect(planFor(catalog, "prod").alerts?.email).toBe("ops@shaemarcus.com");
+  });
+
+  it.each(stacks)("%s declares the site check and alarm, and a check and alarm per host condition, all to its address", async (stack) => {
+    const plan = planFor(catalog, stack);
+    const result = await run(stack);
+    const names = (type: string) => result.byType(type).map((r) => String(r.inputs.name ?? (r.inputs.tags as Record<string, string>).Name)).sort();
+    expect(names(ALARM)).toEqual(["site-down", "disk-full", "backup-stale", "nightly-dump-failed"].map((a) => `timetracker-${stack}-${a}`).sort());
+    expect(names(CHECK)).toEqual(["site", "host-disk", "host-backup", "host-nightly"].map((c) => `timetracker-${stack}-${c}`).sort());
+    expect(result.one(SUBSCRIPTION, "alerts-email").inputs.endpoint).toBe(plan.alerts?.email);
+  });
+});
+
 describe("a stack without alerts under Pulumi mocks", () => {
-  // Every stack of the committed catalog (none has alerts today), and a client without them.
+  // Every stack of the committed catalog without alerts, and a client without them.
   const stacks = catalog.filter((d) => !d.alerts).map((d) => d.name);
 
-  it("covers the whole committed catalog and the quiet client", () => {
-    expect(stacks).toContain("prod");
+  it("covers the committed catalog's stacks without alerts and the quiet client", () => {
+    expect(stacks).toContain("staging");
+    expect(stacks).not.toContain("prod");
     expect(stacks).toContain(quiet.name);
     expect(stacks).not.toContain(alerted.name);
   });

@@ -299,9 +299,13 @@ describe("the ordinary edits cover the schema under Pulumi mocks", () => {
 describe("the site-down alert's address under Pulumi mocks (provider rules)", () => {
   const ALERT_RESOURCES = [
     "aws:cloudwatch/metricAlarm:MetricAlarm alerts-alarm",
-    "aws:cloudwatch/metricAlarm:MetricAlarm alerts-host-status-alarm",
+    "aws:cloudwatch/metricAlarm:MetricAlarm alerts-host-backup-alarm",
+    "aws:cloudwatch/metricAlarm:MetricAlarm alerts-host-disk-alarm",
+    "aws:cloudwatch/metricAlarm:MetricAlarm alerts-host-nightly-alarm",
     "aws:route53/healthCheck:HealthCheck alerts-check",
-    "aws:route53/healthCheck:HealthCheck alerts-host-status-check",
+    "aws:route53/healthCheck:HealthCheck alerts-host-backup-check",
+    "aws:route53/healthCheck:HealthCheck alerts-host-disk-check",
+    "aws:route53/healthCheck:HealthCheck alerts-host-nightly-check",
     "aws:sns/topic:Topic alerts-topic",
     "aws:sns/topicSubscription:TopicSubscription alerts-email",
     "pulumi:providers:aws alerts-us-east-1",

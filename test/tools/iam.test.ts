@@ -290,13 +290,13 @@ describe("least privilege", () => {
     expect(allActions(lightsail)).not.toContain("route53:ChangeResourceRecordSets");
   });
 
-  it("the alerts: the two alarms and the topic by their names, the health checks of the account", () => {
+  it("the alerts: the four alarms and the topic by their names, the health checks of the account", () => {
     const resources = resourcesOf(variants, "zz-test-iam-route53");
     const alarms = resources.filter((r) => r.type === "aws:cloudwatch/metricAlarm:MetricAlarm").map((r) => String(r.inputs.name));
     const topic = resources.find((r) => r.type === "aws:sns/topic:Topic")?.inputs.name;
     const policy = deployPolicy("zz-test-iam-route53", resources);
-    // The site-down alarm and the host status's.
-    expect(alarms.sort()).toEqual(["timetracker-zz-test-iam-route53-disk-or-backup", "timetracker-zz-test-iam-route53-site-down"]);
+    // The site-down alarm and one per condition of the host status.
+    expect(alarms.sort()).toEqual(["backup-stale", "disk-full", "nightly-dump-failed", "site-down"].map((alarm) => `timetracker-zz-test-iam-route53-${alarm}`));
     expect(statement(policy, "CloudwatchByName")?.Resource).toEqual(alarms.map((alarm) => `arn:aws:cloudwatch:*:*:alarm:${alarm}`));
     expect(actionsOf(statement(policy, "CloudwatchByName") as Statement)).toEqual(["cloudwatch:DeleteAlarms", "cloudwatch:PutMetricAlarm", "cloudwatch:TagResource", "cloudwatch:UntagResource"]);
     expect(statement(policy, "SnsByName")?.Resource).toBe(`arn:aws:sns:*:*:${topic}`);

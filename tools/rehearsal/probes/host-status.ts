@@ -11,7 +11,8 @@ const stampAgo = (hours: number) => new Date(Date.now() - hours * 3_600_000).toI
  * path, after the writer runs (as cron runs it). Each condition is made real on the machine and
  * undone: the data disk filled past host.diskWarningPercent, the newest copy's record aged past
  * a day, the bucket out of the host's reach for a nightly job. Each time the path answers 503
- * naming the condition, then 200 and `status: ok` once it is fixed.
+ * naming the condition, and of the conditions' own paths (one alert check each) only that
+ * condition's answers 503; then 200 and `status: ok` once it is fixed.
  */
 export async function hostStatus(r: Rehearsal): Promise<void> {
   const { say, probes, plan, admin, web, host, containerInfo, backupTool, indented } = r;
@@ -29,11 +30,21 @@ export async function hostStatus(r: Rehearsal): Promise<void> {
     const ran = await admin.ssh(`sudo -n ${STATUS_TOOL} >/dev/null`);
     check(ran.code === 0 || ran.code === 1, `${STATUS_TOOL} exited ${ran.code}: ${ran.stderr.trim().slice(-300)}`);
     const answer = await httpRequest(web, path, host);
-    return { ...answer, first: answer.body.split("\n")[0] ?? "", line: (condition: string) => answer.body.split("\n").filter((l) => l.startsWith(`${condition}: `)) };
+    // Each condition's own path, as its alert check reads it: the status code by condition.
+    const own: Record<string, number> = {};
+    for (const c of s.conditions) own[c.name] = (await httpRequest(web, `${path}${c.pathSuffix}`, host)).status;
+    return { ...answer, own, first: answer.body.split("\n")[0] ?? "", line: (condition: string) => answer.body.split("\n").filter((l) => l.startsWith(`${condition}: `)) };
+  };
+  /** Only `condition`'s own path answers 503 (its alarm's e-mail alone), every other condition's 200. */
+  const onlyAlarm = (answer: Awaited<ReturnType<typeof status>>, condition: string) => {
+    const expected = Object.fromEntries(s.conditions.map((c) => [c.name, c.name === condition ? 503 : 200]));
+    check(JSON.stringify(answer.own) === JSON.stringify(expected), `the conditions' own paths answered ${JSON.stringify(answer.own)}, not ${JSON.stringify(expected)}`);
+    return s.conditions.map((c) => `${c.pathSuffix} ${answer.own[c.name]}`).join(", ");
   };
   const allWell = async (after: string) => {
     const answer = await status();
     check(answer.status === 200 && answer.first === s.okLine, `after ${after}: ${answer.status} ${answer.body.slice(0, 400)}`);
+    onlyAlarm(answer, "");
   };
 
   await probes.run("the status path answers 200 and `status: ok` through Caddy; the prefix alone is the app's", async () => {
@@ -41,9 +52,10 @@ export async function hostStatus(r: Rehearsal): Promise<void> {
     const answer = await status();
     console.log(indented(answer.body));
     check(answer.status === 200 && answer.first === s.okLine, `${answer.status}: ${answer.body.slice(0, 400)}`);
+    const own = onlyAlarm(answer, "");
     const prefix = await httpRequest(web, s.pathPrefix, host);
     check(!prefix.body.startsWith("status:"), `${s.pathPrefix} answered the document`);
-    return `${answer.status}, ${answer.body.split("\n").length - 1} lines; ${s.pathPrefix} alone: ${prefix.status}, the app's page`;
+    return `${answer.status}, ${answer.body.split("\n").length - 1} lines; each condition's path: ${own}; ${s.pathPrefix} alone: ${prefix.status}, the app's page`;
   });
 
   await probes.run(`the data disk filled past ${plan.host.diskWarningPercent}%: 503 naming the disk; the file removed: 200`, async () => {
@@ -59,9 +71,10 @@ export async function hostStatus(r: Rehearsal): Promise<void> {
       check(full.status === 503 && full.first === "status: alarm disk", `filled: ${full.status} ${full.body.slice(0, 400)}`);
       const named = full.line("disk").find((l) => l.startsWith(`disk: alarm (${mount} is `)) ?? "";
       check(named !== "", `no line names ${mount}: ${full.body.slice(0, 400)}`);
+      const own = onlyAlarm(full, "disk");
       await admin.ssh(`sudo -n rm -f ${fill}`);
       await allWell("the file was removed");
-      return `${(bytes / 1e9).toFixed(1)} GB: 503 "${full.first}", "${named.slice(0, 90)}…"; removed: 200`;
+      return `${(bytes / 1e9).toFixed(1)} GB: 503 "${full.first}", "${named.slice(0, 90)}…" (${own}); removed: 200`;
     } finally {
       await admin.ssh(`sudo -n rm -f ${fill}`);
     }
@@ -77,9 +90,10 @@ export async function hostStatus(r: Rehearsal): Promise<void> {
       const stale = await status();
       check(stale.status === 503 && stale.first === "status: alarm backup", `aged: ${stale.status} ${stale.body.slice(0, 400)}`);
       check(stale.line("backup")[0]?.includes(aged) === true, `the backup line does not name ${aged}: ${stale.line("backup")[0]}`);
+      const own = onlyAlarm(stale, "backup");
       await admin.ssh(`echo ${saved} | sudo -n tee ${record} >/dev/null`);
       await allWell("the record was put back");
-      return `503 "${stale.first}", "${stale.line("backup")[0]?.slice(0, 110)}…"; put back: 200`;
+      return `503 "${stale.first}", "${stale.line("backup")[0]?.slice(0, 110)}…" (${own}); put back: 200`;
     } finally {
       await admin.ssh(`echo ${saved} | sudo -n tee ${record} >/dev/null`);
     }
@@ -94,11 +108,12 @@ export async function hostStatus(r: Rehearsal): Promise<void> {
       const line = alarm.line("nightly")[0] ?? "";
       check(alarm.status === 503 && alarm.first === "status: alarm nightly", `after the failed nightly job: ${alarm.status} ${alarm.body.slice(0, 400)}`);
       check(line.includes("the copy to the bucket failed"), `the nightly line: ${line}`);
+      const own = onlyAlarm(alarm, "nightly");
       await admin.ssh(`sudo -n mv ${credentials}.away ${credentials}`);
       const again = await backupTool("nightly");
       check(again.code === 0, `the next nightly job exited ${again.code}: ${again.stderr.slice(-300)}`);
       await allWell("a nightly job that reached the bucket");
-      return `503 "${alarm.first}", "${line.slice(0, 120)}…"; the next nightly job: 200`;
+      return `503 "${alarm.first}", "${line.slice(0, 120)}…" (${own}); the next nightly job: 200`;
     } finally {
       await admin.ssh(`sudo -n sh -c '[ -e ${credentials} ] || mv ${credentials}.away ${credentials}'`);
     }
