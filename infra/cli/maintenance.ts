@@ -19,7 +19,10 @@ export function maintenanceScript(plan: Plan, action: MaintenanceAction, on?: { 
     if (!on) throw new Error("maintenance on needs its message");
     const page = Buffer.from(renderMaintenancePage(plan, on.message)).toString("base64");
     lines.push(
-      `if ! docker exec ${q(caddy)} cat /etc/caddy/Caddyfile 2>/dev/null | grep -qF ${q(`root ${m.dir}`)}; then`,
+      // Read whole before grep looks: `grep -q` stops at the first match, and under pipefail the
+      // writer that then meets a closed pipe would fail the check on a Caddy that has the mode.
+      `caddyfile=$(docker exec ${q(caddy)} cat /etc/caddy/Caddyfile 2>/dev/null) || caddyfile=`,
+      `if ! grep -qF ${q(`root ${m.dir}`)} <<< "$caddyfile"; then`,
       `  echo ${q(`refused: the Caddy on this host (${caddy}) has no maintenance mode: deploy this version first (pulumi up); nothing was changed`)} >&2`,
       "  exit 1",
       "fi",

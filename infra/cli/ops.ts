@@ -298,7 +298,7 @@ if [ -n "$live" ]; then
   option() { printf '%s\\n' "$caddyfile" | sed -n "s/^[[:space:]]*$1 \\\\([^[:space:]]*\\\\)$/\\\\1/p" | head -n 1; }
   site=$live from=host http=$(option http_port) https=$(option https_port) addr=$(option default_bind)
   http=\${http:-80} https=\${https:-443} addr=\${addr:-127.0.0.1} insecure=
-  if printf '%s\\n' "$caddyfile" | grep -q '^[[:space:]]*local_certs$'; then insecure=-k; fi
+  if grep -q '^[[:space:]]*local_certs$' <<< "$caddyfile"; then insecure=-k; fi
 fi
 case $site in
   http://*) domain=\${site#http://}; url="http://$addr:$http/api/health"; set -- -H "Host: $domain" ;;

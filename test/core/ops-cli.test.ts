@@ -550,7 +550,12 @@ SUDO_USER=ubuntu exec "\${args[@]}"
 lockScript(
   "docker",
   `#!/bin/bash
-if [ "$1 $3 $4" = "exec cat /etc/caddy/Caddyfile" ] && [ "$2" = ${plan.containers.caddy.name} ]; then printf '%s' "$FAKE_CADDYFILE"; exit 0; fi
+if [ "$1 $3 $4" = "exec cat /etc/caddy/Caddyfile" ] && [ "$2" = ${plan.containers.caddy.name} ]; then
+  printf '%s' "$FAKE_CADDYFILE"
+  # The rest of a file that comes in a later write, after a reader that stops at its match has gone.
+  if [ -n "\${FAKE_CADDYFILE_LATER:-}" ]; then sleep 0.3; printf '%s' "$FAKE_CADDYFILE_LATER"; fi
+  exit 0
+fi
 echo "unexpected docker $*" >&2
 exit 2
 `,
@@ -701,6 +706,12 @@ describe.concurrent("npm run ops -- maintenance, with the real maintenance scrip
     const on = await opsOnHost([...staging, "maintenance", "on"]);
     expect(on.code, on.stderr).toBe(0);
     expect(readFileSync(join(maintenanceFiles(on.root), plan.caddy.maintenance.page), "utf8")).toBe(renderMaintenancePage(plan, DEFAULT_MAINTENANCE_MESSAGE));
+  });
+
+  it("on reads the host's whole Caddyfile before deciding: the rest arriving after the maintenance line (a reader that stopped there is gone) is no refusal", async () => {
+    const on = await opsOnHost([...staging, "maintenance", "on", "-m", "x"], { env: { FAKE_CADDYFILE_LATER: "# the rest of the file\n" } });
+    expect(on.code, on.stderr).toBe(0);
+    expect(existsSync(join(maintenanceFiles(on.root), plan.caddy.maintenance.page))).toBe(true);
   });
 
   it("on is refused when the host's Caddy was deployed before maintenance mode: nothing is written", async () => {
