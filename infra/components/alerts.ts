@@ -101,7 +101,7 @@ export class SiteAlerts extends pulumi.ComponentResource {
     new aws.sns.TopicSubscription(`${name}-email`, { topic: topic.id, protocol: "email", endpoint: alerts.email }, inRegion);
 
     // The alarm's name is the e-mail's subject (ALARM: "<name>" in US East (N. Virginia)), and the all-clear's.
-    const alarm = (resource: string, plan: { name: string; periodSeconds: number; evaluationPeriods: number }, checkId: pulumi.Output<string>, description: string) =>
+    const alarm = (resource: string, plan: AlertsPlan["alarm"], checkId: pulumi.Output<string>, description: string) =>
       new aws.cloudwatch.MetricAlarm(
         resource,
         {
