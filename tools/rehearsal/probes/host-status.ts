@@ -30,28 +30,15 @@ export async function hostStatus(r: Rehearsal): Promise<void> {
     const ran = await admin.ssh(`sudo -n ${STATUS_TOOL} >/dev/null`);
     check(ran.code === 0 || ran.code === 1, `${STATUS_TOOL} exited ${ran.code}: ${ran.stderr.trim().slice(-300)}`);
     const answer = await httpRequest(web, path, host);
-    // Each condition's own path, as its alert check reads it: the status code and first line by condition.
+    // Each condition's own path, as its alert check reads it: the status code by condition.
     const own: Record<string, number> = {};
-    const ownFirst: Record<string, string> = {};
-    for (const c of s.conditions) {
-      const reply = await httpRequest(web, `${path}${c.pathSuffix}`, host);
-      own[c.name] = reply.status;
-      ownFirst[c.name] = reply.body.split("\n")[0] ?? "";
-    }
-    return { ...answer, own, ownFirst, first: answer.body.split("\n")[0] ?? "", line: (condition: string) => answer.body.split("\n").filter((l) => l.startsWith(`${condition}: `)) };
+    for (const c of s.conditions) own[c.name] = (await httpRequest(web, `${path}${c.pathSuffix}`, host)).status;
+    return { ...answer, own, first: answer.body.split("\n")[0] ?? "", line: (condition: string) => answer.body.split("\n").filter((l) => l.startsWith(`${condition}: `)) };
   };
-  /**
-   * Only `condition`'s own path answers 503, with its alarm line as in the whole document (its
-   * alarm's e-mail alone); every other condition's answers 200 with the line its check looks for.
-   */
+  /** Only `condition`'s own path answers 503 (its alarm's e-mail alone), every other condition's 200. */
   const onlyAlarm = (answer: Awaited<ReturnType<typeof status>>, condition: string) => {
     const expected = Object.fromEntries(s.conditions.map((c) => [c.name, c.name === condition ? 503 : 200]));
     check(JSON.stringify(answer.own) === JSON.stringify(expected), `the conditions' own paths answered ${JSON.stringify(answer.own)}, not ${JSON.stringify(expected)}`);
-    for (const c of s.conditions) {
-      const first = answer.ownFirst[c.name] ?? "";
-      const right = c.name === condition ? first === answer.line(c.name)[0] && first.startsWith(`${c.name}: alarm (`) : first.startsWith(`${c.okText} (`);
-      check(right, `${c.pathSuffix} answered ${answer.own[c.name]} "${first.slice(0, 200)}"`);
-    }
     return s.conditions.map((c) => `${c.pathSuffix} ${answer.own[c.name]}`).join(", ");
   };
   const allWell = async (after: string) => {
